@@ -1,0 +1,71 @@
+/**
+ * The control plane's configuration: read from the environment once, here, validated, and passed down.
+ * No other module reads process.env.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** The monorepo root, found from this file's location (apps/control/src). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const EnvSchema = z.object({
+  TRELLIS_CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
+  TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+    .optional(),
+  TRELLIS_DATA_DIR: z.string().min(1).optional(),
+  TRELLIS_PG_PORT: int(1, 65535).default(54329),
+  TRELLIS_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  TRELLIS_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  TRELLIS_SEED: bool.default(true),
+  TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
+});
+
+export interface Config {
+  host: string;
+  port: number;
+  /** External Postgres; when absent an embedded server is started under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  bodyLimitBytes: number;
+  seed: boolean;
+  endpointReapIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.TRELLIS_CONTROL_HOST,
+    port: e.TRELLIS_CONTROL_PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.TRELLIS_DATA_DIR ?? path.join(REPO_ROOT, '.trellis')),
+    embeddedPgPort: e.TRELLIS_PG_PORT,
+    logLevel: e.TRELLIS_LOG_LEVEL,
+    bodyLimitBytes: e.TRELLIS_BODY_LIMIT_BYTES,
+    seed: e.TRELLIS_SEED,
+    endpointReapIntervalMs: e.TRELLIS_ENDPOINT_REAP_INTERVAL_MS,
+  };
+}

@@ -1,0 +1,45 @@
+/** The control-plane process: `tsx src/main.ts`. Stops cleanly on SIGINT/SIGTERM. */
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startControlPlane } from './server.ts';
+
+async function main() {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const plane = await startControlPlane(config, logger);
+  const api = plane.url;
+  process.stdout.write(
+    [
+      '',
+      'Trellis control plane is up',
+      `  API        ${api}/api/v1/services`,
+      `  health     ${api}/healthz   ready: ${api}/readyz`,
+      `  database   ${config.databaseUrl ? 'external (DATABASE_URL)' : `embedded Postgres, data in ${config.dataDir}`}`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    plane.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else
+    process.stderr.write(
+      `Trellis control plane failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+  process.exit(1);
+});

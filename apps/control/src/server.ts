@@ -1,0 +1,83 @@
+/**
+ * Starts a whole control plane from a Config: the database (embedded unless DATABASE_URL is set), migrations,
+ * the first-run seed, the endpoint TTL reaper and the HTTP API. Used by main.ts and by tests that need a real
+ * process-like control plane (restart, persistence).
+ */
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { type Config, REPO_ROOT } from './config.ts';
+import { createDb, type Db } from './db/client.ts';
+import { ensureDatabase, type RunningPostgres, startEmbeddedPostgres } from './db/embedded.ts';
+import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
+import { buildApp } from './http/app.ts';
+import { seedExampleMesh } from './seed.ts';
+import type { StoreDeps } from './store/change.ts';
+import { reapExpiredEndpoints } from './store/endpoints.ts';
+
+export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma', 'migrations');
+export const EMBEDDED_DATABASE = 'trellis';
+
+export interface ControlPlane {
+  url: string;
+  databaseUrl: string;
+  app: FastifyInstance;
+  db: Db;
+  seeded: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  let embedded: RunningPostgres | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined) {
+    const pgLog = logger.child({ component: 'postgres' });
+    embedded = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'pg'),
+      port: config.embeddedPgPort,
+      persistent: true,
+      log: (line) => pgLog.debug(line),
+    });
+    await ensureDatabase(embedded.adminUrl, EMBEDDED_DATABASE);
+    databaseUrl = embedded.databaseUrl(EMBEDDED_DATABASE);
+  }
+  const { applied } = await migrate(databaseUrl, MIGRATIONS_DIR);
+  if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+  const migrations = await readMigrations(MIGRATIONS_DIR);
+
+  const db = createDb(databaseUrl);
+  const store: StoreDeps = { db, clock: () => new Date(), newId: () => crypto.randomUUID() };
+  const seeded = config.seed ? await seedExampleMesh(store) : false;
+  if (seeded) logger.info('seeded the example mesh (service-a → service-b → service-c)');
+
+  const app = await buildApp({
+    db,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
+  });
+
+  const reapLog = logger.child({ component: 'endpoint-ttl' });
+  const reaper = setInterval(() => {
+    reapExpiredEndpoints(store).then(
+      (n) => n > 0 && reapLog.info({ removed: n }, 'removed endpoints whose TTL ran out'),
+      (err) => reapLog.warn({ err }, 'endpoint TTL sweep failed; will retry'),
+    );
+  }, config.endpointReapIntervalMs);
+  reaper.unref();
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  return {
+    url: address,
+    databaseUrl,
+    app,
+    db,
+    seeded,
+    async stop() {
+      clearInterval(reaper);
+      await app.close();
+      await db.$disconnect();
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/** Rows to API resources: the shapes declared in packages/schema. Specs were validated on the way in. */
+import type {
+  Endpoint,
+  EndpointHealth,
+  EndpointSource,
+  Labels,
+  Protocol,
+  RouteRule,
+  RouteRuleSpec,
+  Service,
+  TrafficPolicy,
+  TrafficPolicySpec,
+} from '@trellis/schema';
+import type {
+  Endpoint as EndpointRow,
+  RouteRule as RouteRuleRow,
+  Service as ServiceRow,
+  TrafficPolicy as TrafficPolicyRow,
+} from '../../generated/prisma/client.ts';
+
+function meta(row: { id: string; version: number; createdAt: Date; updatedAt: Date }) {
+  return {
+    id: row.id,
+    version: row.version,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export function serviceFromRow(row: ServiceRow): Service {
+  return {
+    name: row.name,
+    protocol: row.protocol as Protocol,
+    port: row.port,
+    labels: row.labels as Labels,
+    description: row.description,
+    ...meta(row),
+  };
+}
+
+export function endpointFromRow(row: EndpointRow, service: string): Endpoint {
+  return {
+    service,
+    address: row.address,
+    port: row.port,
+    labels: row.labels as Labels,
+    zone: row.zone,
+    weight: row.weight,
+    health: row.health as EndpointHealth,
+    source: row.source as EndpointSource,
+    ttlSeconds: row.ttlSeconds,
+    lastSeen: row.lastSeen.toISOString(),
+    expiresAt: row.expiresAt ? row.expiresAt.toISOString() : null,
+    ...meta(row),
+  };
+}
+
+type RouteSpecColumn = Omit<
+  RouteRule,
+  'name' | 'service' | 'priority' | 'id' | 'version' | 'createdAt' | 'updatedAt'
+>;
+type PolicySpecColumn = Omit<
+  TrafficPolicy,
+  'name' | 'service' | 'id' | 'version' | 'createdAt' | 'updatedAt'
+>;
+
+/** Splits a route into its columns and the JSON `spec` column. */
+export function routeSpecColumn(route: RouteRuleSpec): RouteSpecColumn {
+  const { name: _name, service: _service, priority: _priority, ...spec } = route;
+  return spec;
+}
+
+export function routeFromRow(row: RouteRuleRow, service: string): RouteRule {
+  return {
+    name: row.name,
+    service,
+    priority: row.priority,
+    ...(row.spec as RouteSpecColumn),
+    ...meta(row),
+  };
+}
+
+export function policySpecColumn(policy: TrafficPolicySpec): PolicySpecColumn {
+  const { name: _name, service: _service, ...spec } = policy;
+  return spec;
+}
+
+export function policyFromRow(row: TrafficPolicyRow, service: string): TrafficPolicy {
+  return {
+    name: row.name,
+    service,
+    ...(row.spec as PolicySpecColumn),
+    ...meta(row),
+  };
+}

@@ -1,0 +1,68 @@
+/** Shapes of the REST API that are not resources themselves: pages, query parameters, revisions, audit entries. */
+import { z } from 'zod';
+import { count, DnsLabel } from './common.ts';
+import { Endpoint, ResourceKind, RouteRule, Service, TrafficPolicy } from './resources.ts';
+
+export const API_PREFIX = '/api/v1';
+
+export const PageQuery = z.strictObject({
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be an integer' })
+    .min(1, { error: 'must be between 1 and 500' })
+    .max(500, { error: 'must be between 1 and 500' })
+    .default(100),
+  cursor: z.string().max(512).optional(),
+});
+export type PageQuery = z.infer<typeof PageQuery>;
+
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+}
+export type Page<T> = { items: T[]; nextCursor: string | null };
+
+/** The whole mesh configuration at one revision: what proxies are later built from, and what rollback restores. */
+export const MeshSnapshot = z.object({
+  revision: count(0, 2_147_483_647),
+  services: z.array(Service),
+  endpoints: z.array(Endpoint),
+  routes: z.array(RouteRule),
+  policies: z.array(TrafficPolicy),
+});
+export type MeshSnapshot = z.infer<typeof MeshSnapshot>;
+
+export const AuditAction = z.enum(['create', 'update', 'delete']);
+export type AuditAction = z.infer<typeof AuditAction>;
+
+export const RevisionSummary = z.object({
+  revision: z.number().int(),
+  createdAt: z.iso.datetime(),
+  actor: z.string(),
+  summary: z.string(),
+});
+export type RevisionSummary = z.infer<typeof RevisionSummary>;
+
+export const Revision = RevisionSummary.extend({ snapshot: MeshSnapshot });
+export type Revision = z.infer<typeof Revision>;
+
+export const AuditEntry = z.object({
+  id: z.string(),
+  revision: z.number().int(),
+  at: z.iso.datetime(),
+  actor: z.string(),
+  action: AuditAction,
+  kind: ResourceKind,
+  resourceId: z.string(),
+  resourceName: z.string(),
+  before: z.unknown().nullable(),
+  after: z.unknown().nullable(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const AuditQuery = PageQuery.extend({
+  kind: ResourceKind.optional(),
+  resourceName: z.string().max(253).optional(),
+  revision: z.coerce.number().int().min(1).optional(),
+});
+
+export const ServiceNameParams = z.strictObject({ name: DnsLabel });

@@ -1,0 +1,87 @@
+/**
+ * The one catalogue of Trellis error codes and the HTTP status each maps to. Clients (console, CLI, proxies)
+ * branch on `code`, never on message text. Problem documents follow RFC 9457.
+ */
+import { z } from 'zod';
+
+export const ERRORS = {
+  TRELLIS_ERR_VALIDATION: { status: 400, title: 'The request failed validation' },
+  TRELLIS_ERR_MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  TRELLIS_ERR_BAD_REQUEST: { status: 400, title: 'The request is malformed' },
+  TRELLIS_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
+  TRELLIS_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such API route' },
+  TRELLIS_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
+  TRELLIS_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Cannot produce the requested media type' },
+  TRELLIS_ERR_VERSION_CONFLICT: { status: 409, title: 'The resource was changed by someone else' },
+  TRELLIS_ERR_ALREADY_EXISTS: { status: 409, title: 'A resource with this name already exists' },
+  TRELLIS_ERR_IN_USE: { status: 409, title: 'The resource is still referenced by others' },
+  TRELLIS_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  TRELLIS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
+  TRELLIS_ERR_UNKNOWN_REFERENCE: {
+    status: 422,
+    title: 'The resource refers to something that does not exist',
+  },
+  TRELLIS_ERR_INTERNAL: { status: 500, title: 'Internal error' },
+  TRELLIS_ERR_DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
+  TRELLIS_ERR_NOT_READY: { status: 503, title: 'The control plane is not ready' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ErrorCode = z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]);
+
+export const FieldError = z.object({ path: z.string(), message: z.string() });
+export type FieldError = z.infer<typeof FieldError>;
+
+/** application/problem+json body (RFC 9457) with Trellis's stable `code` and, for validation, every field at fault. */
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: ErrorCode,
+  instance: z.string().optional(),
+  errors: z.array(FieldError).optional(),
+  /** On a version conflict: the resource as it is now, so the client can re-apply its change. */
+  current: z.unknown().optional(),
+});
+export type Problem = z.infer<typeof Problem>;
+
+export function problemType(code: ErrorCode): string {
+  return `https://trellis.dev/errors/${code.toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** Formats a zod issue path the way operators read it: `destinations[0].weight`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      const key = String(part);
+      if (/^[A-Za-z_$][\w$]*$/.test(key)) out += out === '' ? key : `.${key}`;
+      else out += `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+/** Flattens a zod error into field errors; unknown keys get one entry each, at their own path. */
+export function toFieldErrors(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        out.push({ path: formatPath([...path, key]), message: 'is not a known field' });
+    } else if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      for (const inner of issue.issues) out.push({ path: formatPath(path), message: inner.message });
+    } else {
+      out.push({ path: formatPath(path), message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** One line per field error, e.g. `destinations: weights must sum to 100, got 90`. */
+export function describeFieldErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => (e.path === '' ? e.message : `${e.path}: ${e.message}`)).join('; ');
+}

@@ -1,0 +1,9 @@
+/** @trellis/schema: the mesh model and the wire protocol, defined once with zod and shared by every part of Trellis. */
+export * from './api.ts';
+export * from './common.ts';
+export * from './endpoint.ts';
+export * from './errors.ts';
+export * from './policy.ts';
+export * from './resources.ts';
+export * from './route.ts';
+export * from './service.ts';
