@@ -105,6 +105,20 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+/** Postgres class 22 (data exception): the database refused a value, which only input can cause. */
+function isDataException(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const e = current as { code?: unknown; originalCode?: unknown; cause?: unknown };
+    for (const code of [e.code, e.originalCode])
+      if (typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code)) return true;
+    current = e.cause;
+  }
+  return false;
+}
+
 export interface ProblemResponse {
   status: number;
   body: Problem;
@@ -120,6 +134,9 @@ export function toProblem(error: unknown, instance?: string): ProblemResponse {
     detail = error.message;
     if (error.errors) extra.errors = error.errors;
     if (error.current !== undefined) extra.current = error.current;
+  } else if (isDataException(error)) {
+    code = 'TRELLIS_ERR_BAD_REQUEST';
+    detail = 'the database refused a value in this request';
   } else if (isDatabaseUnavailable(error)) {
     code = 'TRELLIS_ERR_DATABASE_UNAVAILABLE';
     detail = 'the database cannot be reached; retry shortly';

@@ -1,6 +1,6 @@
 /** Shapes of the REST API that are not resources themselves: pages, query parameters, revisions, audit entries. */
 import { z } from 'zod';
-import { count, DnsLabel } from './common.ts';
+import { count, DnsLabel, text } from './common.ts';
 import { Endpoint, ResourceKind, RouteRule, Service, TrafficPolicy } from './resources.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -12,7 +12,7 @@ export const PageQuery = z.strictObject({
     .min(1, { error: 'must be between 1 and 500' })
     .max(500, { error: 'must be between 1 and 500' })
     .default(100),
-  cursor: z.string().max(512).optional(),
+  cursor: text(512).optional(),
 });
 export type PageQuery = z.infer<typeof PageQuery>;
 
@@ -61,7 +61,7 @@ export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export const AuditQuery = PageQuery.extend({
   kind: ResourceKind.optional(),
-  resourceName: z.string().max(253).optional(),
+  resourceName: text(253).optional(),
   revision: z.coerce.number().int().min(1).optional(),
 });
 

@@ -9,6 +9,26 @@ export function typeError(expected: string) {
   return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${expected}`);
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why a string cannot be stored (Postgres text and jsonb refuse NUL and lone UTF-16 surrogates), or undefined. */
+export function unstorableText(value: string): string | undefined {
+  if (value.includes('\0')) return 'must not contain NUL characters';
+  if (LONE_SURROGATE.test(value)) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
+/** Free text of at most `max` characters that can be stored and shown anywhere. */
+export function text(max: number) {
+  return z
+    .string({ error: typeError('a string') })
+    .max(max, { error: `must be at most ${max} characters` })
+    .check((ctx) => {
+      const problem = unstorableText(ctx.value);
+      if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+    });
+}
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** A DNS label (RFC 1123): what service, route and policy names must be. */
@@ -98,10 +118,8 @@ export function isValidRegex(source: string): boolean {
   }
 }
 
-export const Regex = z
-  .string({ error: typeError('a string') })
+export const Regex = text(1024)
   .min(1, { error: 'must not be empty' })
-  .max(1024, { error: 'must be at most 1024 characters' })
   .refine(isValidRegex, { error: 'is not a valid regular expression' });
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -114,10 +132,7 @@ export const HeaderName = z
   .regex(TOKEN, { error: 'is not a valid HTTP header name' });
 
 /** Header values may not carry CR, LF or NUL (response splitting). */
-export const HeaderValue = z
-  .string({ error: typeError('a string') })
-  .max(8192, { error: 'must be at most 8192 characters' })
-  .regex(/^[^\r\n\0]*$/, { error: 'must not contain CR, LF or NUL' });
+export const HeaderValue = text(8192).regex(/^[^\r\n\0]*$/, { error: 'must not contain CR, LF or NUL' });
 
 /** Canonical text of a subset selector, used to tell two subsets apart: "k1=v1,k2=v2" with keys sorted. */
 export function subsetKey(subset: Subset): string {

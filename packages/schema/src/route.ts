@@ -13,6 +13,7 @@ import {
   Regex,
   Subset,
   subsetKey,
+  text,
   typeError,
 } from './common.ts';
 
@@ -30,8 +31,8 @@ function exactlyOne<T extends object>(keys: readonly (keyof T & string)[], what:
 
 export const PathMatch = z
   .strictObject({
-    exact: z.string().startsWith('/', { error: 'must start with "/"' }).max(2048).optional(),
-    prefix: z.string().startsWith('/', { error: 'must start with "/"' }).max(2048).optional(),
+    exact: text(2048).startsWith('/', { error: 'must start with "/"' }).optional(),
+    prefix: text(2048).startsWith('/', { error: 'must start with "/"' }).optional(),
     regex: Regex.optional(),
   })
   .superRefine(exactlyOne(['exact', 'prefix', 'regex'], 'a path match'));

@@ -2,6 +2,7 @@
  * buildApp(deps) assembles the control plane's HTTP API on fastify. Everything it needs comes in through
  * `deps`, so tests run it in-process (inject) or on a real port with the same code.
  */
+import { formatPath, unstorableText } from '@trellis/schema';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
@@ -22,10 +23,44 @@ export interface AppDeps {
   newId?: () => string;
 }
 
+/**
+ * Backstop for every string in a body, whatever the schema: Postgres cannot store NUL or lone surrogates, so
+ * such a value must be refused here with its path rather than fail later inside a transaction.
+ */
+function assertStorable(root: unknown): void {
+  const stack: [unknown, PropertyKey[]][] = [[root, []]];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop() as [unknown, PropertyKey[]];
+    if (typeof value === 'string') {
+      const problem = unstorableText(value);
+      if (problem) {
+        const at = formatPath(path);
+        throw new TrellisError('TRELLIS_ERR_VALIDATION', `${at || 'body'}: ${problem}`, {
+          errors: [{ path: at, message: problem }],
+        });
+      }
+    } else if (Array.isArray(value)) {
+      for (const [index, item] of value.entries()) stack.push([item, [...path, index]]);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        const problem = unstorableText(key);
+        if (problem) {
+          const at = formatPath(path);
+          throw new TrellisError('TRELLIS_ERR_VALIDATION', `${at || 'body'}: a key ${problem}`, {
+            errors: [{ path: at, message: `a key ${problem}` }],
+          });
+        }
+        stack.push([item, [...path, key]]);
+      }
+    }
+  }
+}
+
 function parseJson(body: string): unknown {
   if (body.trim() === '') return undefined;
+  let parsed: unknown;
   try {
-    return secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
+    parsed = secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
     const message = (error as Error).message;
     const hint = /prototype|constructor/i.test(message)
@@ -33,13 +68,14 @@ function parseJson(body: string): unknown {
       : message;
     throw new TrellisError('TRELLIS_ERR_MALFORMED_JSON', `the request body is not valid JSON: ${hint}`);
   }
+  assertStorable(parsed);
+  return parsed;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
-    disableRequestLogging: false,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   });

@@ -1,14 +1,14 @@
 /** Rows to API resources: the shapes declared in packages/schema. Specs were validated on the way in. */
-import type {
-  Endpoint,
-  EndpointHealth,
-  EndpointSource,
-  Labels,
-  Protocol,
-  RouteRule,
+import {
+  type Endpoint,
+  type EndpointHealth,
+  type EndpointSource,
+  type Labels,
+  type Protocol,
+  type RouteRule,
   RouteRuleSpec,
-  Service,
-  TrafficPolicy,
+  type Service,
+  type TrafficPolicy,
   TrafficPolicySpec,
 } from '@trellis/schema';
 import type {
@@ -70,14 +70,26 @@ export function routeSpecColumn(route: RouteRuleSpec): RouteSpecColumn {
   return spec;
 }
 
+/**
+ * Stored specs are read back through the schema: fields come out in their declared order (jsonb does not keep
+ * key order) and fields added to the schema since the row was written get their defaults.
+ */
+function normalise<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  value: T,
+): T {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : value;
+}
+
 export function routeFromRow(row: RouteRuleRow, service: string): RouteRule {
-  return {
+  const spec = normalise(RouteRuleSpec, {
     name: row.name,
     service,
     priority: row.priority,
     ...(row.spec as RouteSpecColumn),
-    ...meta(row),
-  };
+  });
+  return { ...spec, ...meta(row) };
 }
 
 export function policySpecColumn(policy: TrafficPolicySpec): PolicySpecColumn {
@@ -86,10 +98,6 @@ export function policySpecColumn(policy: TrafficPolicySpec): PolicySpecColumn {
 }
 
 export function policyFromRow(row: TrafficPolicyRow, service: string): TrafficPolicy {
-  return {
-    name: row.name,
-    service,
-    ...(row.spec as PolicySpecColumn),
-    ...meta(row),
-  };
+  const spec = normalise(TrafficPolicySpec, { name: row.name, service, ...(row.spec as PolicySpecColumn) });
+  return { ...spec, ...meta(row) };
 }

@@ -1,0 +1,51 @@
+/** Configuration is read once from the environment, with defaults and clear errors. */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, REPO_ROOT } from '../src/config.ts';
+
+describe('config', () => {
+  it('has working defaults: embedded Postgres under .trellis in the repo, API on 127.0.0.1:7070', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 7070,
+      databaseUrl: undefined,
+      dataDir: path.join(REPO_ROOT, '.trellis'),
+      embeddedPgPort: 54329,
+      seed: true,
+      bodyLimitBytes: 1024 * 1024,
+    });
+  });
+
+  it('reads every variable and treats empty ones as unset', () => {
+    const c = loadConfig({
+      TRELLIS_CONTROL_HOST: '0.0.0.0',
+      TRELLIS_CONTROL_PORT: '8000',
+      DATABASE_URL: 'postgres://u:p@db:5432/mesh',
+      TRELLIS_DATA_DIR: '/var/lib/trellis',
+      TRELLIS_PG_PORT: '',
+      TRELLIS_SEED: 'false',
+      TRELLIS_LOG_LEVEL: 'warn',
+    });
+    expect(c).toMatchObject({
+      host: '0.0.0.0',
+      port: 8000,
+      databaseUrl: 'postgres://u:p@db:5432/mesh',
+      dataDir: '/var/lib/trellis',
+      embeddedPgPort: 54329,
+      seed: false,
+      logLevel: 'warn',
+    });
+  });
+
+  it.each([
+    ['TRELLIS_CONTROL_PORT', '99999'],
+    ['TRELLIS_CONTROL_PORT', 'http'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['TRELLIS_SEED', 'maybe'],
+    ['TRELLIS_LOG_LEVEL', 'loud'],
+  ])('refuses %s=%s, naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+});

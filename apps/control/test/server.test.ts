@@ -1,0 +1,99 @@
+/**
+ * The whole control plane as `npm start` runs it: embedded Postgres, migrations, seed, HTTP on a real port.
+ * Data survives a restart; the seed runs only on the first start; DATABASE_URL switches to an external server.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, loadConfig } from '../src/config.ts';
+import { startControlPlane } from '../src/server.ts';
+import { createDatabase, silentLogger } from './support/db.ts';
+import { freePort } from './support/ports.ts';
+
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-restart-'));
+  await fs.chmod(dataDir, 0o755);
+});
+afterAll(() => fs.rm(dataDir, { recursive: true, force: true }));
+
+async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}
+
+describe('control plane process', () => {
+  it('keeps every change across a restart and seeds only the first time', async () => {
+    const config: Config = {
+      ...loadConfig({}),
+      port: 0,
+      dataDir,
+      embeddedPgPort: await freePort(),
+      logLevel: 'silent',
+    };
+    const first = await startControlPlane(config, silentLogger);
+    let revisionBeforeStop: number;
+    try {
+      expect(first.seeded).toBe(true);
+      expect((await getJson(`${first.url}/readyz`)).status).toBe(200);
+      const services = await getJson(`${first.url}/api/v1/services`);
+      expect(services.body.items.map((s: { name: string }) => s.name)).toEqual([
+        'service-a',
+        'service-b',
+        'service-c',
+      ]);
+      const put = await fetch(`${first.url}/api/v1/routes/service-b-canary`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'service-b-canary',
+          service: 'service-b',
+          destinations: [
+            { subset: { version: 'v1' }, weight: 50 },
+            { subset: { version: 'v2' }, weight: 50 },
+          ],
+          version: 1,
+        }),
+      });
+      expect(put.status).toBe(200);
+      revisionBeforeStop = Number(put.headers.get('x-trellis-revision'));
+    } finally {
+      await first.stop();
+    }
+
+    const second = await startControlPlane(config, silentLogger);
+    try {
+      expect(second.seeded).toBe(false);
+      expect((await getJson(`${second.url}/readyz`)).status).toBe(200);
+      const route = await getJson(`${second.url}/api/v1/routes/service-b-canary`);
+      expect(route.body.version).toBe(2);
+      expect(route.body.destinations.map((d: { weight: number }) => d.weight)).toEqual([50, 50]);
+      const revisions = await getJson(`${second.url}/api/v1/revisions?limit=1`);
+      expect(revisions.body.items[0].revision).toBe(revisionBeforeStop);
+      const audit = await getJson(`${second.url}/api/v1/audit?kind=route&resourceName=service-b-canary`);
+      expect(audit.body.items.map((a: { action: string }) => a.action)).toEqual(['update', 'create']);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('uses the server behind DATABASE_URL and embeds nothing', async () => {
+    const url = await createDatabase('ext');
+    const config: Config = {
+      ...loadConfig({ DATABASE_URL: url }),
+      port: 0,
+      logLevel: 'silent',
+      dataDir: path.join(dataDir, 'unused'),
+    };
+    const plane = await startControlPlane(config, silentLogger);
+    try {
+      expect(plane.databaseUrl).toBe(url);
+      expect((await getJson(`${plane.url}/readyz`)).status).toBe(200);
+      expect((await getJson(`${plane.url}/api/v1/services`)).body.items).toHaveLength(3);
+      await expect(fs.access(path.join(dataDir, 'unused'))).rejects.toThrow();
+    } finally {
+      await plane.stop();
+    }
+  });
+});
