@@ -37,6 +37,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       port: config.embeddedPgPort,
       persistent: true,
       log: (line) => pgLog.debug(line),
+      notice: (line) => pgLog.warn(line),
     });
     await ensureDatabase(embedded.adminUrl, EMBEDDED_DATABASE);
     databaseUrl = embedded.databaseUrl(EMBEDDED_DATABASE);

@@ -14,7 +14,10 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Deleted on stop when false (tests). */
   persistent: boolean;
+  /** Postgres's own output. */
   log?: (line: string) => void;
+  /** Things the operator should know about, such as permissions changed for the postgres user. */
+  notice?: (line: string) => void;
 }
 
 export interface RunningPostgres {
