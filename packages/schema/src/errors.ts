@@ -24,7 +24,46 @@ export const ERRORS = {
   TRELLIS_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   TRELLIS_ERR_DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
   TRELLIS_ERR_NOT_READY: { status: 503, title: 'The control plane is not ready' },
-} as const satisfies Record<string, { status: number; title: string }>;
+  // Produced by the proxy; `tag` is what it puts in the x-trellis-error header.
+  TRELLIS_ERR_NO_ROUTE: { status: 404, title: 'No route matches the request', tag: 'no_route' },
+  TRELLIS_ERR_NO_HEALTHY_UPSTREAM: {
+    status: 503,
+    title: 'No healthy upstream endpoint',
+    tag: 'no_healthy_upstream',
+  },
+  TRELLIS_ERR_OVERFLOW: { status: 503, title: 'Circuit breaker limit reached', tag: 'overflow' },
+  TRELLIS_ERR_UPSTREAM_CONNECT: {
+    status: 502,
+    title: 'Could not connect to the upstream',
+    tag: 'upstream_connect_failure',
+  },
+  TRELLIS_ERR_UPSTREAM_RESET: {
+    status: 502,
+    title: 'The upstream reset the connection',
+    tag: 'upstream_reset',
+  },
+  TRELLIS_ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    title: 'The upstream did not answer in time',
+    tag: 'upstream_timeout',
+  },
+  TRELLIS_ERR_EGRESS_DENIED: {
+    status: 403,
+    title: 'The destination is not on the egress allow-list',
+    tag: 'egress_denied',
+  },
+  TRELLIS_ERR_FAULT_ABORT: { status: 503, title: 'Aborted by fault injection', tag: 'fault_abort' },
+  TRELLIS_ERR_BAD_GATEWAY_REQUEST: {
+    status: 400,
+    title: 'The proxy could not parse the request',
+    tag: 'bad_request',
+  },
+  TRELLIS_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers too large',
+    tag: 'headers_too_large',
+  },
+} as const satisfies Record<string, { status: number; title: string; tag?: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 export const ErrorCode = z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]);

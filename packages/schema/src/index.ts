@@ -4,6 +4,8 @@ export * from './common.ts';
 export * from './endpoint.ts';
 export * from './errors.ts';
 export * from './policy.ts';
+export * from './proxy.ts';
 export * from './resources.ts';
 export * from './route.ts';
 export * from './service.ts';
+export * from './telemetry.ts';

@@ -84,6 +84,18 @@ export const OutlierDetection = z
   });
 export type OutlierDetection = z.infer<typeof OutlierDetection>;
 
+/** Active health checking: the proxy probes each endpoint with an HTTP GET, as Envoy's HTTP health checker. */
+export const HealthCheck = z
+  .strictObject({
+    path: z.string().startsWith('/', { error: 'must start with "/"' }).max(1024).default('/healthz'),
+    intervalMs: durationMs(100).default(10_000),
+    timeoutMs: durationMs().default(1_000),
+    healthyThreshold: count(1, 100).default(2),
+    unhealthyThreshold: count(1, 100).default(3),
+  })
+  .refine((h) => h.timeoutMs <= h.intervalMs, { path: ['timeoutMs'], error: 'must not exceed intervalMs' });
+export type HealthCheck = z.infer<typeof HealthCheck>;
+
 export const TrafficPolicySpec = z.strictObject({
   name: DnsLabel,
   service: DnsLabel,
@@ -93,6 +105,9 @@ export const TrafficPolicySpec = z.strictObject({
   connectionPool: ConnectionPool.prefault({}),
   retryBudget: RetryBudget.prefault({}),
   outlierDetection: OutlierDetection.prefault({}),
+  /** Below this share of healthy endpoints the balancer ignores health and uses them all (Envoy's panic mode). */
+  panicThresholdPercent: Percent.default(50),
+  healthCheck: HealthCheck.optional(),
 });
 export type TrafficPolicySpec = z.infer<typeof TrafficPolicySpec>;
 export type TrafficPolicySpecInput = z.input<typeof TrafficPolicySpec>;

@@ -81,6 +81,7 @@ describe('defaults', () => {
         maxEjectionTimeMs: 300_000,
         maxEjectionPercent: 10,
       },
+      panicThresholdPercent: 50,
     });
   });
 

@@ -1,0 +1,111 @@
+/**
+ * trellis-proxy: runs one proxy from a config file, re-applying it when the file changes (an invalid new
+ * version is refused and logged; the proxy keeps the previous one). SIGTERM/SIGINT drain and exit.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
+import { createProxy, ProxyConfigError } from './proxy.ts';
+
+const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
+                     [--log-level info] [--no-admin] [--drain-timeout-ms 10000]`;
+
+export interface CliOptions {
+  config: string;
+  adminHost: string;
+  adminPort: number;
+  admin: boolean;
+  logLevel: string;
+  drainTimeoutMs: number;
+}
+
+export function parseCli(argv: string[]): CliOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'admin-port': { type: 'string', default: '15000' },
+      'admin-host': { type: 'string', default: '127.0.0.1' },
+      'no-admin': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
+      'drain-timeout-ms': { type: 'string', default: '10000' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) throw new Error(USAGE);
+  if (!values.config) throw new Error(`--config is required\n${USAGE}`);
+  const adminPort = Number(values['admin-port']);
+  const drainTimeoutMs = Number(values['drain-timeout-ms']);
+  if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)
+    throw new Error('--admin-port must be 0–65535');
+  if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0)
+    throw new Error('--drain-timeout-ms must be ≥ 0');
+  return {
+    config: values.config,
+    adminHost: values['admin-host'] ?? '127.0.0.1',
+    adminPort,
+    admin: !values['no-admin'],
+    logLevel: values['log-level'] ?? 'info',
+    drainTimeoutMs,
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let options: CliOptions;
+  try {
+    options = parseCli(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = pino({ level: options.logLevel, base: { service: 'trellis-proxy' } });
+  let initial: Awaited<ReturnType<typeof readConfigFile>>;
+  try {
+    initial = await readConfigFile(options.config);
+  } catch (error) {
+    log.fatal((error as Error).message);
+    process.exit(1);
+  }
+  let proxy: Awaited<ReturnType<typeof createProxy>>;
+  try {
+    proxy = await createProxy(initial.value, {
+      logger: log,
+      admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
+      drainTimeoutMs: options.drainTimeoutMs,
+    });
+  } catch (error) {
+    if (error instanceof ProxyConfigError || error instanceof ConfigFileError)
+      log.fatal({ errors: (error as ProxyConfigError).errors }, error.message);
+    else log.fatal({ err: error }, 'the proxy could not start');
+    process.exit(1);
+  }
+  const listeners = proxy.snapshot.config.listeners.map((l) => {
+    const a = proxy.address(l.name);
+    return `${l.name} (${l.mode}) ${a?.address}:${a?.port}`;
+  });
+  log.info({ listeners, admin: proxy.adminUrl }, 'trellis-proxy is up');
+  const stopWatching = watchConfigFile(
+    options.config,
+    initial.hash,
+    (value) => {
+      proxy.apply(value).then((r) => {
+        if (!r.ok) log.error({ errors: r.errors }, `kept the previous config: ${r.message}`);
+      });
+    },
+    (error) => log.error(`kept the previous config: ${error.message}`),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    stopWatching();
+    proxy.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,393 @@
+/**
+ * An HTTP/1.1 listener in one of four modes. Each request reads the proxy's *current* snapshot once, at its
+ * start, and finishes on it even if a new snapshot is swapped in meanwhile. Modes differ only in how the
+ * destination is found: outbound by Host (or a fixed service), ingress by host and path prefix, inbound to
+ * the local app, egress to allow-listed external hosts. Everything the proxy answers itself goes through
+ * `localReply`, with an x-trellis-error tag.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import type { IngressListener, Listener, ProxyLimits } from '@trellis/schema';
+import type { Dispatcher } from 'undici';
+import { localReply, ProxyError } from '../errors.ts';
+import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
+import { pickWeighted } from '../router.ts';
+import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
+import { connect } from '../stages/connect.ts';
+import { timeout } from '../stages/timeout.ts';
+import type { TelemetryRecorder } from '../telemetry/recorder.ts';
+import {
+  type Clock,
+  type Dispatch,
+  type EndpointState,
+  newEndpointState,
+  type ProxyRequest,
+  type ProxyResponse,
+  type Rng,
+} from '../types.ts';
+import { readBody } from './body.ts';
+import { handleUpgrade } from './upgrade.ts';
+
+export const SOURCE_HEADER = 'x-trellis-source';
+
+export interface ListenerDeps {
+  current(): Snapshot;
+  recorder: TelemetryRecorder;
+  clock: Clock;
+  rng: Rng;
+  node: { service: string };
+  /** Dispatcher for a fixed origin (inbound app, egress hosts). */
+  origin(address: string, port: number): Dispatcher;
+  log: { warn(obj: object, msg: string): void };
+}
+
+function hostOnly(host: string | undefined): string {
+  if (!host) return '';
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+function hostPort(host: string | undefined, fallback: number): number {
+  if (!host) return fallback;
+  const m = /:(\d+)$/.exec(host.trim());
+  return m ? Number(m[1]) : fallback;
+}
+
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*.')) return host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1;
+  return pattern === host;
+}
+
+/** Outbound: the service named by the listener, else by the Host header (exact, or its first DNS label). */
+export function serviceForHost(snapshot: Snapshot, host: string): string | undefined {
+  const exact = snapshot.hosts.get(host);
+  if (exact) return exact;
+  const dot = host.indexOf('.');
+  return dot > 0 ? snapshot.hosts.get(host.slice(0, dot)) : undefined;
+}
+
+/** Ingress: exact hosts before wildcards before "*", then the longest path prefix. */
+export function ingressService(listener: IngressListener, host: string, path: string): string | undefined {
+  let best: { rank: number; length: number; service: string } | undefined;
+  for (const r of listener.routes) {
+    if (!hostMatches(r.host, host) || !path.startsWith(r.pathPrefix)) continue;
+    const rank = r.host === '*' ? 0 : r.host.startsWith('*.') ? 1 : 2;
+    if (!best || rank > best.rank || (rank === best.rank && r.pathPrefix.length > best.length)) {
+      best = { rank, length: r.pathPrefix.length, service: r.service };
+    }
+  }
+  return best?.service;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+export interface Resolved {
+  destination: string;
+  dispatch: Dispatch;
+  /** The endpoint a connection-level passthrough (WebSocket upgrade) should go to. */
+  pick(): EndpointState | undefined;
+  target?: RouteTarget;
+  cluster?: Cluster;
+  hashKey?: string | undefined;
+}
+
+export class HttpListener {
+  readonly server: http.Server;
+
+  constructor(
+    readonly name: string,
+    readonly deps: ListenerDeps,
+    limits: ProxyLimits,
+  ) {
+    this.server = http.createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      requireHostHeader: false,
+    });
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('request', (req, res) => {
+      this.handle(req, res).catch((error) => this.fail(res, error));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      handleUpgrade(this, req, socket, head);
+    });
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return socket.destroy();
+      const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+      const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const status = tooLarge
+        ? '431 Request Header Fields Too Large'
+        : timedOut
+          ? '408 Request Timeout'
+          : '400 Bad Request';
+      const tag = tooLarge ? 'headers_too_large' : timedOut ? 'request_timeout' : 'bad_request';
+      socket.end(
+        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-trellis-error: ${tag}\r\n\r\n`,
+      );
+    });
+  }
+
+  private fail(res: ServerResponse, error: unknown): void {
+    this.deps.log.warn({ err: error, listener: this.name }, 'request failed inside the proxy');
+    if (!res.headersSent) {
+      const reply = localReply(
+        error instanceof ProxyError
+          ? error
+          : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', 'internal proxy error'),
+      );
+      res.writeHead(reply.status, reply.headers);
+      reply.body?.pipe(res);
+    } else res.destroy();
+  }
+
+  /** Finds where a request goes; throws ProxyError no_route / egress_denied. */
+  resolve(
+    snapshot: Snapshot,
+    listener: Listener,
+    method: string,
+    path: string,
+    headers: HeaderMap,
+    url: string,
+  ): Resolved {
+    const host = hostOnly(headerValue(headers, 'host'));
+    if (listener.mode === 'inbound') {
+      const { address, port } = listener.upstream;
+      const endpoint = fixedEndpoint('local', address, port);
+      return {
+        destination: this.deps.node.service,
+        dispatch: fixedOrigin(endpoint, this.deps.origin(address, port), listener.timeoutMs),
+        pick: () => endpoint,
+      };
+    }
+    if (listener.mode === 'egress') {
+      let target = host;
+      let port = hostPort(headerValue(headers, 'host'), 80);
+      if (url.startsWith('http://')) {
+        const u = new URL(url);
+        target = u.hostname.toLowerCase();
+        port = Number(u.port || 80);
+      }
+      const allowed = listener.allow.some(
+        (r) => hostMatches(r.host, target) && (!r.ports || r.ports.includes(port)),
+      );
+      if (!allowed) {
+        throw new ProxyError(
+          'TRELLIS_ERR_EGRESS_DENIED',
+          `${target}:${port} is not on the egress allow-list of listener ${listener.name}`,
+        );
+      }
+      const address = target.replace(/^\[|\]$/g, '');
+      const endpoint = fixedEndpoint('external', address, port);
+      return {
+        destination: target,
+        dispatch: fixedOrigin(endpoint, this.deps.origin(address, port), listener.timeoutMs),
+        pick: () => endpoint,
+      };
+    }
+    const service =
+      listener.mode === 'ingress'
+        ? ingressService(listener, host, path)
+        : (listener.service ?? serviceForHost(snapshot, host));
+    if (!service) {
+      throw new ProxyError(
+        'TRELLIS_ERR_NO_ROUTE',
+        `no service for host "${host}" on listener ${listener.name}`,
+      );
+    }
+    const cluster = snapshot.clusters.get(service);
+    if (!cluster) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `unknown service "${service}"`);
+    const route = cluster.router.route(method, path, headers);
+    if (!route)
+      throw new ProxyError(
+        'TRELLIS_ERR_NO_ROUTE',
+        `no route of service "${service}" matches ${method} ${path}`,
+      );
+    const target = route.target;
+    const destination = target.destinations[pickWeighted(target.weights, this.deps.rng)];
+    if (!destination)
+      throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `route ${route.rule.name} has no destination`);
+    const hashKey = target.hashHeader ? headerValue(headers, target.hashHeader) : undefined;
+    return {
+      destination: service,
+      dispatch: destination.dispatch,
+      pick: () => cluster.hostSet(destination.subset).pick({ hashKey }),
+      target,
+      cluster,
+      hashKey,
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { clock, rng, recorder, node } = this.deps;
+    const started = clock.now();
+    const snapshot = this.deps.current();
+    const listener = snapshot.listeners.get(this.name);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const headers = endToEnd(req.headers);
+    addForwarding(headers, {
+      clientAddress: req.socket.remoteAddress,
+      proto: 'http',
+      host: req.headers.host,
+    });
+
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client went away'));
+    });
+
+    let source = node.service;
+    if (listener?.mode === 'inbound') {
+      source = headerValue(headers, SOURCE_HEADER) ?? 'unknown';
+    } else if (listener) headers[SOURCE_HEADER] = node.service;
+
+    let destination = '';
+    let response: ProxyResponse;
+    let bytesIn: () => number = () => 0;
+    let target: RouteTarget | undefined;
+    try {
+      if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
+      const resolved = this.resolve(snapshot, listener, method, path, headers, url);
+      destination = resolved.destination;
+      target = resolved.target;
+      const rule = target?.rule;
+      if (rule?.fault?.delay && rng() * 100 < rule.fault.delay.percent) {
+        await sleep(rule.fault.delay.fixedDelayMs, controller.signal);
+      }
+      if (rule?.fault?.abort && rng() * 100 < rule.fault.abort.percent) {
+        req.resume();
+        throw new ProxyError(
+          'TRELLIS_ERR_FAULT_ABORT',
+          `aborted by fault injection in route ${rule.name}`,
+          rule.fault.abort.httpStatus,
+        );
+      }
+      if (rule) applyHeaderOps(headers, rule.headers.request);
+      const body = await readBody(req, snapshot.config.limits.retryBufferBytes);
+      bytesIn = body.bytes;
+      if (
+        target?.mirror &&
+        (body.body === null || Buffer.isBuffer(body.body)) &&
+        rng() * 100 < target.mirror.percent
+      ) {
+        this.mirror(target.mirror.dispatch, method, url, headers, body.body, resolved.hashKey);
+      }
+      const request: ProxyRequest = {
+        method,
+        path: url,
+        headers,
+        body: body.body,
+        signal: controller.signal,
+        context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
+      };
+      response = await resolved.dispatch(request);
+    } catch (error) {
+      if (controller.signal.aborted && !(controller.signal.reason instanceof ProxyError)) {
+        recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0);
+        return;
+      }
+      response = localReply(
+        error instanceof ProxyError ? error : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(error)),
+      );
+      if (!req.complete) req.resume();
+    }
+    let sent = 0;
+    response.body?.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
+    this.respond(res, response, target, () => {
+      recorder.record(
+        source,
+        destination,
+        response.endpoint?.key ?? '',
+        response.status,
+        clock.now() - started,
+        bytesIn(),
+        sent,
+      );
+    });
+  }
+
+  private respond(
+    res: ServerResponse,
+    response: ProxyResponse,
+    target: RouteTarget | undefined,
+    done: () => void,
+  ) {
+    const headers = endToEnd(response.headers);
+    if (target) applyHeaderOps(headers, target.rule.headers.response);
+    res.writeHead(response.status, headers);
+    if (!response.body) {
+      res.end();
+      done();
+      return;
+    }
+    pipeline(response.body, res, () => done());
+  }
+
+  private mirror(
+    dispatch: Dispatch,
+    method: string,
+    url: string,
+    headers: HeaderMap,
+    body: Buffer | null,
+    hashKey?: string,
+  ) {
+    const copy: HeaderMap = { ...headers };
+    const host = headerValue(headers, 'host');
+    if (host) copy.host = `${hostOnly(host)}-shadow`;
+    dispatch({
+      method,
+      path: url,
+      headers: copy,
+      body,
+      signal: new AbortController().signal,
+      context: { hashKey, tried: [], retries: 0 },
+    }).then(
+      (r) => r.body?.resume(),
+      () => {},
+    );
+  }
+}
+
+const fixedEndpoints = new Map<string, EndpointState>();
+
+/** State for an origin outside any cluster (the local app, an egress host); kept small and bounded. */
+function fixedEndpoint(service: string, address: string, port: number): EndpointState {
+  const id = `${service}|${address}|${port}`;
+  let e = fixedEndpoints.get(id);
+  if (!e) {
+    e = newEndpointState(service, address, port);
+    if (fixedEndpoints.size < 4096) fixedEndpoints.set(id, e);
+  }
+  return e;
+}
+
+/** A dispatch straight to one origin, bounded by a timeout: no balancing, no retries. */
+function fixedOrigin(endpoint: EndpointState, origin: Dispatcher, timeoutMs: number): Dispatch {
+  const send = timeout(timeoutMs)(connect({ dispatcher: () => origin, report: () => {} }));
+  return (request) => {
+    request.context.endpoint = endpoint;
+    return send(request);
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * L4 listeners for `protocol: tcp` services: each connection is balanced to one endpoint (retrying the connect
+ * on another endpoint once), bounded by the connect timeout and the cluster's maxConnections, and its bytes
+ * are counted both ways. Inbound tcp listeners forward to the local app.
+ */
+import net, { type Socket } from 'node:net';
+import type { Listener, ProxyLimits } from '@trellis/schema';
+import type { Snapshot } from '../runtime.ts';
+import type { TelemetryRecorder } from '../telemetry/recorder.ts';
+import { type Clock, type EndpointState, newEndpointState } from '../types.ts';
+
+export interface TcpListenerDeps {
+  current(): Snapshot;
+  recorder: TelemetryRecorder;
+  clock: Clock;
+  node: { service: string };
+}
+
+export class TcpListener {
+  readonly server: net.Server;
+  private active = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly deps: TcpListenerDeps,
+    limits: ProxyLimits,
+  ) {
+    this.server = net.createServer((socket) => this.handle(socket));
+    this.server.maxConnections = limits.maxConnections;
+  }
+
+  private handle(client: Socket): void {
+    const { deps } = this;
+    const started = deps.clock.now();
+    const snapshot = deps.current();
+    const config = snapshot.listeners.get(this.name) as Listener | undefined;
+    client.on('error', () => client.destroy());
+    let destination = '';
+    let pick: (tried: EndpointState[]) => EndpointState | undefined = () => undefined;
+    let connectTimeoutMs = 10_000;
+    let maxConnections = Number.POSITIVE_INFINITY;
+    if (config?.mode === 'outbound' && config.service) {
+      const cluster = snapshot.clusters.get(config.service);
+      destination = config.service;
+      if (cluster) {
+        const hosts = cluster.hostSet({});
+        connectTimeoutMs = cluster.policy.connectionPool.connectTimeoutMs;
+        maxConnections = cluster.policy.connectionPool.maxConnections;
+        pick = (tried) => {
+          const first = hosts.pick({});
+          if (!first || !tried.includes(first)) return first;
+          return hosts.pick({});
+        };
+      }
+    } else if (config?.mode === 'inbound') {
+      const { address, port } = config.upstream;
+      destination = deps.node.service;
+      const local = newEndpointState(destination, address, port);
+      pick = (tried) => (tried.length === 0 ? local : undefined);
+    }
+    if (this.active >= maxConnections) {
+      deps.recorder.overflow(deps.node.service, destination);
+      client.destroy();
+      return;
+    }
+    this.active += 1;
+    client.once('close', () => {
+      this.active -= 1;
+    });
+    client.pause();
+    const tried: EndpointState[] = [];
+    const attempt = () => {
+      const endpoint = pick(tried);
+      if (!endpoint) {
+        deps.recorder.record(deps.node.service, destination, '', 0, deps.clock.now() - started, 0, 0);
+        client.destroy();
+        return;
+      }
+      tried.push(endpoint);
+      const upstream = net.connect({ host: endpoint.address, port: endpoint.port });
+      const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), connectTimeoutMs);
+      let connected = false;
+      upstream.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        endpoint.active += 1;
+        upstream.setNoDelay(true);
+        client.setNoDelay(true);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+        upstream.once('close', () => {
+          endpoint.active -= 1;
+          client.destroy();
+          deps.recorder.record(
+            deps.node.service,
+            destination,
+            endpoint.key,
+            200,
+            deps.clock.now() - started,
+            upstream.bytesWritten,
+            upstream.bytesRead,
+          );
+        });
+        client.once('close', () => upstream.destroy());
+      });
+      upstream.on('error', () => {
+        clearTimeout(timer);
+        if (!connected) {
+          upstream.destroy();
+          if (tried.length < 2) attempt();
+          else {
+            deps.recorder.record(
+              deps.node.service,
+              destination,
+              endpoint.key,
+              0,
+              deps.clock.now() - started,
+              0,
+              0,
+            );
+            client.destroy();
+          }
+        }
+      });
+    };
+    attempt();
+  }
+}

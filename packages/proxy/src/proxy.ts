@@ -1,0 +1,326 @@
+/**
+ * createProxy(config): one proxy process's worth of listeners, clusters and telemetry, driven by a config
+ * snapshot. `apply()` validates a new snapshot with the shared schema, builds it completely (binding any new
+ * listener sockets) and only then swaps it in; on any failure the previous snapshot stays and the reason is
+ * returned. Listeners that exist in both snapshots keep their sockets and connections.
+ */
+import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import {
+  describeFieldErrors,
+  type FieldError,
+  type Listener,
+  ProxyConfig,
+  toFieldErrors,
+} from '@trellis/schema';
+import { type Logger, pino } from 'pino';
+import { type AdminSource, startAdmin } from './admin.ts';
+import { HttpListener } from './listeners/http.ts';
+import { TcpListener } from './listeners/tcp.ts';
+import { Pools } from './pools.ts';
+import { defaultRng } from './rng.ts';
+import { buildSnapshot, type Snapshot } from './runtime.ts';
+import { createMetrics } from './telemetry/metrics.ts';
+import { TelemetryRecorder, type TelemetrySink } from './telemetry/recorder.ts';
+import { type Clock, type EndpointState, type Rng, systemClock } from './types.ts';
+
+export interface ProxyOptions {
+  clock?: Clock;
+  rng?: Rng;
+  logger?: Logger;
+  /** Admin listener; off unless given. */
+  admin?: { host?: string; port: number };
+  sink?: TelemetrySink;
+  /** How long close() waits for requests in flight. */
+  drainTimeoutMs?: number;
+}
+
+export type ApplyResult =
+  | { ok: true; revision: number }
+  | { ok: false; message: string; errors: FieldError[] };
+
+export class ProxyConfigError extends Error {
+  override name = 'ProxyConfigError';
+  constructor(
+    message: string,
+    readonly errors: FieldError[],
+  ) {
+    super(message);
+  }
+}
+
+interface RunningListener {
+  key: string;
+  server: Server | NetServer;
+}
+
+function listenerKey(l: Listener): string {
+  const protocol = 'protocol' in l ? l.protocol : 'http';
+  return `${l.name}|${l.mode}|${protocol}|${l.address}|${l.port}`;
+}
+
+function listen(server: Server | NetServer, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, address, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Stops accepting and lets requests in flight finish: keep-alive connections are closed as soon as they go idle
+ * (checked every 50 ms), and whatever is still open after `drainMs` is cut.
+ */
+function closeServer(server: Server | NetServer, drainMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const idle =
+      'closeIdleConnections' in server ? setInterval(() => server.closeIdleConnections(), 50) : undefined;
+    const timer = setTimeout(() => {
+      clearInterval(idle);
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      resolve();
+    }, drainMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      clearInterval(idle);
+      resolve();
+    });
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+  });
+}
+
+export class TrellisProxy {
+  readonly recorder: TelemetryRecorder;
+  readonly log: Logger;
+  private current!: Snapshot;
+  private readonly listeners = new Map<string, RunningListener>();
+  private readonly pools = new Pools();
+  private readonly originPools = new Pools();
+  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private readonly reloads = { applied: 0, rejected: 0 };
+  private admin: { url: string; close(): Promise<void> } | undefined;
+  private applying: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    node: { service: string; instance: string },
+    private readonly options: ProxyOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.rng = options.rng ?? defaultRng;
+    this.log = options.logger ?? pino({ level: 'silent' });
+    this.recorder = new TelemetryRecorder(node);
+  }
+
+  static async create(input: unknown, options: ProxyOptions = {}): Promise<TrellisProxy> {
+    const parsed = ProxyConfig.safeParse(input);
+    if (!parsed.success) {
+      const errors = toFieldErrors(parsed.error);
+      throw new ProxyConfigError(`invalid proxy config: ${describeFieldErrors(errors)}`, errors);
+    }
+    const proxy = new TrellisProxy(
+      { service: parsed.data.node.service, instance: parsed.data.node.instance },
+      options,
+    );
+    const result = await proxy.applyParsed(parsed.data);
+    if (!result.ok) throw new ProxyConfigError(result.message, result.errors);
+    if (options.admin) proxy.admin = await startAdmin(proxy.adminSource(), options.admin);
+    if (options.sink) proxy.recorder.start(options.sink);
+    return proxy;
+  }
+
+  get snapshot(): Snapshot {
+    return this.current;
+  }
+
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
+  }
+
+  /** The bound address of a listener (useful with port 0). */
+  address(name: string): { address: string; port: number } | undefined {
+    for (const l of this.listeners.values()) {
+      if (l.key.startsWith(`${name}|`)) {
+        const a = l.server.address();
+        if (a && typeof a === 'object') return { address: a.address, port: a.port };
+      }
+    }
+    return undefined;
+  }
+
+  /** Validates and applies a new snapshot; on failure the current one stays. Calls are serialised. */
+  apply(input: unknown): Promise<ApplyResult> {
+    const run = this.applying.then(() => {
+      const parsed = ProxyConfig.safeParse(input);
+      if (!parsed.success) {
+        const errors = toFieldErrors(parsed.error);
+        return this.rejected(`invalid proxy config: ${describeFieldErrors(errors)}`, errors);
+      }
+      return this.applyParsed(parsed.data);
+    });
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private rejected(message: string, errors: FieldError[]): ApplyResult {
+    this.reloads.rejected += 1;
+    this.log.error({ errors }, message);
+    return { ok: false, message, errors };
+  }
+
+  private async applyParsed(config: ProxyConfig): Promise<ApplyResult> {
+    if (this.closed) return this.rejected('the proxy is shutting down', []);
+    if (this.current && config.node.service !== this.current.config.node.service) {
+      return this.rejected('node.service cannot change while the proxy runs', [
+        { path: 'node.service', message: `must stay "${this.current.config.node.service}"` },
+      ]);
+    }
+    let snapshot: Snapshot;
+    try {
+      snapshot = buildSnapshot(config, {
+        clock: this.clock,
+        rng: this.rng,
+        pools: this.pools,
+        recorder: this.recorder,
+        endpoints: this.endpoints,
+        source: config.node.service,
+      });
+    } catch (error) {
+      return this.rejected(`could not build the config: ${(error as Error).message}`, []);
+    }
+    const wanted = new Map(config.listeners.map((l) => [listenerKey(l), l]));
+    const started: RunningListener[] = [];
+    for (const [key, l] of wanted) {
+      if (this.listeners.has(key)) continue;
+      const server = this.createServer(l, config);
+      try {
+        await listen(server, l.address, l.port);
+      } catch (error) {
+        await Promise.all(started.map((s) => closeServer(s.server, 0)));
+        return this.rejected(
+          `listener ${l.name} cannot listen on ${l.address}:${l.port}: ${(error as Error).message}`,
+          [{ path: `listeners[${config.listeners.indexOf(l)}].port`, message: (error as Error).message }],
+        );
+      }
+      started.push({ key, server });
+    }
+    for (const s of started) this.listeners.set(s.key, s);
+    const previous = this.current;
+    this.current = snapshot;
+    snapshot.activate();
+    previous?.retire();
+    this.reloads.applied += 1;
+    for (const [key, l] of this.listeners) {
+      if (!wanted.has(key)) {
+        this.listeners.delete(key);
+        void closeServer(l.server, this.options.drainTimeoutMs ?? 10_000);
+      }
+    }
+    const live = new Set(
+      config.endpoints.map((e) => `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`),
+    );
+    void this.pools.retainOnly(new Set([...live].map((k) => k.replace(/^\[(.*)\]/, '$1'))));
+    this.log.info({ revision: config.revision, listeners: config.listeners.length }, 'config applied');
+    return { ok: true, revision: config.revision };
+  }
+
+  private createServer(l: Listener, config: ProxyConfig): Server | NetServer {
+    const node = { service: config.node.service };
+    const protocol = 'protocol' in l ? l.protocol : 'http';
+    if (protocol === 'tcp') {
+      return new TcpListener(
+        l.name,
+        { current: () => this.current, recorder: this.recorder, clock: this.clock, node },
+        config.limits,
+      ).server;
+    }
+    return new HttpListener(
+      l.name,
+      {
+        current: () => this.current,
+        recorder: this.recorder,
+        clock: this.clock,
+        rng: this.rng,
+        node,
+        origin: (address, port) =>
+          this.originPools.get(address, port, { connections: 1024, connectTimeoutMs: 10_000 }),
+        log: this.log,
+      },
+      config.limits,
+    ).server;
+  }
+
+  adminSource(): AdminSource {
+    const metrics = createMetrics(this.recorder, {
+      revision: () => this.current.config.revision,
+      reloads: () => ({ ...this.reloads }),
+    });
+    return {
+      ready: () => !this.closed && this.current !== undefined,
+      config: () => ({
+        revision: this.current.config.revision,
+        appliedAt: this.current.appliedAt.toISOString(),
+        config: this.current.config,
+      }),
+      clusters: () => this.clusterStatus(),
+      stats: () => ({
+        revision: this.current.config.revision,
+        reloads: this.reloads,
+        edges: this.recorder.totals(),
+      }),
+      metrics: () => metrics.registry.metrics(),
+    };
+  }
+
+  clusterStatus() {
+    const now = this.clock.now();
+    return [...this.current.clusters.values()].map((c) => ({
+      service: c.service.name,
+      protocol: c.service.protocol,
+      loadBalancer: c.policy.loadBalancer.type,
+      panic: [...c.hostSets.values()].some((h) => h.panic),
+      breakers: [...c.breakers.entries()].map(([policy, b]) => ({
+        policy,
+        active: b.active,
+        pending: b.pending,
+        retries: b.retries,
+        limits: b.limits,
+      })),
+      retryBudgetAvailable: c.budget.available(),
+      endpoints: c.endpoints.map((e) => ({
+        address: e.address,
+        port: e.port,
+        weight: e.weight,
+        zone: e.zone,
+        labels: e.labels,
+        health: e.health,
+        ejected: e.ejectedUntil !== 0,
+        ejectedForMs: e.ejectedUntil !== 0 ? Math.max(0, Math.round(e.ejectedUntil - now)) : 0,
+        active: e.active,
+      })),
+    }));
+  }
+
+  /** Stops accepting, lets requests in flight finish (up to the drain timeout), then closes everything. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const drain = this.options.drainTimeoutMs ?? 10_000;
+    await Promise.all([...this.listeners.values()].map((l) => closeServer(l.server, drain)));
+    this.listeners.clear();
+    this.current?.retire();
+    this.recorder.stop();
+    await Promise.all([this.pools.close(), this.originPools.close()]);
+    await this.admin?.close();
+  }
+}
+
+export function createProxy(config: unknown, options?: ProxyOptions): Promise<TrellisProxy> {
+  return TrellisProxy.create(config, options);
+}

@@ -1,0 +1,99 @@
+/**
+ * Route matching for one destination service, as Istio's VirtualService: rules in ascending priority (then
+ * name), the first whose match list has a match that holds wins. Regexes match the whole value (as RE2 does in
+ * Envoy). A service with no rules gets a default route; a service with rules but no match gets no_route.
+ */
+import { type HttpMatch, RouteRuleSpec } from '@trellis/schema';
+import type { HeaderMap } from './headers.ts';
+import type { Rng } from './types.ts';
+
+type Matcher = (method: string, path: string, headers: HeaderMap) => boolean;
+
+function headerText(headers: HeaderMap, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function compileMatch(match: HttpMatch): Matcher {
+  const checks: Matcher[] = [];
+  const p = match.path;
+  if (p?.exact !== undefined) {
+    const exact = p.exact;
+    checks.push((_m, path) => path === exact);
+  } else if (p?.prefix !== undefined) {
+    const prefix = p.prefix;
+    checks.push((_m, path) => path.startsWith(prefix));
+  } else if (p?.regex !== undefined) {
+    const re = new RegExp(`^(?:${p.regex})$`, 'u');
+    checks.push((_m, path) => re.test(path));
+  }
+  if (match.methods && match.methods.length > 0) {
+    const methods = new Set<string>(match.methods);
+    checks.push((method) => methods.has(method));
+  }
+  for (const h of match.headers) {
+    const name = h.name.toLowerCase();
+    if (h.exact !== undefined) {
+      const exact = h.exact;
+      checks.push((_m, _p, headers) => headerText(headers, name) === exact);
+    } else if (h.regex !== undefined) {
+      const re = new RegExp(`^(?:${h.regex})$`, 'u');
+      checks.push((_m, _p, headers) => {
+        const v = headerText(headers, name);
+        return v !== undefined && re.test(v);
+      });
+    } else if (h.present !== undefined) {
+      const present = h.present;
+      checks.push((_m, _p, headers) => (headers[name] !== undefined) === present);
+    }
+  }
+  return (method, path, headers) => {
+    for (const check of checks) if (!check(method, path, headers)) return false;
+    return true;
+  };
+}
+
+export interface CompiledRoute<T> {
+  rule: RouteRuleSpec;
+  matches(method: string, path: string, headers: HeaderMap): boolean;
+  /** What the proxy built for this rule (its stage chain); attached by the caller. */
+  target: T;
+}
+
+export class Router<T> {
+  private readonly routes: CompiledRoute<T>[];
+
+  constructor(rules: readonly RouteRuleSpec[], build: (rule: RouteRuleSpec) => T, service: string) {
+    const sorted = [...rules].sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name));
+    const effective = sorted.length > 0 ? sorted : [RouteRuleSpec.parse({ name: 'default', service })];
+    this.routes = effective.map((rule) => {
+      const matchers = rule.match.map(compileMatch);
+      return {
+        rule,
+        matches: matchers.length === 0 ? () => true : (m, p, h) => matchers.some((fn) => fn(m, p, h)),
+        target: build(rule),
+      };
+    });
+  }
+
+  /** `path` without the query string. */
+  route(method: string, path: string, headers: HeaderMap): CompiledRoute<T> | undefined {
+    for (const r of this.routes) if (r.matches(method, path, headers)) return r;
+    return undefined;
+  }
+
+  get all(): readonly CompiledRoute<T>[] {
+    return this.routes;
+  }
+}
+
+/** Picks a destination index by weight (weights sum to 100). */
+export function pickWeighted(weights: readonly number[], rng: Rng): number {
+  let roll = rng() * 100;
+  for (let i = 0; i < weights.length; i++) {
+    roll -= weights[i] as number;
+    if (roll < 0) return i;
+  }
+  for (let i = weights.length - 1; i >= 0; i--) if ((weights[i] as number) > 0) return i;
+  return 0;
+}

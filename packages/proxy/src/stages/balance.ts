@@ -1,0 +1,32 @@
+/**
+ * Balance stage: asks the host set for an endpoint (skipping ejected and unhealthy ones, panic mode aside) and
+ * puts it in the request context for the connect stage. A retry avoids the endpoints already tried when the
+ * host set offers another, like Envoy's previous-hosts retry predicate.
+ */
+import type { HostSet } from '../balance/host-set.ts';
+import { ProxyError } from '../errors.ts';
+import type { Layer } from '../types.ts';
+
+const REPICKS = 3;
+
+export function balance(hosts: HostSet, service: string): Layer {
+  return (next) => (request) => {
+    const ctx = request.context;
+    let endpoint = hosts.pick(ctx);
+    if (endpoint && ctx.tried.length > 0) {
+      for (let i = 0; i < REPICKS && ctx.tried.includes(endpoint); i++) {
+        const other = hosts.pick(ctx);
+        if (!other) break;
+        endpoint = other;
+      }
+    }
+    if (!endpoint) {
+      return Promise.reject(
+        new ProxyError('TRELLIS_ERR_NO_HEALTHY_UPSTREAM', `no usable endpoint of service "${service}"`),
+      );
+    }
+    ctx.endpoint = endpoint;
+    ctx.tried.push(endpoint);
+    return next(request);
+  };
+}

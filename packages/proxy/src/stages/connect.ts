@@ -1,0 +1,95 @@
+/**
+ * Connect stage: the innermost Dispatch. Sends the attempt to the endpoint the balance stage chose, through
+ * that endpoint's pool, streaming the body both ways. It reports each attempt's outcome (for outlier detection)
+ * and maps transport failures onto the proxy's error codes: refused/unreachable/timeout to connect → 502
+ * upstream_connect_failure, a dropped connection → 502 upstream_reset, an abort → the abort's reason.
+ */
+import type { Dispatcher } from 'undici';
+import { ProxyError } from '../errors.ts';
+import type { HeaderMap } from '../headers.ts';
+import type { Dispatch, EndpointState, Outcome, ProxyRequest } from '../types.ts';
+import { onResponseDone } from './release.ts';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const CONNECT_FAILURE: Outcome = { kind: 'connect-failure' };
+const RESET: Outcome = { kind: 'reset' };
+const TIMEOUT: Outcome = { kind: 'timeout' };
+
+/** Maps a transport error to a ProxyError and the outcome to report. */
+export function classifyError(
+  error: unknown,
+  signal: AbortSignal,
+): { error: Error; outcome: Outcome | null } {
+  if (signal.aborted) {
+    const reason = signal.reason;
+    if (reason instanceof ProxyError) {
+      return { error: reason, outcome: reason.code === 'TRELLIS_ERR_UPSTREAM_TIMEOUT' ? TIMEOUT : null };
+    }
+    return { error: reason instanceof Error ? reason : new Error('request aborted'), outcome: null };
+  }
+  const e = error as { code?: string; cause?: { code?: string }; message?: string };
+  const code = e.code ?? e.cause?.code ?? '';
+  if (CONNECT_CODES.has(code) || CONNECT_CODES.has(e.cause?.code ?? '')) {
+    return {
+      error: new ProxyError('TRELLIS_ERR_UPSTREAM_CONNECT', `${code}: ${e.message ?? ''}`),
+      outcome: CONNECT_FAILURE,
+    };
+  }
+  return {
+    error: new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', `${code || 'reset'}: ${e.message ?? ''}`),
+    outcome: RESET,
+  };
+}
+
+export interface ConnectTarget {
+  dispatcher(endpoint: EndpointState): Dispatcher;
+  report(endpoint: EndpointState, outcome: Outcome): void;
+}
+
+export function connect(target: ConnectTarget): Dispatch {
+  return async (request: ProxyRequest) => {
+    const endpoint = request.context.endpoint;
+    if (!endpoint) throw new Error('connect stage reached without an endpoint');
+    endpoint.active += 1;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        endpoint.active -= 1;
+      }
+    };
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await target.dispatcher(endpoint).request({
+        method: request.method as Dispatcher.HttpMethod,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+      });
+    } catch (error) {
+      release();
+      const { error: mapped, outcome } = classifyError(error, request.signal);
+      if (outcome) target.report(endpoint, outcome);
+      throw mapped;
+    }
+    target.report(endpoint, { kind: 'response', status: response.statusCode });
+    const result = {
+      status: response.statusCode,
+      headers: response.headers as HeaderMap,
+      body: response.body,
+      endpoint,
+    };
+    onResponseDone(result, release);
+    return result;
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * The proxy's Prometheus metrics, and the one place their names and labels are declared (named after Istio's
+ * standard metrics, with trellis_ in place of istio_). The request path never touches prom-client: every
+ * metric is filled at scrape time from the TelemetryRecorder's cumulative totals, taken once per scrape so that
+ * all metrics of a scrape agree. Durations are recorded in a fine log-linear histogram and folded into fixed
+ * Prometheus buckets when scraped.
+ */
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricType,
+  type MetricValueWithName,
+  Registry,
+} from 'prom-client';
+import type { TelemetryRecorder, TelemetryTotals } from './recorder.ts';
+import { RESPONSE_CLASSES } from './recorder.ts';
+
+/** Upper bounds of trellis_request_duration_seconds, in seconds. */
+export const DURATION_BUCKETS_SECONDS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+const DURATION_BUCKETS_MS = DURATION_BUCKETS_SECONDS.map((s) => s * 1000);
+
+export interface MetricsExtra {
+  revision(): number;
+  reloads(): { applied: number; rejected: number };
+}
+
+const EDGE_LABELS = ['source_service', 'destination_service', 'destination_endpoint'] as const;
+const PAIR_LABELS = ['source_service', 'destination_service'] as const;
+type PairLabel = (typeof PAIR_LABELS)[number];
+
+const DURATION = 'trellis_request_duration_seconds';
+const DURATION_HELP =
+  'Duration of requests, from the proxy receiving them to the end of the response, in seconds.';
+
+/**
+ * A histogram whose series are computed at scrape time: prom-client's Histogram only counts observations one by
+ * one, while here the bucket counts already exist (in the recorder's log-linear histograms).
+ */
+class ScrapedHistogram extends Histogram<PairLabel> {
+  constructor(
+    registry: Registry,
+    private readonly snapshot: () => TelemetryTotals,
+  ) {
+    super({
+      name: DURATION,
+      help: DURATION_HELP,
+      labelNames: PAIR_LABELS,
+      buckets: [...DURATION_BUCKETS_SECONDS],
+      registers: [registry],
+    });
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
+    return this.scrape();
+  }
+
+  /** What prom-client's Registry prefers over get() when rendering text; it must not see the empty base. */
+  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
+    return this.scrape();
+  }
+
+  private scrape(): MetricObjectWithValues<MetricValueWithName<PairLabel>> {
+    const values: MetricValueWithName<PairLabel | 'le'>[] = [];
+    const bucket = `${DURATION}_bucket`;
+    for (const pair of this.snapshot().pairs) {
+      if (pair.latency.count === 0) continue;
+      const labels = { source_service: pair.source, destination_service: pair.destination };
+      const counts = pair.latency.countsAtOrBelow(DURATION_BUCKETS_MS);
+      DURATION_BUCKETS_SECONDS.forEach((le, i) => {
+        values.push({ metricName: bucket, labels: { ...labels, le }, value: counts[i] ?? 0 });
+      });
+      values.push({ metricName: bucket, labels: { ...labels, le: '+Inf' }, value: pair.latency.count });
+      values.push({ metricName: `${DURATION}_sum`, labels, value: pair.latency.sum / 1000 });
+      values.push({ metricName: `${DURATION}_count`, labels, value: pair.latency.count });
+    }
+    return {
+      name: DURATION,
+      help: DURATION_HELP,
+      // prom-client's typings declare a numeric enum; at run time the type is its Prometheus name.
+      type: 'histogram' as unknown as MetricType,
+      aggregator: 'sum',
+      collect: () => {},
+      values,
+    };
+  }
+}
+
+export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra): { registry: Registry } {
+  const registry = new Registry();
+
+  let cached: TelemetryTotals | undefined;
+  const snapshot = (): TelemetryTotals => {
+    if (cached === undefined) {
+      cached = recorder.totals();
+      queueMicrotask(() => {
+        cached = undefined;
+      });
+    }
+    return cached;
+  };
+
+  new Counter({
+    name: 'trellis_requests_total',
+    help: 'Requests by response code class ("error": no response from the upstream, or a local reply).',
+    labelNames: [...EDGE_LABELS, 'response_code_class'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const edge of snapshot().edges) {
+        for (const cls of RESPONSE_CLASSES) {
+          const n = edge.byClass[cls];
+          if (n === 0) continue;
+          this.inc(
+            {
+              source_service: edge.source,
+              destination_service: edge.destination,
+              destination_endpoint: edge.endpoint,
+              response_code_class: cls,
+            },
+            n,
+          );
+        }
+      }
+    },
+  });
+
+  new ScrapedHistogram(registry, snapshot);
+
+  for (const [name, help, field] of [
+    ['trellis_request_bytes_total', 'Request bytes received from clients.', 'bytesIn'],
+    ['trellis_response_bytes_total', 'Response bytes sent to clients.', 'bytesOut'],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames: EDGE_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const edge of snapshot().edges) {
+          this.inc(
+            {
+              source_service: edge.source,
+              destination_service: edge.destination,
+              destination_endpoint: edge.endpoint,
+            },
+            edge[field],
+          );
+        }
+      },
+    });
+  }
+
+  for (const [name, help, field] of [
+    ['trellis_retries_total', 'Retried requests.', 'retries'],
+    ['trellis_overflows_total', 'Requests refused because a circuit-breaker limit was reached.', 'overflows'],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames: PAIR_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const pair of snapshot().pairs) {
+          this.inc({ source_service: pair.source, destination_service: pair.destination }, pair[field]);
+        }
+      },
+    });
+  }
+
+  new Counter({
+    name: 'trellis_ejections_total',
+    help: 'Endpoints ejected by outlier detection.',
+    labelNames: ['destination_service', 'destination_endpoint'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const e of snapshot().ejections) {
+        this.inc({ destination_service: e.destination, destination_endpoint: e.endpoint }, e.count);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'trellis_active_requests',
+    help: 'Requests in flight.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot().activeRequests);
+    },
+  });
+
+  new Gauge({
+    name: 'trellis_config_revision',
+    help: 'Mesh revision of the configuration in use.',
+    registers: [registry],
+    collect() {
+      this.set(extra.revision());
+    },
+  });
+
+  new Counter({
+    name: 'trellis_config_reloads_total',
+    help: 'Configuration snapshots received, by whether they were applied or rejected.',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const { applied, rejected } = extra.reloads();
+      this.reset();
+      this.inc({ result: 'applied' }, applied);
+      this.inc({ result: 'rejected' }, rejected);
+    },
+  });
+
+  return { registry };
+}
