@@ -8,7 +8,7 @@ import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.
 import { createProxy, ProxyConfigError } from './proxy.ts';
 
 const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
-                     [--log-level info] [--no-admin] [--drain-timeout-ms 10000]`;
+                     [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]`;
 
 export interface CliOptions {
   config: string;
@@ -17,6 +17,7 @@ export interface CliOptions {
   admin: boolean;
   logLevel: string;
   drainTimeoutMs: number;
+  accessLog: boolean;
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -29,6 +30,7 @@ export function parseCli(argv: string[]): CliOptions {
       'no-admin': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       'drain-timeout-ms': { type: 'string', default: '10000' },
+      'access-log': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -48,6 +50,7 @@ export function parseCli(argv: string[]): CliOptions {
     admin: !values['no-admin'],
     logLevel: values['log-level'] ?? 'info',
     drainTimeoutMs,
+    accessLog: values['access-log'] ?? false,
   };
 }
 
@@ -73,6 +76,7 @@ export async function main(argv: string[]): Promise<void> {
       logger: log,
       admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
       drainTimeoutMs: options.drainTimeoutMs,
+      accessLog: options.accessLog,
     });
   } catch (error) {
     if (error instanceof ProxyConfigError || error instanceof ConfigFileError)

@@ -33,6 +33,8 @@ export interface ProxyOptions {
   sink?: TelemetrySink;
   /** How long close() waits for requests in flight. */
   drainTimeoutMs?: number;
+  /** One JSON log line per request, at info level. */
+  accessLog?: boolean;
 }
 
 export type ApplyResult =
@@ -251,6 +253,7 @@ export class TrellisProxy {
         origin: (address, port) =>
           this.originPools.get(address, port, { connections: 1024, connectTimeoutMs: 10_000 }),
         log: this.log,
+        accessLog: this.options.accessLog ?? false,
       },
       config.limits,
     ).server;

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { IngressListener, Listener, ProxyLimits } from '@trellis/schema';
 import type { Dispatcher } from 'undici';
-import { localReply, ProxyError } from '../errors.ts';
+import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
@@ -39,7 +39,9 @@ export interface ListenerDeps {
   node: { service: string };
   /** Dispatcher for a fixed origin (inbound app, egress hosts). */
   origin(address: string, port: number): Dispatcher;
-  log: { warn(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Log one JSON line per request (method, path, status, duration, upstream endpoint). */
+  accessLog?: boolean;
 }
 
 function hostOnly(host: string | undefined): string {
@@ -238,6 +240,7 @@ export class HttpListener {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { clock, rng, recorder, node } = this.deps;
     const started = clock.now();
+    recorder.activeChange(1);
     const snapshot = this.deps.current();
     const listener = snapshot.listeners.get(this.name);
     const url = req.url ?? '/';
@@ -303,6 +306,7 @@ export class HttpListener {
       response = await resolved.dispatch(request);
     } catch (error) {
       if (controller.signal.aborted && !(controller.signal.reason instanceof ProxyError)) {
+        recorder.activeChange(-1);
         recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0);
         return;
       }
@@ -316,15 +320,29 @@ export class HttpListener {
       sent += chunk.length;
     });
     this.respond(res, response, target, () => {
-      recorder.record(
-        source,
-        destination,
-        response.endpoint?.key ?? '',
-        response.status,
-        clock.now() - started,
-        bytesIn(),
-        sent,
-      );
+      const duration = clock.now() - started;
+      const endpoint = response.endpoint?.key ?? '';
+      recorder.activeChange(-1);
+      recorder.record(source, destination, endpoint, response.status, duration, bytesIn(), sent);
+      if (this.deps.accessLog) {
+        this.deps.log.info(
+          {
+            access: true,
+            method,
+            path,
+            status: response.status,
+            durationMs: Math.round(duration * 1000) / 1000,
+            source,
+            destination,
+            endpoint,
+            error: response.headers[ERROR_HEADER],
+            requestId: headers['x-request-id'],
+            bytesIn: bytesIn(),
+            bytesOut: sent,
+          },
+          'request',
+        );
+      }
     });
   }
 

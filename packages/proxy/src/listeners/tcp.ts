@@ -7,7 +7,10 @@ import net, { type Socket } from 'node:net';
 import type { Listener, ProxyLimits } from '@trellis/schema';
 import type { Snapshot } from '../runtime.ts';
 import type { TelemetryRecorder } from '../telemetry/recorder.ts';
-import { type Clock, type EndpointState, newEndpointState } from '../types.ts';
+import { type Clock, type EndpointState, newEndpointState, type Outcome } from '../types.ts';
+
+const CONNECTED: Outcome = { kind: 'response', status: 200 };
+const CONNECT_FAILED: Outcome = { kind: 'connect-failure' };
 
 export interface TcpListenerDeps {
   current(): Snapshot;
@@ -37,6 +40,7 @@ export class TcpListener {
     client.on('error', () => client.destroy());
     let destination = '';
     let pick: (tried: EndpointState[]) => EndpointState | undefined = () => undefined;
+    let report: (endpoint: EndpointState, ok: boolean) => void = () => {};
     let connectTimeoutMs = 10_000;
     let maxConnections = Number.POSITIVE_INFINITY;
     if (config?.mode === 'outbound' && config.service) {
@@ -51,6 +55,7 @@ export class TcpListener {
           if (!first || !tried.includes(first)) return first;
           return hosts.pick({});
         };
+        report = (endpoint, ok) => cluster.outlier.report(endpoint, ok ? CONNECTED : CONNECT_FAILED);
       }
     } else if (config?.mode === 'inbound') {
       const { address, port } = config.upstream;
@@ -83,6 +88,7 @@ export class TcpListener {
       upstream.once('connect', () => {
         connected = true;
         clearTimeout(timer);
+        report(endpoint, true);
         endpoint.active += 1;
         upstream.setNoDelay(true);
         client.setNoDelay(true);
@@ -107,6 +113,7 @@ export class TcpListener {
       upstream.on('error', () => {
         clearTimeout(timer);
         if (!connected) {
+          report(endpoint, false);
           upstream.destroy();
           if (tried.length < 2) attempt();
           else {

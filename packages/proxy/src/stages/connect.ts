@@ -23,6 +23,8 @@ const CONNECT_CODES = new Set([
 const CONNECT_FAILURE: Outcome = { kind: 'connect-failure' };
 const RESET: Outcome = { kind: 'reset' };
 const TIMEOUT: Outcome = { kind: 'timeout' };
+/** Outcome objects for every status, made once, so reporting allocates nothing per request. */
+const RESPONSES: Outcome[] = Array.from({ length: 600 }, (_, status) => ({ kind: 'response', status }));
 
 /** Maps a transport error to a ProxyError and the outcome to report. */
 export function classifyError(
@@ -82,7 +84,10 @@ export function connect(target: ConnectTarget): Dispatch {
       if (outcome) target.report(endpoint, outcome);
       throw mapped;
     }
-    target.report(endpoint, { kind: 'response', status: response.statusCode });
+    target.report(
+      endpoint,
+      RESPONSES[response.statusCode] ?? { kind: 'response', status: response.statusCode },
+    );
     const result = {
       status: response.statusCode,
       headers: response.headers as HeaderMap,
