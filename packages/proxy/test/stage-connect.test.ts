@@ -1,0 +1,87 @@
+/** The connect stage: sends through the endpoint's pool, reports outcomes, maps transport errors. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProxyError } from '../src/errors.ts';
+import { classifyError, connect } from '../src/stages/connect.ts';
+import { type EndpointState, newEndpointState, type Outcome } from '../src/types.ts';
+import { request } from './support/dispatch.ts';
+
+let server: http.Server;
+let port: number;
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    if (req.url === '/reset') {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(req.url === '/fail' ? 500 : 200, { 'x-path': req.url ?? '' });
+    res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+function target(endpointPort: number) {
+  const pool = new Pool(`http://127.0.0.1:${endpointPort}`);
+  const reports: Outcome[] = [];
+  const endpoint = newEndpointState('svc', '127.0.0.1', endpointPort);
+  return {
+    endpoint,
+    reports,
+    pool,
+    dispatch: connect({ dispatcher: () => pool, report: (_e: EndpointState, o: Outcome) => reports.push(o) }),
+  };
+}
+
+describe('connect stage', () => {
+  it('sends the request, reports the status and counts the endpoint active until the body ends', async () => {
+    const t = target(port);
+    const req = request({ path: '/fail' });
+    req.context.endpoint = t.endpoint;
+    const res = await t.dispatch(req);
+    expect(res.status).toBe(500);
+    expect(res.endpoint).toBe(t.endpoint);
+    expect(t.reports).toEqual([{ kind: 'response', status: 500 }]);
+    expect(t.endpoint.active).toBe(1);
+    res.body?.resume();
+    await new Promise((r) => res.body?.once('close', r));
+    expect(t.endpoint.active).toBe(0);
+    await t.pool.close();
+  });
+
+  it('maps a refused connection to 502 upstream_connect_failure and reports it', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const t = target(deadPort);
+    const req = request();
+    req.context.endpoint = t.endpoint;
+    const error = (await t.dispatch(req).catch((e) => e)) as ProxyError;
+    expect(error.code).toBe('TRELLIS_ERR_UPSTREAM_CONNECT');
+    expect(t.reports).toEqual([{ kind: 'connect-failure' }]);
+    expect(t.endpoint.active).toBe(0);
+    await t.pool.close();
+  });
+
+  it('maps a dropped connection to 502 upstream_reset', async () => {
+    const t = target(port);
+    const req = request({ path: '/reset' });
+    req.context.endpoint = t.endpoint;
+    const error = (await t.dispatch(req).catch((e) => e)) as ProxyError;
+    expect(error.code).toBe('TRELLIS_ERR_UPSTREAM_RESET');
+    expect(t.reports).toEqual([{ kind: 'reset' }]);
+    await t.pool.close();
+  });
+
+  it('an abort with a timeout reason becomes that timeout, reported as such', () => {
+    const controller = new AbortController();
+    controller.abort(new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT'));
+    const { error, outcome } = classifyError(new Error('aborted'), controller.signal);
+    expect((error as ProxyError).code).toBe('TRELLIS_ERR_UPSTREAM_TIMEOUT');
+    expect(outcome).toEqual({ kind: 'timeout' });
+  });
+});
