@@ -14,6 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     'expect-bytes': { type: 'string', default: '-1' },
     'timeout-ms': { type: 'string', default: '5000' },
     client: { type: 'string', default: 'undici' },
+    timer: { type: 'string', default: 'worker' },
   },
 });
 if (!values.url) {
@@ -185,20 +187,50 @@ function fire(i) {
   );
 }
 
+// Waking up on time. setTimeout has a 1 ms granularity and typically fires 0.5-1 ms late, which would add that
+// much to every measured latency. By default a tiny worker thread sleeps with sub-millisecond precision
+// (Atomics.wait takes fractional milliseconds) until each intended send time and then wakes the main thread with
+// a message; the main thread sends everything that is due. `--timer timeout` uses plain setTimeout instead.
 let timer;
+let ticker;
 function pump() {
   const now = performance.now();
   while (next < total && t0 + next * intervalMs <= now) fire(next++);
-  if (next < total && timer === undefined) {
-    const wait = t0 + next * intervalMs - performance.now();
-    timer = setTimeout(
-      () => {
-        timer = undefined;
-        pump();
-      },
-      Math.max(0, Math.floor(wait)),
-    );
-  }
+  if (ticker || next >= total || timer !== undefined) return;
+  const wait = t0 + next * intervalMs - performance.now();
+  timer = setTimeout(
+    () => {
+      timer = undefined;
+      pump();
+    },
+    Math.max(0, Math.floor(wait)),
+  );
+}
+if (values.timer === 'worker') {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { performance } = require('node:perf_hooks');
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const { t0, intervalMs, total, origin } = workerData;
+    // performance.now() in a worker counts from the worker's own start: translate the main thread's clock.
+    const shift = origin - performance.timeOrigin;
+    for (let i = 0; i < total; i++) {
+      const wait = t0 + shift + i * intervalMs - performance.now();
+      if (wait > 0) Atomics.wait(cell, 0, 0, wait);
+      parentPort.postMessage(i);
+    }
+  `;
+  ticker = new Worker(source, {
+    eval: true,
+    workerData: { t0, intervalMs, total, origin: performance.timeOrigin },
+  });
+  ticker.on('message', pump);
+  ticker.on('error', (e) => {
+    process.stderr.write(`open-loop: timer worker failed (${e.message}); using setTimeout\n`);
+    ticker = undefined;
+    pump();
+  });
+  ticker.unref();
 }
 pump();
 

@@ -3,7 +3,7 @@
  * forwarded; x-forwarded-* tell the upstream who called; x-request-id and W3C traceparent tie a call's hops
  * together (the trace id is kept, each hop gets a new span id).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 const HOP_BY_HOP = new Set([
@@ -22,8 +22,10 @@ const HOP_BY_HOP = new Set([
 
 export type HeaderMap = Record<string, string | string[]>;
 
-function connectionTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
+const NONE: readonly string[] = [];
+
+function connectionTokens(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NONE;
   const joined = Array.isArray(value) ? value.join(',') : value;
   return joined
     .split(',')
@@ -47,17 +49,31 @@ export function endToEnd(
   return out;
 }
 
+/** Random ids come from a pool filled 8 KiB at a time: one syscall-backed fill per few hundred requests. */
+const POOL = Buffer.alloc(8192);
+let poolOffset = POOL.length;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
+  const hex = POOL.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** Continues the caller's trace with a new span id, or starts a new sampled trace. */
 export function nextTraceparent(incoming: string | string[] | undefined): string {
   const value = Array.isArray(incoming) ? incoming[0] : incoming;
   const m = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
-  const span = randomBytes(8).toString('hex');
+  const span = randomHex(8);
   if (m && m[1] !== 'ff' && !/^0+$/.test(m[2] ?? '') && !/^0+$/.test(m[3] ?? '')) {
     return `00-${m[2]}-${span}-${m[4]}`;
   }
-  return `00-${randomBytes(16).toString('hex')}-${span}-01`;
+  return `00-${randomHex(16)}-${span}-01`;
 }
 
 export interface ForwardingInfo {

@@ -6,11 +6,21 @@ import { closeAll, meshConfig, send, startProxy } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
 let up: Upstream;
+let endlessClosed: () => void = () => {};
 let proxy: TrellisProxy;
 let port: number;
 
 beforeAll(async () => {
   up = await startUpstream('up', (req, res, body) => {
+    if (req.url === '/endless') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('tick\n'), 5);
+      res.on('close', () => {
+        clearInterval(timer);
+        endlessClosed();
+      });
+      return;
+    }
     if (req.url === '/chunked') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('part-1;');
@@ -89,6 +99,33 @@ describe('HTTP/1.1 semantics', () => {
     expect(kept.id).toBe('req-42');
     const made = JSON.parse((await send(port, 'svc', '/')).text);
     expect(made.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a client that goes away mid-response makes the proxy drop the upstream request', async () => {
+    const closed = new Promise<void>((r) => {
+      endlessClosed = r;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/endless', headers: { host: 'svc' } },
+        (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {});
+      req.on('close', () => resolve());
+      req.end();
+      setTimeout(() => reject(new Error('no data')), 2000);
+    });
+    await closed;
+    const deadline = Date.now() + 2000;
+    while (proxy.clusterStatus()[0]?.endpoints[0]?.active !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(proxy.clusterStatus()[0]?.endpoints[0]?.active).toBe(0);
   });
 
   it('reuses upstream connections (keep-alive pooling)', async () => {

@@ -4,26 +4,23 @@
  * response that did arrive is not bounded, so long streams are not cut.
  */
 import { ProxyError } from '../errors.ts';
+import { childSignal } from '../signal.ts';
 import type { Layer } from '../types.ts';
 
 export function timeout(ms: number | undefined): Layer {
   return (next) => {
     if (!ms) return next;
     return async (request) => {
-      const controller = new AbortController();
-      const parent = request.signal;
-      const onParentAbort = () => controller.abort(parent.reason);
-      if (parent.aborted) controller.abort(parent.reason);
-      else parent.addEventListener('abort', onParentAbort, { once: true });
+      const { signal, detach } = childSignal(request.signal);
       const timer = setTimeout(
-        () => controller.abort(new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no response within ${ms} ms`)),
+        () => signal.abort(new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no response within ${ms} ms`)),
         ms,
       );
       try {
-        return await next({ ...request, signal: controller.signal });
+        return await next({ ...request, signal: signal.asSignal });
       } finally {
         clearTimeout(timer);
-        parent.removeEventListener('abort', onParentAbort);
+        detach();
       }
     };
   };
