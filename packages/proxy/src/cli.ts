@@ -2,13 +2,46 @@
  * trellis-proxy: runs one proxy from a config file, re-applying it when the file changes (an invalid new
  * version is refused and logged; the proxy keeps the previous one). SIGTERM/SIGINT drain and exit.
  */
+
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
-import { createProxy, ProxyConfigError } from './proxy.ts';
+import { type Bootstrap, ControlClient } from './control-client.ts';
+import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
+
+/**
+ * With --control-plane, the file is the bootstrap (node, listeners, limits; any services, routes… in it are the
+ * starting point until the first snapshot) and the control plane sends the mesh. The endpoint registered for
+ * this proxy is the advertise address and the port of its first inbound listener.
+ */
+function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger): ControlClient {
+  const config = proxy.snapshot.config;
+  const { services: _s, endpoints: _e, routes: _r, policies: _p, revision: _v, ...bootstrap } = config;
+  const inbound = config.listeners.find((l) => l.mode === 'inbound');
+  const port = inbound ? (proxy.address(inbound.name)?.port ?? inbound.port) : 0;
+  return new ControlClient({
+    url: options.controlPlane ?? '',
+    token: options.joinToken,
+    identity: {
+      service: config.node.service,
+      instance: config.node.instance || `${hostname()}-${process.pid}`,
+      address: options.advertiseAddress,
+      port: port || 1,
+      zone: config.node.zone,
+      labels: {},
+    },
+    bootstrap: bootstrap as Bootstrap,
+    proxy,
+    stateDir: options.stateDir,
+    logger: log,
+  });
+}
 
 const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
-                     [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]`;
+                     [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]
+                     [--control-plane ws://host:7070/api/v1/stream/proxy --join-token T
+                      --advertise-address 127.0.0.1 --state-dir DIR]`;
 
 export interface CliOptions {
   config: string;
@@ -18,6 +51,10 @@ export interface CliOptions {
   logLevel: string;
   drainTimeoutMs: number;
   accessLog: boolean;
+  controlPlane: string | undefined;
+  joinToken: string;
+  advertiseAddress: string;
+  stateDir: string | undefined;
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -31,6 +68,10 @@ export function parseCli(argv: string[]): CliOptions {
       'log-level': { type: 'string', default: 'info' },
       'drain-timeout-ms': { type: 'string', default: '10000' },
       'access-log': { type: 'boolean', default: false },
+      'control-plane': { type: 'string' },
+      'join-token': { type: 'string', default: '' },
+      'advertise-address': { type: 'string', default: '127.0.0.1' },
+      'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -51,6 +92,10 @@ export function parseCli(argv: string[]): CliOptions {
     logLevel: values['log-level'] ?? 'info',
     drainTimeoutMs,
     accessLog: values['access-log'] ?? false,
+    controlPlane: values['control-plane'],
+    joinToken: values['join-token'] ?? '',
+    advertiseAddress: values['advertise-address'] ?? '127.0.0.1',
+    stateDir: values['state-dir'],
   };
 }
 
@@ -71,8 +116,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   let proxy: Awaited<ReturnType<typeof createProxy>>;
+  let client: ControlClient | undefined;
   try {
     proxy = await createProxy(initial.value, {
+      sink: { publish: (frame) => client?.publish(frame) },
       logger: log,
       admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
       drainTimeoutMs: options.drainTimeoutMs,
@@ -89,26 +136,34 @@ export async function main(argv: string[]): Promise<void> {
     return `${l.name} (${l.mode}) ${a?.address}:${a?.port}`;
   });
   log.info({ listeners, admin: proxy.adminUrl }, 'trellis-proxy is up');
-  const stopWatching = watchConfigFile(
-    options.config,
-    initial.hash,
-    (value) => {
-      proxy.apply(value).then((r) => {
-        if (!r.ok) log.error({ errors: r.errors }, `kept the previous config: ${r.message}`);
-      });
-    },
-    (error) => log.error(`kept the previous config: ${error.message}`),
-  );
+  if (options.controlPlane) {
+    client = controlClientFor(proxy, options, log);
+    await client.start();
+  }
+  const stopWatching = options.controlPlane
+    ? () => {}
+    : watchConfigFile(
+        options.config,
+        initial.hash,
+        (value) => {
+          proxy.apply(value).then((r) => {
+            if (!r.ok) log.error({ errors: r.errors }, `kept the previous config: ${r.message}`);
+          });
+        },
+        (error) => log.error(`kept the previous config: ${error.message}`),
+      );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'draining');
     stopWatching();
-    proxy.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    Promise.resolve(client?.stop())
+      .then(() => proxy.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

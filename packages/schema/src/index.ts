@@ -8,4 +8,5 @@ export * from './proxy.ts';
 export * from './resources.ts';
 export * from './route.ts';
 export * from './service.ts';
+export * from './stream.ts';
 export * from './telemetry.ts';

@@ -1,0 +1,289 @@
+/**
+ * The proxy's side of the control-plane stream. It says hello with its identity, applies each snapshot it is
+ * sent (merged with its local bootstrap: node, listeners, limits) atomically through the proxy, and answers
+ * ACK or NACK with the validation error. The last snapshot it applied is kept on disk so that a proxy that
+ * starts while the control plane is down serves with what it last knew; a lost connection is retried with
+ * exponential backoff and jitter, and nothing about an outage touches the request path.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  CLOSE_CODES,
+  ControlMessage,
+  describeFieldErrors,
+  type FieldError,
+  MeshSlice,
+  type ProxyConfigInput,
+  type ProxyIdentity,
+  STREAM_MAX_MESSAGE_BYTES,
+  STREAM_PROTOCOL_VERSION,
+  type TelemetryFrame,
+  toFieldErrors,
+} from '@trellis/schema';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import type { TrellisProxy } from './proxy.ts';
+import { backoffDelay } from './resilience/backoff.ts';
+import { defaultRng } from './rng.ts';
+import type { Rng } from './types.ts';
+
+/** What stays local to the proxy: everything in a ProxyConfig but the mesh slice. */
+export type Bootstrap = Omit<ProxyConfigInput, 'services' | 'endpoints' | 'routes' | 'policies' | 'revision'>;
+
+export interface ControlClientOptions {
+  url: string;
+  token: string;
+  identity: ProxyIdentity;
+  bootstrap: Bootstrap;
+  proxy: TrellisProxy;
+  /** Folder for the last-known-good snapshot; none when absent. */
+  stateDir?: string;
+  logger: Logger;
+  rng?: Rng;
+  backoff?: { baseIntervalMs: number; maxIntervalMs: number };
+}
+
+interface Persisted {
+  revision: number;
+  slice: MeshSlice;
+}
+
+const STATE_FILE = 'last-known-good.json';
+const MAX_QUEUED_FRAMES = 60;
+
+export function mergeConfig(bootstrap: Bootstrap, revision: number, slice: MeshSlice): ProxyConfigInput {
+  return { ...bootstrap, revision, ...slice };
+}
+
+/** Reads the last-known-good snapshot, or undefined when there is none (or it is unreadable). */
+export async function readLastKnownGood(stateDir: string): Promise<Persisted | undefined> {
+  try {
+    const value = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as {
+      revision?: unknown;
+      slice?: unknown;
+    };
+    const slice = MeshSlice.safeParse(value.slice);
+    if (!slice.success || typeof value.revision !== 'number') return undefined;
+    return { revision: value.revision, slice: slice.data };
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeLastKnownGood(stateDir: string, state: Persisted): Promise<void> {
+  await fs.mkdir(stateDir, { recursive: true });
+  const tmp = path.join(stateDir, `${STATE_FILE}.${randomUUID()}.tmp`);
+  await fs.writeFile(tmp, JSON.stringify(state));
+  await fs.rename(tmp, path.join(stateDir, STATE_FILE));
+}
+
+export class ControlClient {
+  private socket: WebSocket | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private current: Persisted | undefined;
+  private frames: TelemetryFrame[] = [];
+  private telemetryTimer: NodeJS.Timeout | undefined;
+  /** Resolves each time a connection is established (tests wait on it). */
+  connected = 0;
+  acks = 0;
+  nacks = 0;
+
+  constructor(private readonly options: ControlClientOptions) {}
+
+  /** Applies the on-disk snapshot if there is one, then starts connecting. */
+  async start(): Promise<void> {
+    if (this.options.stateDir) {
+      const saved = await readLastKnownGood(this.options.stateDir);
+      if (saved) {
+        const result = await this.options.proxy.apply(
+          mergeConfig(this.options.bootstrap, saved.revision, saved.slice),
+        );
+        if (result.ok) {
+          this.current = saved;
+          this.options.logger.info(
+            { revision: saved.revision },
+            'started from the last-known-good snapshot on disk',
+          );
+        }
+      }
+    }
+    this.connect();
+    this.telemetryTimer = setInterval(() => this.flushTelemetry(), 1000);
+    this.telemetryTimer.unref();
+  }
+
+  /** The proxy's telemetry sink: frames are batched and sent each second while connected. */
+  publish(frame: TelemetryFrame): void {
+    if (frame.edges.length === 0 && frame.ejections === 0) return;
+    this.frames.push(frame);
+    if (this.frames.length > MAX_QUEUED_FRAMES) this.frames.shift();
+  }
+
+  get revision(): number | undefined {
+    return this.current?.revision;
+  }
+
+  get isOpen(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.telemetryTimer);
+    const socket = this.socket;
+    if (socket && socket.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.close(CLOSE_CODES.shuttingDown, 'proxy shutting down');
+        setTimeout(() => {
+          socket.terminate();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { logger } = this.options;
+    const socket = new WebSocket(this.options.url, {
+      maxPayload: STREAM_MAX_MESSAGE_BYTES,
+      handshakeTimeout: 5000,
+    });
+    this.socket = socket;
+    socket.on('open', () => {
+      this.attempt = 0;
+      this.connected += 1;
+      logger.info({ url: this.options.url }, 'connected to the control plane');
+      socket.send(
+        JSON.stringify({
+          type: 'hello',
+          protocol: STREAM_PROTOCOL_VERSION,
+          token: this.options.token,
+          node: this.options.identity,
+          ...(this.current ? { revision: this.current.revision } : {}),
+        }),
+      );
+    });
+    socket.on('message', (data) => {
+      this.onMessage(socket, data.toString()).catch((err) => logger.error({ err }, 'control message failed'));
+    });
+    socket.on('close', (code, reason) => {
+      if (this.socket === socket) this.socket = undefined;
+      if (this.stopped) return;
+      const delay = backoffDelay(
+        Math.min(this.attempt, 16),
+        this.options.backoff ?? { baseIntervalMs: 250, maxIntervalMs: 30_000 },
+        this.options.rng ?? defaultRng,
+      );
+      this.attempt += 1;
+      logger.warn(
+        { code, reason: reason.toString(), retryInMs: Math.round(delay) },
+        'control plane connection lost; serving with the current snapshot',
+      );
+      this.timer = setTimeout(() => this.connect(), delay);
+      this.timer.unref();
+    });
+    socket.on('error', (err) => logger.debug({ err }, 'control plane socket error'));
+  }
+
+  private send(socket: WebSocket, message: object): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  private nack(
+    socket: WebSocket,
+    revision: number,
+    nonce: string,
+    error: string,
+    errors: FieldError[],
+  ): void {
+    this.nacks += 1;
+    this.options.logger.error({ revision, errors }, `refused snapshot: ${error}`);
+    this.send(socket, {
+      type: 'nack',
+      revision,
+      nonce,
+      error: error.slice(0, 4096),
+      errors: errors.slice(0, 100),
+    });
+  }
+
+  private async onMessage(socket: WebSocket, text: string): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      socket.close(CLOSE_CODES.protocolError, 'malformed JSON');
+      return;
+    }
+    const parsed = ControlMessage.safeParse(raw);
+    if (!parsed.success) {
+      socket.close(CLOSE_CODES.protocolError, describeFieldErrors(toFieldErrors(parsed.error)).slice(0, 120));
+      return;
+    }
+    const message = parsed.data;
+    let slice: MeshSlice;
+    if (message.type === 'snapshot') {
+      const checked = MeshSlice.safeParse(message.slice);
+      if (!checked.success) {
+        const errors = toFieldErrors(checked.error);
+        this.nack(
+          socket,
+          message.revision,
+          message.nonce,
+          `invalid snapshot: ${describeFieldErrors(errors)}`,
+          errors,
+        );
+        return;
+      }
+      slice = checked.data;
+    } else {
+      if (!this.current) {
+        this.nack(
+          socket,
+          message.revision,
+          message.nonce,
+          'an endpoints update arrived before any snapshot',
+          [],
+        );
+        return;
+      }
+      const replaced = new Set(Object.keys(message.services));
+      slice = {
+        ...this.current.slice,
+        endpoints: [
+          ...this.current.slice.endpoints.filter((e) => !replaced.has(e.service)),
+          ...Object.values(message.services).flat(),
+        ],
+      };
+    }
+    const result = await this.options.proxy.apply(
+      mergeConfig(this.options.bootstrap, message.revision, slice),
+    );
+    if (!result.ok) {
+      this.nack(socket, message.revision, message.nonce, result.message, result.errors);
+      return;
+    }
+    this.current = { revision: message.revision, slice };
+    this.acks += 1;
+    this.send(socket, { type: 'ack', revision: message.revision, nonce: message.nonce });
+    if (this.options.stateDir) {
+      await writeLastKnownGood(this.options.stateDir, this.current).catch((err) =>
+        this.options.logger.warn({ err }, 'could not save the last-known-good snapshot'),
+      );
+    }
+  }
+
+  private flushTelemetry(): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN || this.frames.length === 0) return;
+    const frames = this.frames;
+    this.frames = [];
+    this.send(socket, { type: 'telemetry', frames });
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The proxy ⇄ control-plane protocol on `/api/v1/stream/proxy` (a WebSocket, one JSON message per frame),
+ * modelled on Envoy's xDS: the control plane sends versioned snapshots with a nonce; the proxy validates and
+ * applies each atomically and answers ACK (applied) or NACK (refused, with the error, keeping its previous
+ * snapshot). A proxy's bootstrap (its node identity, listeners and limits) stays local; the control plane sends
+ * the mesh slice the proxy's service needs: the services it can reach, their endpoints, routes and policies.
+ */
+import { z } from 'zod';
+import { count, DnsLabel, Labels, text } from './common.ts';
+import { Address } from './endpoint.ts';
+import { FieldError } from './errors.ts';
+import { TrafficPolicySpec } from './policy.ts';
+import { ProxyEndpoint } from './proxy.ts';
+import { RouteRuleSpec } from './route.ts';
+import { ServiceSpec } from './service.ts';
+import { TelemetryFrame } from './telemetry.ts';
+
+export const STREAM_PROTOCOL_VERSION = 1;
+export const STREAM_PATH = '/api/v1/stream/proxy';
+/** Largest message either side accepts; bigger frames close the connection with CLOSE_CODES.tooBig. */
+export const STREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** WebSocket close codes (4000–4999 are for applications). */
+export const CLOSE_CODES = {
+  protocolError: 4002,
+  unauthorized: 4001,
+  tooBig: 1009,
+  shuttingDown: 1001,
+  replaced: 4003,
+} as const;
+
+export const ProxyIdentity = z.strictObject({
+  service: DnsLabel,
+  instance: text(253).min(1, { error: 'must not be empty' }),
+  address: Address,
+  /** The inbound listener port other proxies reach this instance on (registered as its endpoint). */
+  port: count(1, 65535),
+  zone: text(63).default(''),
+  labels: Labels.default({}),
+});
+export type ProxyIdentity = z.infer<typeof ProxyIdentity>;
+
+/** The part of a ProxyConfig the control plane owns. */
+export const MeshSlice = z.strictObject({
+  services: z.array(ServiceSpec),
+  endpoints: z.array(ProxyEndpoint),
+  routes: z.array(RouteRuleSpec),
+  policies: z.array(TrafficPolicySpec),
+});
+export type MeshSlice = z.infer<typeof MeshSlice>;
+
+export const HelloMessage = z.strictObject({
+  type: z.literal('hello'),
+  protocol: z.literal(STREAM_PROTOCOL_VERSION),
+  token: text(512),
+  node: ProxyIdentity,
+  /** The revision the proxy already has (from disk), so an unchanged mesh need not be resent. */
+  revision: count(0, 2_147_483_647).optional(),
+});
+
+export const AckMessage = z.strictObject({
+  type: z.literal('ack'),
+  revision: count(0, 2_147_483_647),
+  nonce: text(64),
+});
+
+export const NackMessage = z.strictObject({
+  type: z.literal('nack'),
+  revision: count(0, 2_147_483_647),
+  nonce: text(64),
+  error: text(4096),
+  errors: z.array(FieldError).max(100).default([]),
+});
+
+export const TelemetryMessage = z.strictObject({
+  type: z.literal('telemetry'),
+  frames: z.array(TelemetryFrame).max(60),
+});
+
+export const ProxyMessage = z.discriminatedUnion(
+  'type',
+  [HelloMessage, AckMessage, NackMessage, TelemetryMessage],
+  {
+    error: 'type must be "hello", "ack", "nack" or "telemetry"',
+  },
+);
+export type ProxyMessage = z.infer<typeof ProxyMessage>;
+
+/** The full slice at a revision. The proxy replaces what it had with it. */
+export const SnapshotMessage = z.strictObject({
+  type: z.literal('snapshot'),
+  revision: count(0, 2_147_483_647),
+  nonce: text(64),
+  slice: z.unknown(),
+});
+
+/** Only the endpoints of some services changed: the proxy replaces those services' endpoint lists. */
+export const EndpointsMessage = z.strictObject({
+  type: z.literal('endpoints'),
+  revision: count(0, 2_147_483_647),
+  nonce: text(64),
+  services: z.record(DnsLabel, z.array(ProxyEndpoint)),
+});
+
+export const ControlMessage = z.discriminatedUnion('type', [SnapshotMessage, EndpointsMessage], {
+  error: 'type must be "snapshot" or "endpoints"',
+});
+export type ControlMessage = z.infer<typeof ControlMessage>;
