@@ -17,20 +17,36 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const EnvSchema = z.object({
-  TRELLIS_CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
-  TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
-    .optional(),
-  TRELLIS_DATA_DIR: z.string().min(1).optional(),
-  TRELLIS_PG_PORT: int(1, 65535).default(54329),
-  TRELLIS_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  TRELLIS_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
-  TRELLIS_SEED: bool.default(true),
-  TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
-});
+/**
+ * The join token proxies present in their hello. This default is for development only: anyone who knows it can
+ * register endpoints. Per-service tokens replace it with the security milestone.
+ */
+export const DEV_JOIN_TOKEN = 'trellis-dev-join-token';
+
+const EnvSchema = z
+  .object({
+    TRELLIS_CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
+    TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+      .optional(),
+    TRELLIS_DATA_DIR: z.string().min(1).optional(),
+    TRELLIS_PG_PORT: int(1, 65535).default(54329),
+    TRELLIS_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    TRELLIS_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    TRELLIS_SEED: bool.default(true),
+    TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
+    TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).default(DEV_JOIN_TOKEN),
+    TRELLIS_PROXY_GRACE_MS: int(100, 86_400_000).default(10_000),
+    TRELLIS_PROXY_TTL_MS: int(100, 86_400_000).default(60_000),
+    TRELLIS_PROXY_PING_MS: int(100, 3_600_000).default(5000),
+    TRELLIS_PROXY_HELLO_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
+  })
+  .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
+    path: ['TRELLIS_PROXY_TTL_MS'],
+    error: 'must be at least TRELLIS_PROXY_GRACE_MS (an endpoint is marked unhealthy before it is removed)',
+  });
 
 export interface Config {
   host: string;
@@ -43,6 +59,16 @@ export interface Config {
   bodyLimitBytes: number;
   seed: boolean;
   endpointReapIntervalMs: number;
+  /** Shared secret every proxy's hello must carry (see DEV_JOIN_TOKEN). */
+  joinToken: string;
+  /** After a proxy disconnects, its endpoint turns unhealthy once this long has passed without a reconnect. */
+  proxyGraceMs: number;
+  /** ... and is removed once this long has passed. */
+  proxyTtlMs: number;
+  /** WebSocket ping interval on proxy streams; two unanswered pings end the connection. */
+  proxyPingMs: number;
+  /** A proxy stream must send its hello within this time. */
+  proxyHelloTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -67,5 +93,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.TRELLIS_BODY_LIMIT_BYTES,
     seed: e.TRELLIS_SEED,
     endpointReapIntervalMs: e.TRELLIS_ENDPOINT_REAP_INTERVAL_MS,
+    joinToken: e.TRELLIS_JOIN_TOKEN,
+    proxyGraceMs: e.TRELLIS_PROXY_GRACE_MS,
+    proxyTtlMs: e.TRELLIS_PROXY_TTL_MS,
+    proxyPingMs: e.TRELLIS_PROXY_PING_MS,
+    proxyHelloTimeoutMs: e.TRELLIS_PROXY_HELLO_TIMEOUT_MS,
   };
 }

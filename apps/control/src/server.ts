@@ -1,12 +1,13 @@
 /**
  * Starts a whole control plane from a Config: the database (embedded unless DATABASE_URL is set), migrations,
- * the first-run seed, the endpoint TTL reaper and the HTTP API. Used by main.ts and by tests that need a real
- * process-like control plane (restart, persistence).
+ * the first-run seed, the endpoint TTL reaper, the HTTP API and, on the same server, the proxy stream with the
+ * LISTEN session that tells it about revisions committed by any process. Used by main.ts and by tests that need a
+ * real process-like control plane (restart, persistence, several control planes on one database).
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { type Config, REPO_ROOT } from './config.ts';
+import { type Config, DEV_JOIN_TOKEN, REPO_ROOT } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
 import { ensureDatabase, type RunningPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
@@ -14,6 +15,8 @@ import { buildApp } from './http/app.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
+import { ProxyStream } from './stream/hub.ts';
+import { RevisionListener } from './stream/notify.ts';
 
 export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma', 'migrations');
 export const EMBEDDED_DATABASE = 'trellis';
@@ -24,6 +27,9 @@ export interface ControlPlane {
   app: FastifyInstance;
   db: Db;
   seeded: boolean;
+  /** The proxy stream served on STREAM_PATH. */
+  stream: ProxyStream;
+  /** Closes proxy streams (CLOSE_CODES.shuttingDown), the LISTEN session, the API and the database. */
   stop(): Promise<void>;
 }
 
@@ -51,11 +57,33 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const seeded = config.seed ? await seedExampleMesh(store) : false;
   if (seeded) logger.info('seeded the example mesh (service-a → service-b → service-c)');
 
+  if (config.joinToken === DEV_JOIN_TOKEN) {
+    logger.warn('proxies join with the development join token; set TRELLIS_JOIN_TOKEN outside development');
+  }
+  const stream = new ProxyStream({
+    store,
+    logger,
+    joinToken: config.joinToken,
+    helloTimeoutMs: config.proxyHelloTimeoutMs,
+    graceMs: config.proxyGraceMs,
+    ttlMs: config.proxyTtlMs,
+    pingMs: config.proxyPingMs,
+  });
+  const listener = new RevisionListener({
+    connectionString: databaseUrl,
+    logger: logger.child({ component: 'revision-listener' }),
+    onRevision: (revision) => stream.revisionCommitted(revision),
+    onListening: () => stream.resync(),
+  });
+  await listener.start();
+  stream.start();
+
   const app = await buildApp({
     db,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
+    stream,
   });
 
   const reapLog = logger.child({ component: 'endpoint-ttl' });
@@ -67,15 +95,26 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   }, config.endpointReapIntervalMs);
   reaper.unref();
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    clearInterval(reaper);
+    await stream.close();
+    await listener.stop();
+    throw error;
+  }
   return {
     url: address,
     databaseUrl,
     app,
     db,
     seeded,
+    stream,
     async stop() {
       clearInterval(reaper);
+      await stream.close();
+      await listener.stop();
       await app.close();
       await db.$disconnect();
       await embedded?.stop();

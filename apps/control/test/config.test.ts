@@ -1,7 +1,7 @@
 /** Configuration is read once from the environment, with defaults and clear errors. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, REPO_ROOT } from '../src/config.ts';
+import { ConfigError, DEV_JOIN_TOKEN, loadConfig, REPO_ROOT } from '../src/config.ts';
 
 describe('config', () => {
   it('has working defaults: embedded Postgres under .trellis in the repo, API on 127.0.0.1:7070', () => {
@@ -47,5 +47,27 @@ describe('config', () => {
   ])('refuses %s=%s, naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+  it('has proxy-stream defaults: the development join token, 10 s grace, 60 s TTL, 5 s pings, 10 s for hello', () => {
+    expect(loadConfig({})).toMatchObject({
+      joinToken: DEV_JOIN_TOKEN,
+      proxyGraceMs: 10_000,
+      proxyTtlMs: 60_000,
+      proxyPingMs: 5000,
+      proxyHelloTimeoutMs: 10_000,
+    });
+    expect(
+      loadConfig({
+        TRELLIS_JOIN_TOKEN: 's3cret',
+        TRELLIS_PROXY_GRACE_MS: '2000',
+        TRELLIS_PROXY_TTL_MS: '2000',
+      }),
+    ).toMatchObject({ joinToken: 's3cret', proxyGraceMs: 2000, proxyTtlMs: 2000 });
+  });
+
+  it('refuses a proxy TTL shorter than the grace period', () => {
+    expect(() => loadConfig({ TRELLIS_PROXY_GRACE_MS: '5000', TRELLIS_PROXY_TTL_MS: '1000' })).toThrow(
+      /TRELLIS_PROXY_TTL_MS: must be at least TRELLIS_PROXY_GRACE_MS/,
+    );
   });
 });

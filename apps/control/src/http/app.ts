@@ -9,9 +9,11 @@ import secureJson from 'secure-json-parse';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
 import type { StoreDeps } from '../store/change.ts';
+import type { ProxyStream } from '../stream/hub.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerMeshRoutes } from './routes/mesh.ts';
+import { registerProxyRoutes } from './routes/proxies.ts';
 
 export interface AppDeps {
   db: Db;
@@ -21,6 +23,11 @@ export interface AppDeps {
   pendingMigrations: () => Promise<string[]>;
   clock?: () => Date;
   newId?: () => string;
+  /**
+   * The proxy stream: when given, WebSocket upgrades on its path are handed to it, GET /api/v1/proxies reports
+   * on it, and closing the app closes it (first, since open WebSockets would keep the HTTP server from closing).
+   */
+  stream?: ProxyStream;
 }
 
 /**
@@ -115,5 +122,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps);
   registerMeshRoutes(app, store);
   registerHistoryRoutes(app, store);
+  const stream = deps.stream;
+  if (stream) {
+    registerProxyRoutes(app, stream);
+    app.server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
+    app.addHook('preClose', () => stream.close());
+  }
   return app;
 }

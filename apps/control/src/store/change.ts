@@ -3,6 +3,10 @@
  * revision (locking the single MeshState row, so writers are serialised and revisions are gap-free in commit
  * order), then applies the change, then stores the audit entries and a full snapshot of the mesh at the new
  * revision. Any error rolls all of it back. A change that turns out to alter nothing writes nothing.
+ *
+ * The transaction also sends NOTIFY on REVISION_CHANNEL with the new revision. Postgres delivers it only when the
+ * transaction commits, to every listening session (any control-plane process on this database), so proxy streams
+ * everywhere learn about a change the moment it is durable, and never about one that was rolled back.
  */
 import type { AuditAction, ResourceKind } from '@trellis/schema';
 import { type Db, Prisma } from '../db/client.ts';
@@ -47,6 +51,9 @@ class NothingChanged<T> extends Error {
 
 const TX_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
 
+/** The LISTEN/NOTIFY channel that carries each committed revision number (as decimal text). */
+export const REVISION_CHANNEL = 'trellis_revision';
+
 /** A value for a required JSON column. */
 export function json(value: unknown): Prisma.InputJsonValue {
   return value as Prisma.InputJsonValue;
@@ -85,6 +92,7 @@ export async function change<T>(
       await tx.revision.create({
         data: { revision, createdAt: now, actor, summary: summarize(records), snapshot: json(snapshot) },
       });
+      await tx.$executeRaw`SELECT pg_notify(${REVISION_CHANNEL}, ${String(revision)})`;
       await tx.auditEntry.createMany({
         data: records.map((r) => ({
           revision,

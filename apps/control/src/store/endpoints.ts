@@ -16,7 +16,8 @@ function expiry(spec: Pick<EndpointSpec, 'source' | 'ttlSeconds'>, now: Date): D
   return spec.source === 'api' ? new Date(now.getTime() + spec.ttlSeconds * 1000) : null;
 }
 
-function endpointName(service: string, e: { address: string; port: number }): string {
+/** The audit name of an endpoint: `service/address:port` (IPv6 in brackets). */
+export function endpointName(service: string, e: { address: string; port: number }): string {
   return `${service}/${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
 }
 

@@ -1,0 +1,610 @@
+/**
+ * The control-plane end of the proxy stream (STREAM_PATH, protocol in packages/schema/src/stream.ts).
+ *
+ * A proxy connects, sends `hello` (join token + identity) within the hello timeout, and is registered as an
+ * endpoint of its service. It is then sent the newest mesh snapshot (unless its hello says it already has that
+ * revision) and, after every committed change anywhere (LISTEN/NOTIFY, see notify.ts), the newest again. It
+ * answers each snapshot with ACK or NACK carrying the snapshot's nonce; answers to anything but the last snapshot
+ * sent are stale and ignored. What each proxy has acknowledged or refused is kept in memory for
+ * GET /api/v1/proxies; liveness of its endpoint is kept in the database (registry.ts).
+ *
+ * Anything malformed closes that one connection with CLOSE_CODES.protocolError and a reason naming the problem:
+ * a proxy that speaks the protocol wrongly must find out at once, not be half-served.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  CLOSE_CODES,
+  describeFieldErrors,
+  type FieldError,
+  type MeshSnapshot,
+  type ProxyIdentity,
+  ProxyMessage,
+  STREAM_MAX_MESSAGE_BYTES,
+  STREAM_PATH,
+  type TelemetryFrame,
+  toFieldErrors,
+} from '@trellis/schema';
+import type { Logger } from 'pino';
+import secureJson from 'secure-json-parse';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { z } from 'zod';
+import { TrellisError } from '../errors.ts';
+import type { StoreDeps } from '../store/change.ts';
+import { LatestOnly } from './coalesce.ts';
+import { registerProxyEndpoint, sweepProxyEndpoints, touchProxyEndpoints } from './registry.ts';
+import { SliceCache } from './slice.ts';
+import type { ProxyStatus, ProxySyncStatus } from './status.ts';
+
+/** Standard WebSocket close code for "the server hit an unexpected condition" (RFC 6455 §7.4.1). */
+export const CLOSE_INTERNAL_ERROR = 1011;
+
+/** Close reasons travel in a control frame whose payload is at most 125 bytes, 2 of them the code. */
+const MAX_REASON_BYTES = 123;
+
+/** A close reason that fits a close frame: cut at a character boundary, marked with "…" when cut. */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_REASON_BYTES) return text;
+  let out = '';
+  let bytes = 0;
+  const budget = MAX_REASON_BYTES - Buffer.byteLength('…');
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch);
+    if (bytes + size > budget) break;
+    out += ch;
+    bytes += size;
+  }
+  return `${out}…`;
+}
+
+export interface ProxyStreamOptions {
+  store: StoreDeps;
+  logger: Logger;
+  joinToken: string;
+  helloTimeoutMs: number;
+  /** A disconnected proxy's endpoint turns unhealthy after this long without a reconnect. */
+  graceMs: number;
+  /** ... and is removed after this long. */
+  ttlMs: number;
+  pingMs: number;
+  /** How often connected proxies' endpoints are refreshed and stale ones swept; default graceMs / 4 in [20, 5000]. */
+  livenessIntervalMs?: number;
+  /** Safety net: re-read the newest revision this often even without a notification. Default 30 s. */
+  resyncIntervalMs?: number;
+  /** Telemetry frames kept in memory per proxy. Default 60 (about a minute). */
+  telemetryFramesKept?: number;
+}
+
+interface Connection {
+  ws: WebSocket;
+  remote: string;
+  phase: 'hello' | 'registering' | 'ready' | 'closing' | 'closed';
+  helloTimer: NodeJS.Timeout | undefined;
+  outstandingPings: number;
+  record: ProxyRecord | undefined;
+  closed: Promise<void>;
+}
+
+interface ProxyRecord {
+  key: string;
+  node: ProxyIdentity;
+  conn: Connection | undefined;
+  endpointId: string | null;
+  connectedAt: Date;
+  disconnectedAt: Date | null;
+  /** The revision the proxy has been sent, or said it has (-1: none yet). */
+  syncedTo: number;
+  lastSent: { revision: number; nonce: string; sentAt: Date; committedAt: Date | null } | null;
+  ackedRevision: number | null;
+  lastAnswer: { type: 'ack' | 'nack'; revision: number } | null;
+  lastNack: { revision: number; nonce: string; error: string; errors: FieldError[]; at: Date } | null;
+  convergenceMs: number | null;
+  telemetry: TelemetryFrame[];
+  telemetryFrames: number;
+  telemetryAt: Date | null;
+}
+
+interface Latest {
+  snapshot: MeshSnapshot;
+  /** Revision.createdAt: when the change was committed (null for revision 0). */
+  committedAt: Date | null;
+}
+
+const EMPTY_MESH = (revision: number): MeshSnapshot => ({
+  revision,
+  services: [],
+  endpoints: [],
+  routes: [],
+  policies: [],
+});
+
+/** A proxy that lets this much pile up unsent is not reading; it is cut off and will resync on reconnect. */
+const MAX_BUFFERED_BYTES = 4 * STREAM_MAX_MESSAGE_BYTES;
+const SHUTDOWN_WAIT_MS = 2000;
+const RETRY_LOAD_MS = 1000;
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+const MESSAGE_TYPES = new Set(['hello', 'ack', 'nack', 'telemetry']);
+
+/** Why a parsed JSON value is not a ProxyMessage, in a few words an operator can act on. */
+function invalidMessage(value: unknown, error: z.ZodError): string {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return 'invalid message: must be a JSON object';
+  }
+  const type = (value as { type?: unknown }).type;
+  if (type === undefined) return 'invalid message: no "type" (hello, ack, nack or telemetry)';
+  if (typeof type !== 'string' || !MESSAGE_TYPES.has(type)) {
+    return `unknown message type ${JSON.stringify(type)}; expected hello, ack, nack or telemetry`;
+  }
+  return `invalid ${type} message: ${describeFieldErrors(toFieldErrors(error))}`;
+}
+
+export class ProxyStream {
+  /** Encoded snapshots; its counters show how often slices were serialised. */
+  readonly slices = new SliceCache();
+  private readonly wss: WebSocketServer;
+  private readonly log: Logger;
+  private readonly tokenDigest: Buffer;
+  private readonly loader: LatestOnly;
+  private readonly connections = new Set<Connection>();
+  private readonly records = new Map<string, ProxyRecord>();
+  private latest: Latest | undefined;
+  private closing = false;
+  private timers: NodeJS.Timeout[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private tick: Promise<void> | undefined;
+  /** Hellos being registered and disconnects being recorded: awaited on close, before the database goes. */
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: ProxyStreamOptions) {
+    this.log = options.logger.child({ component: 'proxy-stream' });
+    this.tokenDigest = digest(options.joinToken);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: STREAM_MAX_MESSAGE_BYTES });
+    this.loader = new LatestOnly(
+      (target) => this.load(target),
+      (err) => {
+        if (this.closing) return;
+        this.log.warn({ err }, 'could not read the newest revision; will retry');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.loader.retry(), RETRY_LOAD_MS);
+        this.retryTimer.unref();
+      },
+    );
+  }
+
+  /** The newest revision this control plane has loaded (-1 before the first load). */
+  get currentRevision(): number {
+    return this.latest?.snapshot.revision ?? -1;
+  }
+
+  /** Starts heartbeats, liveness sweeps and the first load of the mesh. */
+  start(): void {
+    const { graceMs, pingMs } = this.options;
+    const livenessMs =
+      this.options.livenessIntervalMs ?? Math.max(20, Math.min(5000, Math.floor(graceMs / 4)));
+    const every = (ms: number, fn: () => void) => {
+      const timer = setInterval(fn, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(pingMs, () => this.heartbeat());
+    every(livenessMs, () => this.liveness());
+    every(this.options.resyncIntervalMs ?? 30_000, () => this.resync());
+    this.resync();
+  }
+
+  /** A revision was committed (by any process on the database). */
+  revisionCommitted(revision: number): void {
+    if (!this.closing) this.loader.offer(revision);
+  }
+
+  /** Re-reads the newest revision whatever this process believes, e.g. after notifications may have been lost. */
+  resync(): void {
+    if (!this.closing) this.loader.refresh();
+  }
+
+  /** For the HTTP server's `upgrade` event: takes STREAM_PATH, answers 404 for any other path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (err) => this.log.debug({ err }, 'socket error during upgrade'));
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== STREAM_PATH && path !== `${STREAM_PATH}/`) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  /** Every proxy connected here, and those that left less than a TTL ago. */
+  list(): ProxyStatus[] {
+    return [...this.records.values()]
+      .sort(
+        (a, b) =>
+          a.node.service.localeCompare(b.node.service) ||
+          a.node.instance.localeCompare(b.node.instance) ||
+          a.connectedAt.getTime() - b.connectedAt.getTime(),
+      )
+      .map((r) => this.statusOf(r));
+  }
+
+  /** The telemetry frames last received from a proxy (newest last). */
+  telemetryOf(service: string, instance: string): readonly TelemetryFrame[] {
+    return this.records.get(`${service}/${instance}`)?.telemetry ?? [];
+  }
+
+  /** Closes every proxy stream with CLOSE_CODES.shuttingDown and stops all timers. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    clearTimeout(this.retryTimer);
+    const conns = [...this.connections];
+    for (const conn of conns) this.closeConn(conn, CLOSE_CODES.shuttingDown, 'control plane shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(conns.map((c) => c.closed)),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const conn of this.connections) conn.ws.terminate();
+    await Promise.all([this.tick, this.loader.idle(), ...this.pending]);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  // ---- the mesh ------------------------------------------------------------------------------------------
+
+  private async load(target: number): Promise<number> {
+    const row = await this.options.store.db.revision.findFirst({ orderBy: { revision: 'desc' } });
+    if (!row) {
+      if (!this.latest) this.latest = { snapshot: EMPTY_MESH(0), committedAt: null };
+      return 0;
+    }
+    if (!this.latest || row.revision > this.latest.snapshot.revision) {
+      this.latest = { snapshot: row.snapshot as unknown as MeshSnapshot, committedAt: row.createdAt };
+      this.log.debug({ revision: row.revision, wanted: target }, 'pushing a new revision');
+      for (const record of this.records.values()) this.sync(record);
+    }
+    return this.latest.snapshot.revision;
+  }
+
+  /** Sends the newest snapshot to a ready proxy that does not have it yet. */
+  private sync(record: ProxyRecord): void {
+    const conn = record.conn;
+    const latest = this.latest;
+    if (conn?.phase !== 'ready' || !latest) return;
+    if (record.syncedTo >= latest.snapshot.revision) return;
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.log.warn({ proxy: record.key }, 'proxy is not reading its stream; disconnecting it');
+      conn.ws.terminate();
+      return;
+    }
+    const encoded = this.slices.get(latest.snapshot, record.node.service);
+    conn.ws.send(encoded.bytes, { binary: false });
+    record.syncedTo = encoded.revision;
+    record.lastSent = {
+      revision: encoded.revision,
+      nonce: encoded.nonce,
+      sentAt: this.options.store.clock(),
+      committedAt: latest.committedAt,
+    };
+  }
+
+  // ---- connections ---------------------------------------------------------------------------------------
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    let closed!: () => void;
+    const conn: Connection = {
+      ws,
+      remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      phase: 'hello',
+      helloTimer: undefined,
+      outstandingPings: 0,
+      record: undefined,
+      closed: new Promise<void>((resolve) => {
+        closed = resolve;
+      }),
+    };
+    this.connections.add(conn);
+    ws.on('message', (data) => this.onMessage(conn, data));
+    ws.on('pong', () => {
+      conn.outstandingPings = 0;
+    });
+    ws.on('error', (err) => this.log.debug({ err, remote: conn.remote }, 'proxy stream error'));
+    ws.on('close', (code, reason) => {
+      this.onClose(conn, code, reason.toString('utf8'));
+      closed();
+    });
+    if (this.closing) {
+      this.closeConn(conn, CLOSE_CODES.shuttingDown, 'control plane shutting down');
+      return;
+    }
+    const ms = this.options.helloTimeoutMs;
+    conn.helloTimer = setTimeout(() => {
+      if (conn.phase === 'hello') this.closeConn(conn, CLOSE_CODES.protocolError, `no hello within ${ms} ms`);
+    }, ms);
+  }
+
+  private closeConn(conn: Connection, code: number, reason: string): void {
+    if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    clearTimeout(conn.helloTimer);
+    conn.phase = 'closing';
+    const level = code === CLOSE_CODES.shuttingDown || code === CLOSE_CODES.replaced ? 'debug' : 'warn';
+    this.log[level]({ remote: conn.remote, proxy: conn.record?.key, code, reason }, 'closing proxy stream');
+    conn.ws.close(code, closeReason(reason));
+  }
+
+  private onMessage(conn: Connection, data: RawData): void {
+    if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    let value: unknown;
+    try {
+      value = secureJson.parse(rawText(data), undefined, {
+        protoAction: 'error',
+        constructorAction: 'error',
+      });
+    } catch (err) {
+      this.closeConn(conn, CLOSE_CODES.protocolError, `malformed JSON: ${(err as Error).message}`);
+      return;
+    }
+    const parsed = ProxyMessage.safeParse(value);
+    if (!parsed.success) {
+      this.closeConn(conn, CLOSE_CODES.protocolError, invalidMessage(value, parsed.error));
+      return;
+    }
+    const message = parsed.data;
+    if (conn.phase === 'hello') {
+      if (message.type !== 'hello') {
+        this.closeConn(conn, CLOSE_CODES.protocolError, `expected hello first, got ${message.type}`);
+        return;
+      }
+      this.track(this.onHello(conn, message));
+      return;
+    }
+    const record = conn.record;
+    if (message.type === 'hello' || !record) {
+      this.closeConn(conn, CLOSE_CODES.protocolError, 'hello sent twice');
+      return;
+    }
+    if (message.type === 'telemetry') this.onTelemetry(record, message.frames);
+    else this.onAnswer(record, message);
+  }
+
+  private async onHello(conn: Connection, hello: Extract<ProxyMessage, { type: 'hello' }>): Promise<void> {
+    clearTimeout(conn.helloTimer);
+    const offered = digest(hello.token);
+    if (!timingSafeEqual(offered, this.tokenDigest)) {
+      this.closeConn(conn, CLOSE_CODES.unauthorized, 'invalid join token');
+      return;
+    }
+    const node = hello.node;
+    const key = `${node.service}/${node.instance}`;
+    conn.phase = 'registering';
+    const previous = this.records.get(key);
+    if (previous?.conn && previous.conn !== conn) {
+      this.closeConn(
+        previous.conn,
+        CLOSE_CODES.replaced,
+        'replaced by a newer connection of the same instance',
+      );
+    }
+    const now = this.options.store.clock();
+    const record: ProxyRecord = {
+      key,
+      node,
+      conn,
+      endpointId: null,
+      connectedAt: now,
+      disconnectedAt: null,
+      syncedTo: -1,
+      lastSent: null,
+      ackedRevision: null,
+      lastAnswer: null,
+      lastNack: null,
+      convergenceMs: null,
+      telemetry: [],
+      telemetryFrames: 0,
+      telemetryAt: null,
+    };
+    this.records.set(key, record);
+    conn.record = record;
+
+    let revision: number;
+    try {
+      const registration = await registerProxyEndpoint(this.options.store, node);
+      record.endpointId = registration.endpoint.id;
+      revision = registration.revision;
+    } catch (err) {
+      if (this.records.get(key) === record) this.records.delete(key);
+      if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_NOT_FOUND') {
+        this.closeConn(conn, CLOSE_CODES.protocolError, `unknown service "${node.service}"`);
+      } else {
+        this.log.error({ err, proxy: key }, 'could not register a proxy endpoint');
+        this.closeConn(conn, CLOSE_INTERNAL_ERROR, 'could not register the endpoint; retry later');
+      }
+      return;
+    }
+    await this.loader.reach(revision);
+    if (conn.phase !== 'registering') return;
+    conn.phase = 'ready';
+    this.log.info(
+      { proxy: key, remote: conn.remote, endpoint: `${node.address}:${node.port}` },
+      'proxy joined',
+    );
+    const latest = this.latest;
+    if (latest && hello.revision !== undefined && hello.revision === latest.snapshot.revision) {
+      record.syncedTo = hello.revision;
+      record.ackedRevision = hello.revision;
+    } else {
+      this.sync(record);
+    }
+  }
+
+  private onAnswer(
+    record: ProxyRecord,
+    answer: Extract<ProxyMessage, { type: 'ack' }> | Extract<ProxyMessage, { type: 'nack' }>,
+  ): void {
+    const sent = record.lastSent;
+    if (!sent || answer.nonce !== sent.nonce || answer.revision !== sent.revision) {
+      this.log.debug(
+        { proxy: record.key, type: answer.type, revision: answer.revision },
+        'ignored an answer to a snapshot that is not the last one sent',
+      );
+      return;
+    }
+    const now = this.options.store.clock();
+    record.lastAnswer = { type: answer.type, revision: answer.revision };
+    if (answer.type === 'ack') {
+      record.ackedRevision = answer.revision;
+      record.convergenceMs = sent.committedAt
+        ? Math.max(0, now.getTime() - sent.committedAt.getTime())
+        : null;
+    } else {
+      record.lastNack = {
+        revision: answer.revision,
+        nonce: answer.nonce,
+        error: answer.error,
+        errors: answer.errors,
+        at: now,
+      };
+      this.log.warn(
+        { proxy: record.key, revision: answer.revision, error: answer.error },
+        'proxy refused a snapshot',
+      );
+    }
+  }
+
+  private onTelemetry(record: ProxyRecord, frames: TelemetryFrame[]): void {
+    if (frames.length === 0) return;
+    const keep = this.options.telemetryFramesKept ?? 60;
+    record.telemetry.push(...frames);
+    if (record.telemetry.length > keep) record.telemetry.splice(0, record.telemetry.length - keep);
+    record.telemetryFrames += frames.length;
+    record.telemetryAt = this.options.store.clock();
+  }
+
+  private onClose(conn: Connection, code: number, reason: string): void {
+    clearTimeout(conn.helloTimer);
+    conn.phase = 'closed';
+    this.connections.delete(conn);
+    const record = conn.record;
+    if (!record || record.conn !== conn) return;
+    record.conn = undefined;
+    record.disconnectedAt = this.options.store.clock();
+    this.log.info({ proxy: record.key, code, reason }, 'proxy left');
+    // The grace period counts from now: mark the endpoint as seen at the moment of the disconnect.
+    if (!this.closing && record.endpointId) {
+      this.track(
+        touchProxyEndpoints(this.options.store, [record.endpointId]).catch((err) =>
+          this.log.warn({ err, proxy: record.key }, 'could not record a proxy disconnect'),
+        ),
+      );
+    }
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.pending.add(work);
+    work.finally(() => this.pending.delete(work)).catch(() => undefined);
+  }
+
+  // ---- timers --------------------------------------------------------------------------------------------
+
+  /** Pings every stream; one that left two pings unanswered is cut off. */
+  private heartbeat(): void {
+    for (const conn of this.connections) {
+      if (conn.phase === 'closed') continue;
+      if (conn.outstandingPings >= 2) {
+        this.log.warn(
+          { remote: conn.remote, proxy: conn.record?.key },
+          'proxy missed two pongs; terminating',
+        );
+        conn.ws.terminate();
+        continue;
+      }
+      conn.outstandingPings += 1;
+      conn.ws.ping();
+    }
+  }
+
+  /** Refreshes connected proxies' endpoints, re-registers those gone or unhealthy, sweeps the stale. */
+  private liveness(): void {
+    if (this.tick || this.closing) return;
+    this.tick = this.livenessOnce()
+      .catch((err) => {
+        if (!this.closing) this.log.warn({ err }, 'proxy liveness sweep failed; will retry');
+      })
+      .finally(() => {
+        this.tick = undefined;
+      });
+  }
+
+  private async livenessOnce(): Promise<void> {
+    const { store, graceMs, ttlMs } = this.options;
+    const live = [...this.records.values()].filter((r) => r.conn?.phase === 'ready' && r.endpointId);
+    const ids = [...new Set(live.map((r) => r.endpointId as string))];
+    const broken = new Set(await touchProxyEndpoints(store, ids));
+    for (const record of live) {
+      if (!broken.has(record.endpointId as string) || this.closing) continue;
+      try {
+        const registration = await registerProxyEndpoint(store, record.node);
+        record.endpointId = registration.endpoint.id;
+        this.log.info(
+          { proxy: record.key },
+          're-registered a connected proxy whose endpoint was gone or unhealthy',
+        );
+      } catch (err) {
+        if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_NOT_FOUND' && record.conn) {
+          this.closeConn(record.conn, CLOSE_CODES.protocolError, `unknown service "${record.node.service}"`);
+        } else throw err;
+      }
+    }
+    if (this.closing) return;
+    const keep = new Set(live.map((r) => r.endpointId as string));
+    const swept = await sweepProxyEndpoints(store, { graceMs, ttlMs, keep });
+    if (swept.unhealthy > 0 || swept.removed > 0) this.log.info(swept, 'swept endpoints of departed proxies');
+    const now = store.clock().getTime();
+    for (const [key, record] of this.records) {
+      if (record.disconnectedAt && now - record.disconnectedAt.getTime() >= ttlMs) this.records.delete(key);
+    }
+  }
+
+  // ---- status --------------------------------------------------------------------------------------------
+
+  private statusOf(r: ProxyRecord): ProxyStatus {
+    const current = this.currentRevision;
+    let status: ProxySyncStatus;
+    if (!r.conn) status = 'DISCONNECTED';
+    else if (r.lastAnswer?.revision === current) status = r.lastAnswer.type === 'ack' ? 'SYNCED' : 'NACKED';
+    else if (r.ackedRevision === current) status = 'SYNCED';
+    else status = 'STALE';
+    return {
+      node: r.node,
+      status,
+      endpointId: r.endpointId,
+      connectedAt: r.connectedAt.toISOString(),
+      disconnectedAt: r.disconnectedAt?.toISOString() ?? null,
+      currentRevision: current,
+      lastSent: r.lastSent
+        ? { revision: r.lastSent.revision, nonce: r.lastSent.nonce, sentAt: r.lastSent.sentAt.toISOString() }
+        : null,
+      ackedRevision: r.ackedRevision,
+      lastNack: r.lastNack ? { ...r.lastNack, at: r.lastNack.at.toISOString() } : null,
+      convergenceMs: r.convergenceMs,
+      telemetry: { frames: r.telemetryFrames, lastAt: r.telemetryAt?.toISOString() ?? null },
+    };
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The shape of GET /api/v1/proxies: every proxy streaming from this control-plane process (and those that left
+ * less than a TTL ago), with what it was sent, what it acknowledged or refused, and how long convergence took.
+ * Declared here for now; it moves to packages/schema with the console and CLI that will read it.
+ */
+import { FieldError, ProxyIdentity } from '@trellis/schema';
+import { z } from 'zod';
+
+/**
+ * SYNCED: acknowledged the current revision. STALE: behind and has not refused the current one (in flight, or
+ * still applying). NACKED: its last answer for the current revision was a refusal. DISCONNECTED: gone, listed
+ * until its endpoint's TTL runs out.
+ */
+export const ProxySyncStatus = z.enum(['SYNCED', 'STALE', 'NACKED', 'DISCONNECTED']);
+export type ProxySyncStatus = z.infer<typeof ProxySyncStatus>;
+
+export const ProxyStatus = z.object({
+  node: ProxyIdentity,
+  status: ProxySyncStatus,
+  /** The endpoint the proxy registered, once registered. */
+  endpointId: z.string().nullable(),
+  connectedAt: z.iso.datetime(),
+  disconnectedAt: z.iso.datetime().nullable(),
+  /** The newest mesh revision this control plane knows. */
+  currentRevision: z.number().int(),
+  lastSent: z.object({ revision: z.number().int(), nonce: z.string(), sentAt: z.iso.datetime() }).nullable(),
+  ackedRevision: z.number().int().nullable(),
+  lastNack: z
+    .object({
+      revision: z.number().int(),
+      nonce: z.string(),
+      error: z.string(),
+      errors: z.array(FieldError),
+      at: z.iso.datetime(),
+    })
+    .nullable(),
+  /** Milliseconds from the commit of the last acknowledged revision to its ACK; null until one is measured. */
+  convergenceMs: z.number().nullable(),
+  telemetry: z.object({ frames: z.number().int(), lastAt: z.iso.datetime().nullable() }),
+});
+export type ProxyStatus = z.infer<typeof ProxyStatus>;
+
+export const ProxyStatusList = z.object({ items: z.array(ProxyStatus) });
+export type ProxyStatusList = z.infer<typeof ProxyStatusList>;

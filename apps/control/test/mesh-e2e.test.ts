@@ -1,0 +1,157 @@
+/**
+ * The two halves together: a real control plane (REST + proxy stream over Postgres) and a real proxy with its
+ * control-plane client, in front of real upstreams. A route change made through REST reaches the proxy, is
+ * ACKed, shows in /api/v1/proxies, and changes where traffic actually goes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ControlClient, createProxy, type TrellisProxy } from '@trellis/proxy';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlPlane } from '../src/server.ts';
+import type { ProxyStatus } from '../src/stream/status.ts';
+import { createDatabase } from './support/db.ts';
+import { eventually, JOIN_TOKEN, startPlane, streamUrl } from './support/proxy-client.ts';
+
+let plane: ControlPlane;
+let proxy: TrellisProxy;
+let client: ControlClient;
+const upstreams: http.Server[] = [];
+let ports: Record<string, number> = {};
+
+async function upstream(name: string): Promise<number> {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ upstream: name }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  upstreams.push(server);
+  return (server.address() as AddressInfo).port;
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${plane.url}/api/v1${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: res.status === 204 ? undefined : await res.json() };
+}
+
+async function through(path = '/'): Promise<string> {
+  const port = proxy.address('out')?.port;
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, headers: { host: 'shop' } }, (res) => {
+        let text = '';
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () => resolve((JSON.parse(text) as { upstream: string }).upstream));
+      })
+      .on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  plane = await startPlane(await createDatabase('e2e'), { seed: false });
+  ports = { v1: await upstream('v1'), v2: await upstream('v2') };
+  await api('POST', '/services', { name: 'shop', port: 8080 });
+  await api('POST', '/services', { name: 'frontend', port: 8080 });
+  for (const [version, port] of Object.entries(ports)) {
+    await api('POST', '/services/shop/endpoints', {
+      address: '127.0.0.1',
+      port,
+      labels: { version },
+      source: 'static',
+    });
+  }
+  await api('POST', '/routes', {
+    name: 'shop-split',
+    service: 'shop',
+    destinations: [
+      { subset: { version: 'v1' }, weight: 100 },
+      { subset: { version: 'v2' }, weight: 0 },
+    ],
+  });
+  const bootstrap = {
+    node: { service: 'frontend', instance: 'fe-1' },
+    listeners: [{ name: 'out', mode: 'outbound' as const, port: 0 }],
+  };
+  proxy = await createProxy({ ...bootstrap, services: [] }, { drainTimeoutMs: 500 });
+  client = new ControlClient({
+    url: streamUrl(plane),
+    token: JOIN_TOKEN,
+    identity: {
+      service: 'frontend',
+      instance: 'fe-1',
+      address: '127.0.0.1',
+      port: 15006,
+      zone: '',
+      labels: {},
+    },
+    bootstrap,
+    proxy,
+    logger: pino({ level: 'silent' }),
+  });
+  await client.start();
+});
+
+afterAll(async () => {
+  await client?.stop();
+  await proxy?.close();
+  await plane?.stop();
+  for (const s of upstreams) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+describe('control plane → proxy', () => {
+  it('the proxy receives the mesh, ACKs it, and is SYNCED in /api/v1/proxies', async () => {
+    const revision = (await api('GET', '/revisions?limit=1')).body.items[0].revision;
+    await eventually(
+      async () => (client.revision !== undefined && client.revision >= revision ? true : undefined),
+      'first snapshot',
+    );
+    const status = await eventually(async () => {
+      const items = (await api('GET', '/proxies')).body.items as ProxyStatus[];
+      return items.find((p) => p.node.service === 'frontend' && p.status === 'SYNCED');
+    }, 'SYNCED status');
+    expect(status.node.instance).toBe('fe-1');
+    expect(status.convergenceMs).toBeGreaterThanOrEqual(0);
+    for (let i = 0; i < 10; i++) expect(await through()).toBe('v1');
+  });
+
+  it('a route change through REST moves the traffic, without polling', async () => {
+    const current = (await api('GET', '/routes/shop-split')).body;
+    const put = await api('PUT', '/routes/shop-split', {
+      name: 'shop-split',
+      service: 'shop',
+      destinations: [
+        { subset: { version: 'v1' }, weight: 0 },
+        { subset: { version: 'v2' }, weight: 100 },
+      ],
+      version: current.version,
+    });
+    expect(put.status).toBe(200);
+    const target = (await api('GET', '/revisions?limit=1')).body.items[0].revision as number;
+    await eventually(
+      async () => (client.revision === target ? true : undefined),
+      `revision ${target} applied`,
+    );
+    for (let i = 0; i < 10; i++) expect(await through()).toBe('v2');
+    const status = await eventually(async () => {
+      const items = (await api('GET', '/proxies')).body.items as ProxyStatus[];
+      return items.find((p) => p.node.service === 'frontend' && p.ackedRevision === target);
+    }, 'ACK recorded');
+    expect(status.status).toBe('SYNCED');
+  });
+
+  it('the proxy registered its own endpoint (discovery)', async () => {
+    const endpoints = (await api('GET', '/services/frontend/endpoints')).body.items;
+    expect(endpoints).toContainEqual(
+      expect.objectContaining({ address: '127.0.0.1', port: 15006, source: 'proxy' }),
+    );
+  });
+});

@@ -1,0 +1,210 @@
+/**
+ * A fake proxy for stream tests: a plain `ws` client that records every message, and waits on events (a message,
+ * a close, a pong) with bounded deadlines rather than sleeping.
+ */
+import { type ProxyIdentity, STREAM_PATH, STREAM_PROTOCOL_VERSION } from '@trellis/schema';
+import { type ClientOptions, WebSocket } from 'ws';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { type ControlPlane, startControlPlane } from '../../src/server.ts';
+import { silentLogger } from './db.ts';
+
+export const JOIN_TOKEN = 'test-join-token';
+
+/** A control plane on port 0 over an existing database (migrated and seeded on first start). */
+export function startPlane(databaseUrl: string, overrides: Partial<Config> = {}): Promise<ControlPlane> {
+  const config: Config = {
+    ...loadConfig({ DATABASE_URL: databaseUrl }),
+    port: 0,
+    logLevel: 'silent',
+    joinToken: JOIN_TOKEN,
+    ...overrides,
+  };
+  return startControlPlane(config, silentLogger);
+}
+
+export function streamUrl(plane: { url: string }): string {
+  return `${plane.url.replace(/^http/, 'ws')}${STREAM_PATH}`;
+}
+
+/** Rejects after `ms` with a message saying what was awaited. */
+export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Re-checks `check` every `intervalMs` until it returns a value other than undefined, for at most `ms`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  ms = 5000,
+  intervalMs = 25,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export interface Received {
+  data: any;
+  raw: Buffer;
+  at: number;
+}
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+export class FakeProxy {
+  readonly received: Received[] = [];
+  readonly closed: Promise<Closed>;
+  private listeners = new Set<() => void>();
+
+  private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString('utf8') });
+        this.notify();
+      });
+    });
+    ws.on('error', () => undefined);
+    ws.on('message', (data) => {
+      const raw = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+      this.received.push({ data: JSON.parse(raw.toString('utf8')), raw, at: Date.now() });
+      this.notify();
+    });
+  }
+
+  static connect(url: string, options: ClientOptions = {}): Promise<FakeProxy> {
+    const ws = new WebSocket(url, options);
+    const proxy = new FakeProxy(ws);
+    return deadline(
+      new Promise<FakeProxy>((resolve, reject) => {
+        ws.once('open', () => resolve(proxy));
+        ws.once('error', reject);
+      }),
+      5000,
+      `a connection to ${url}`,
+    );
+  }
+
+  /** Connects and sends a hello for `node`; waits for nothing. */
+  static async join(
+    url: string,
+    node: Pick<ProxyIdentity, 'service' | 'instance'> & Partial<ProxyIdentity>,
+    extra: { revision?: number; token?: string; options?: ClientOptions } = {},
+  ): Promise<FakeProxy> {
+    const proxy = await FakeProxy.connect(url, extra.options);
+    proxy.send({
+      type: 'hello',
+      protocol: STREAM_PROTOCOL_VERSION,
+      token: extra.token ?? JOIN_TOKEN,
+      node: { address: '127.0.0.1', port: 9000, ...node },
+      ...(extra.revision === undefined ? {} : { revision: extra.revision }),
+    });
+    return proxy;
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The first message received (at index `from` or later) or still to come that satisfies `predicate`. */
+  waitFor(predicate: (data: any) => boolean, what: string, ms = 5000, from = 0): Promise<Received> {
+    return deadline(
+      new Promise<Received>((resolve, reject) => {
+        const check = () => {
+          const hit = this.received.slice(from).find((m) => predicate(m.data));
+          if (hit) {
+            this.listeners.delete(check);
+            resolve(hit);
+          } else if (this.ws.readyState === WebSocket.CLOSED) {
+            this.listeners.delete(check);
+            reject(new Error(`connection closed while waiting for ${what}`));
+          }
+        };
+        this.listeners.add(check);
+        check();
+      }),
+      ms,
+      what,
+    );
+  }
+
+  /** The first snapshot with a revision of at least `revision`. */
+  snapshot(revision = 0, ms = 5000): Promise<Received> {
+    return this.waitFor(
+      (m) => m.type === 'snapshot' && m.revision >= revision,
+      `a snapshot at revision ≥ ${revision}`,
+      ms,
+    );
+  }
+
+  ack(snapshot: { revision: number; nonce: string }): void {
+    this.send({ type: 'ack', revision: snapshot.revision, nonce: snapshot.nonce });
+  }
+
+  /**
+   * A round trip through the server: it answers pings in order after handling the frames before them, so once
+   * the pong is here, everything sent before has been processed and everything it sent before has arrived.
+   */
+  flush(ms = 5000): Promise<void> {
+    return deadline(
+      new Promise<void>((resolve) => {
+        this.ws.once('pong', () => resolve());
+        this.ws.ping();
+      }),
+      ms,
+      'a pong',
+    );
+  }
+
+  async close(): Promise<Closed> {
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close(1000, 'test done');
+    return deadline(this.closed, 5000, 'the connection to close');
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url);
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+}
+
+export async function sendJson(
+  method: 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; revision: number }> {
+  const res = await fetch(url, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: text === '' ? undefined : JSON.parse(text),
+    revision: Number(res.headers.get('x-trellis-revision')),
+  };
+}
+
+/** The entry for one proxy in GET /api/v1/proxies, or undefined. */
+export async function proxyStatus(plane: { url: string }, service: string, instance: string) {
+  const { body } = await getJson(`${plane.url}/api/v1/proxies`);
+  return (body.items as any[]).find((p) => p.node.service === service && p.node.instance === instance);
+}
