@@ -38,6 +38,25 @@ async function findEndpoint(
   return row;
 }
 
+/** Records an endpoint change in the audit log of the change in progress. */
+export function auditEndpoint(
+  ctx: ChangeContext,
+  action: 'create' | 'update' | 'delete',
+  row: { id: string; address: string; port: number },
+  service: string,
+  before: unknown,
+  after: unknown,
+): void {
+  ctx.record({
+    action,
+    kind: 'endpoint',
+    resourceId: row.id,
+    resourceName: endpointName(service, row),
+    before,
+    after,
+  });
+}
+
 export async function listEndpoints(
   deps: StoreDeps,
   service: string,
@@ -200,14 +219,7 @@ export async function reapExpiredEndpoints(deps: StoreDeps): Promise<number> {
       const { count } = await ctx.tx.endpoint.deleteMany({ where: { id: row.id, expiresAt: { lte: now } } });
       if (count === 0) continue;
       removed += 1;
-      ctx.record({
-        action: 'delete',
-        kind: 'endpoint',
-        resourceId: row.id,
-        resourceName: endpointName(row.service.name, row),
-        before: endpointFromRow(row, row.service.name),
-        after: null,
-      });
+      auditEndpoint(ctx, 'delete', row, row.service.name, endpointFromRow(row, row.service.name), null);
     }
     return removed;
   });

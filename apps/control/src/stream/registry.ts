@@ -18,7 +18,7 @@ import type { Prisma } from '../db/client.ts';
 import { change, currentRevision, type StoreDeps } from '../store/change.ts';
 import { notFound, sameSpec } from '../store/common.ts';
 import { endpointFromRow } from '../store/convert.ts';
-import { endpointName } from '../store/endpoints.ts';
+import { auditEndpoint } from '../store/endpoints.ts';
 
 /** The audit actor for endpoint health changes and removals decided by proxy liveness. */
 export const LIVENESS_ACTOR = 'system:proxy-liveness';
@@ -66,14 +66,7 @@ export async function registerProxyEndpoint(deps: StoreDeps, node: ProxyIdentity
         data: { ...spec, lastSeen: ctx.now, expiresAt: null, version: row.version + 1, updatedAt: ctx.now },
       });
       const after = endpointFromRow(updated, node.service);
-      ctx.record({
-        action: 'update',
-        kind: 'endpoint',
-        resourceId: row.id,
-        resourceName: endpointName(node.service, row),
-        before,
-        after,
-      });
+      auditEndpoint(ctx, 'update', row, node.service, before, after);
       return after;
     }
     const created = await ctx.tx.endpoint.create({
@@ -88,14 +81,7 @@ export async function registerProxyEndpoint(deps: StoreDeps, node: ProxyIdentity
       },
     });
     const after = endpointFromRow(created, node.service);
-    ctx.record({
-      action: 'create',
-      kind: 'endpoint',
-      resourceId: created.id,
-      resourceName: endpointName(node.service, created),
-      before: null,
-      after,
-    });
+    auditEndpoint(ctx, 'create', created, node.service, null, after);
     return after;
   });
   if (result.revision !== null) return { endpoint: result.value, revision: result.revision };
@@ -163,14 +149,7 @@ export async function sweepProxyEndpoints(
         });
         if (count === 0) continue;
         removed += 1;
-        ctx.record({
-          action: 'delete',
-          kind: 'endpoint',
-          resourceId: row.id,
-          resourceName: endpointName(service, row),
-          before,
-          after: null,
-        });
+        auditEndpoint(ctx, 'delete', row, service, before, null);
       } else {
         const { count } = await ctx.tx.endpoint.updateMany({
           where: { id: row.id, source: 'proxy', health: 'healthy', lastSeen: { lte: graceCut } },
@@ -178,18 +157,11 @@ export async function sweepProxyEndpoints(
         });
         if (count === 0) continue;
         unhealthy += 1;
-        ctx.record({
-          action: 'update',
-          kind: 'endpoint',
-          resourceId: row.id,
-          resourceName: endpointName(service, row),
-          before,
-          after: {
-            ...before,
-            health: 'unhealthy',
-            version: row.version + 1,
-            updatedAt: ctx.now.toISOString(),
-          },
+        auditEndpoint(ctx, 'update', row, service, before, {
+          ...before,
+          health: 'unhealthy',
+          version: row.version + 1,
+          updatedAt: ctx.now.toISOString(),
         });
       }
     }
