@@ -59,7 +59,11 @@ for (const { dir, pkg } of packages) {
   }
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const p = r.numPassedTests ?? 0;
-  const f = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
+  // Failed tests, plus test files that failed without running any test (an import error, a crash).
+  const brokenFiles = (r.testResults ?? []).filter(
+    (t) => t.status === 'failed' && (t.assertionResults ?? []).length === 0,
+  ).length;
+  const f = (r.numFailedTests ?? 0) + brokenFiles;
   const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   passed += p;
   failed += f;
