@@ -45,9 +45,10 @@ describe('active health checks', () => {
             panicThresholdPercent: 0,
             healthCheck: {
               path: '/healthz',
-              intervalMs: 100,
-              timeoutMs: 100,
-              unhealthyThreshold: 1,
+              // Generous probe timeout and two failures to flip, so a loaded machine cannot mark the healthy one down.
+              intervalMs: 250,
+              timeoutMs: 250,
+              unhealthyThreshold: 2,
               healthyThreshold: 1,
             },
           },

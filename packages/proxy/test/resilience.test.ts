@@ -60,7 +60,7 @@ describe('retries', () => {
       setTimeout(() => {
         res.writeHead(200);
         res.end('{"upstream":"slow"}');
-      }, 2000).unref();
+      }, 4000).unref();
     };
     const started = await startProxy(
       meshConfig({
@@ -72,10 +72,10 @@ describe('retries', () => {
           {
             name: 'r',
             service: 'svc',
-            timeoutMs: 1500,
-            retries: { attempts: 2, perTryTimeoutMs: 100, retryOn: ['5xx'] },
+            timeoutMs: 3000,
+            retries: { attempts: 2, perTryTimeoutMs: 600, retryOn: ['5xx'] },
           },
-          { name: 'r2', service: 'only-slow', timeoutMs: 150, retries: { attempts: 0 } },
+          { name: 'r2', service: 'only-slow', timeoutMs: 300, retries: { attempts: 0 } },
         ],
         policies: [
           {
@@ -225,7 +225,7 @@ describe('outlier detection', () => {
             outlierDetection: {
               consecutive5xx: 3,
               intervalMs: 50,
-              baseEjectionTimeMs: 400,
+              baseEjectionTimeMs: 2000,
               maxEjectionPercent: 50,
             },
           },
@@ -244,7 +244,7 @@ describe('outlier detection', () => {
       res.writeHead(200);
       res.end('{"upstream":"sick"}');
     };
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + 6000;
     while (Date.now() < deadline && proxy.clusterStatus()[0]?.endpoints.some((e) => e.ejected)) {
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -74,7 +74,7 @@ beforeAll(async () => {
           priority: 5,
           match: [{ path: { prefix: '/fault' } }],
           destinations: [{ subset: { version: 'v1' }, weight: 100 }],
-          fault: { abort: { httpStatus: 503, percent: 30 }, delay: { fixedDelayMs: 15, percent: 50 } },
+          fault: { abort: { httpStatus: 503, percent: 30 }, delay: { fixedDelayMs: 40, percent: 50 } },
         },
         {
           name: 'canary',
@@ -177,7 +177,7 @@ describe('traffic management', () => {
   it('injects aborts and delays at the configured percentages', async () => {
     let aborted = 0;
     let delayed = 0;
-    const n = 300;
+    const n = 200;
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
       const res = await send(port, 'shop', '/fault');
@@ -186,10 +186,10 @@ describe('traffic management', () => {
         expect(res.headers['x-trellis-error']).toBe('fault_abort');
         aborted += 1;
       }
-      if (took >= 14.5) delayed += 1;
+      if (took >= 39) delayed += 1;
     }
-    expect(Math.abs(aborted / n - 0.3)).toBeLessThan(0.07);
-    expect(Math.abs(delayed / n - 0.5)).toBeLessThan(0.08);
+    expect(Math.abs(aborted / n - 0.3)).toBeLessThan(0.1);
+    expect(Math.abs(delayed / n - 0.5)).toBeLessThan(0.1);
   });
 
   it('adds x-request-id, traceparent and x-forwarded-* and strips hop-by-hop headers', async () => {
