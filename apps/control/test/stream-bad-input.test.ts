@@ -125,9 +125,10 @@ describe('proxy stream bad input', () => {
       instance: 'too-big',
       address: '10.9.0.2',
     });
+    await joined.snapshot();
     joined.ws.send(`"${'x'.repeat(STREAM_MAX_MESSAGE_BYTES)}"`);
     const closed = await deadline(joined.closed, 10_000, 'the server to close the connection');
-    expect(closed.code).toBe(CLOSE_CODES.tooBig);
+    expect(closed.code, `closed with ${closed.code} ${closed.reason}`).toBe(CLOSE_CODES.tooBig);
   });
 
   it('a client that stops answering pings is cut off after two', async () => {
