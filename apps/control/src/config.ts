@@ -42,6 +42,7 @@ const EnvSchema = z
     TRELLIS_PROXY_TTL_MS: int(100, 86_400_000).default(60_000),
     TRELLIS_PROXY_PING_MS: int(100, 3_600_000).default(5000),
     TRELLIS_PROXY_HELLO_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
+    TRELLIS_PROXY_ACCEPT_RATE: int(1, 1_000_000).default(200),
   })
   .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
     path: ['TRELLIS_PROXY_TTL_MS'],
@@ -69,6 +70,8 @@ export interface Config {
   proxyPingMs: number;
   /** A proxy stream must send its hello within this time. */
   proxyHelloTimeoutMs: number;
+  /** New proxy streams admitted per second; more wait in a queue (reconnect storms). */
+  proxyAcceptPerSecond: number;
 }
 
 export class ConfigError extends Error {
@@ -98,5 +101,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     proxyTtlMs: e.TRELLIS_PROXY_TTL_MS,
     proxyPingMs: e.TRELLIS_PROXY_PING_MS,
     proxyHelloTimeoutMs: e.TRELLIS_PROXY_HELLO_TIMEOUT_MS,
+    proxyAcceptPerSecond: e.TRELLIS_PROXY_ACCEPT_RATE,
   };
 }

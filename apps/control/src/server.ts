@@ -68,6 +68,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     graceMs: config.proxyGraceMs,
     ttlMs: config.proxyTtlMs,
     pingMs: config.proxyPingMs,
+    acceptPerSecond: config.proxyAcceptPerSecond,
   });
   const listener = new RevisionListener({
     connectionString: databaseUrl,

@@ -32,6 +32,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
 import { TrellisError } from '../errors.ts';
 import type { StoreDeps } from '../store/change.ts';
+import { AdmissionQueue } from './admission.ts';
 import { LatestOnly } from './coalesce.ts';
 import { registerProxyEndpoint, sweepProxyEndpoints, touchProxyEndpoints } from './registry.ts';
 import { SliceCache } from './slice.ts';
@@ -74,6 +75,8 @@ export interface ProxyStreamOptions {
   resyncIntervalMs?: number;
   /** Telemetry frames kept in memory per proxy. Default 60 (about a minute). */
   telemetryFramesKept?: number;
+  /** New stream connections admitted per second; more wait in a queue. Default 200. */
+  acceptPerSecond?: number;
 }
 
 interface Connection {
@@ -165,9 +168,11 @@ export class ProxyStream {
   private tick: Promise<void> | undefined;
   /** Hellos being registered and disconnects being recorded: awaited on close, before the database goes. */
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly admission: AdmissionQueue;
 
   constructor(private readonly options: ProxyStreamOptions) {
     this.log = options.logger.child({ component: 'proxy-stream' });
+    this.admission = new AdmissionQueue(options.acceptPerSecond ?? 200);
     this.tokenDigest = digest(options.joinToken);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: STREAM_MAX_MESSAGE_BYTES });
     this.loader = new LatestOnly(
@@ -225,7 +230,20 @@ export class ProxyStream {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    const queued = this.admission.admit(() => {
+      if (socket.destroyed || this.closing) {
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    });
+    if (!queued)
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  /** Stream connections waiting to be admitted (reconnect storms). */
+  get admissionQueue(): number {
+    return this.admission.queued;
   }
 
   /** Every proxy connected here, and those that left less than a TTL ago. */
@@ -249,6 +267,7 @@ export class ProxyStream {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.admission.close();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     clearTimeout(this.retryTimer);
