@@ -5,4 +5,3 @@ export { createLogger } from './logger.ts';
 export { type ControlPlane, startControlPlane } from './server.ts';
 export { ProxyStream, type ProxyStreamOptions } from './stream/hub.ts';
 export { sliceFor } from './stream/slice.ts';
-export { ProxyStatus, ProxyStatusList, ProxySyncStatus } from './stream/status.ts';

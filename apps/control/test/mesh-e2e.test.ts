@@ -6,10 +6,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ControlClient, createProxy, type TrellisProxy } from '@trellis/proxy';
+import type { ProxyStatus } from '@trellis/schema';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../src/server.ts';
-import type { ProxyStatus } from '../src/stream/status.ts';
 import { createDatabase } from './support/db.ts';
 import { eventually, JOIN_TOKEN, startPlane, streamUrl } from './support/proxy-client.ts';
 

@@ -3,11 +3,10 @@
  * clients as fake proxies. Covers hello → registration → snapshot → ACK/NACK and status, push on change (one
  * serialisation shared by every proxy), and a change made on one control plane reaching a proxy on the other.
  */
-import { CLOSE_CODES, MeshSlice, SnapshotMessage } from '@trellis/schema';
+import { CLOSE_CODES, MeshSlice, ProxyStatusList, SnapshotMessage } from '@trellis/schema';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../src/server.ts';
-import { ProxyStatusList } from '../src/stream/status.ts';
 import { createDatabase } from './support/db.ts';
 import {
   eventually,

@@ -5,6 +5,7 @@ export * from './endpoint.ts';
 export * from './errors.ts';
 export * from './policy.ts';
 export * from './proxy.ts';
+export * from './proxy-status.ts';
 export * from './resources.ts';
 export * from './route.ts';
 export * from './service.ts';

@@ -14,6 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ProxyStatus, ProxySyncStatus } from '@trellis/schema';
 import {
   CLOSE_CODES,
   describeFieldErrors,
@@ -36,7 +37,6 @@ import { AdmissionQueue } from './admission.ts';
 import { LatestOnly } from './coalesce.ts';
 import { registerProxyEndpoint, sweepProxyEndpoints, touchProxyEndpoints } from './registry.ts';
 import { SliceCache } from './slice.ts';
-import type { ProxyStatus, ProxySyncStatus } from './status.ts';
 
 /** Standard WebSocket close code for "the server hit an unexpected condition" (RFC 6455 §7.4.1). */
 export const CLOSE_INTERNAL_ERROR = 1011;

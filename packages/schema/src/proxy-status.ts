@@ -1,10 +1,11 @@
 /**
  * The shape of GET /api/v1/proxies: every proxy streaming from this control-plane process (and those that left
  * less than a TTL ago), with what it was sent, what it acknowledged or refused, and how long convergence took.
- * Declared here for now; it moves to packages/schema with the console and CLI that will read it.
+ * Part of the shared schema because the console and the CLI read it too.
  */
-import { FieldError, ProxyIdentity } from '@trellis/schema';
 import { z } from 'zod';
+import { FieldError } from './errors.ts';
+import { ProxyIdentity } from './stream.ts';
 
 /**
  * SYNCED: acknowledged the current revision. STALE: behind and has not refused the current one (in flight, or
