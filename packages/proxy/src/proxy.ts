@@ -224,10 +224,7 @@ export class TrellisProxy {
         void closeServer(l.server, this.options.drainTimeoutMs ?? 10_000);
       }
     }
-    const live = new Set(
-      config.endpoints.map((e) => `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`),
-    );
-    void this.pools.retainOnly(new Set([...live].map((k) => k.replace(/^\[(.*)\]/, '$1'))));
+    void this.pools.retainOnly(new Set(config.endpoints.map((e) => `${e.address}:${e.port}`)));
     this.log.info({ revision: config.revision, listeners: config.listeners.length }, 'config applied');
     return { ok: true, revision: config.revision };
   }

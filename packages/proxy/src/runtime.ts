@@ -15,8 +15,8 @@ import {
   subsetKey,
   TrafficPolicySpec,
 } from '@trellis/schema';
+import type { Dispatcher } from 'undici';
 import { HostSet } from './balance/host-set.ts';
-import type { ProxyError } from './errors.ts';
 import type { Pools } from './pools.ts';
 import { ActiveHealthChecker } from './resilience/health-check.ts';
 import { OutlierDetector } from './resilience/outlier.ts';
@@ -219,16 +219,24 @@ function buildCluster(
   const attempt = (subset: Subset): Dispatch => {
     const policy = policyFor(subset);
     const pool = policy.connectionPool;
+    const dispatchers = new WeakMap<EndpointState, Dispatcher>();
     return compose(
       breaker(cluster.breakerFor(subset), () => deps.recorder.overflow(deps.source, service.name)),
       balance(cluster.hostSet(subset), service.name),
     )(
       connect({
-        dispatcher: (endpoint) =>
-          deps.pools.get(endpoint.address, endpoint.port, {
-            connections: pool.maxConnections,
-            connectTimeoutMs: pool.connectTimeoutMs,
-          }),
+        // Looked up once per endpoint for this snapshot, not per request.
+        dispatcher: (endpoint) => {
+          let found = dispatchers.get(endpoint);
+          if (!found) {
+            found = deps.pools.get(endpoint.address, endpoint.port, {
+              connections: pool.maxConnections,
+              connectTimeoutMs: pool.connectTimeoutMs,
+            });
+            dispatchers.set(endpoint, found);
+          }
+          return found;
+        },
         report: (endpoint, outcome) => outlier.report(endpoint, outcome),
       }),
     );
@@ -269,5 +277,3 @@ function buildCluster(
   );
   return cluster;
 }
-
-export type { ProxyError };

@@ -55,3 +55,19 @@ export function childSignal(parent: AbortSignal): { signal: LiteSignal; detach()
   parent.addEventListener('abort', onAbort);
   return { signal, detach: () => parent.removeEventListener('abort', onAbort) };
 }
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it is aborted. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -3,7 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
 import { mulberry32 } from '../src/rng.ts';
-import { closeAll, meshConfig, send, startProxy } from './support/mesh.ts';
+import { closeAll, meshConfig, send, startProxy, upstreamOf } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
 let proxy: TrellisProxy | undefined;
@@ -13,8 +13,6 @@ afterEach(async () => {
   proxy = undefined;
   upstreams = [];
 });
-
-const upstreamOf = (text: string) => (JSON.parse(text) as { upstream: string }).upstream;
 
 describe('active health checks', () => {
   it('an endpoint failing its health check gets no traffic until it passes again', async () => {

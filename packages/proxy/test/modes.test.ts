@@ -3,7 +3,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
-import { closeAll, meshConfig, send, startProxy } from './support/mesh.ts';
+import { closeAll, meshConfig, send, startProxy, upstreamOf } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
 let web: Upstream;
@@ -72,8 +72,6 @@ afterAll(async () => {
   wsServer.closeAllConnections();
   await new Promise((r) => wsServer.close(r));
 });
-
-const upstreamOf = (text: string) => (JSON.parse(text) as { upstream: string }).upstream;
 
 describe('ingress', () => {
   it('routes by exact host and longest prefix, then wildcard hosts', async () => {

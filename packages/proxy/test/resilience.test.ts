@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
 import { mulberry32 } from '../src/rng.ts';
-import { closeAll, meshConfig, send, startProxy } from './support/mesh.ts';
+import { closeAll, meshConfig, send, startProxy, upstreamOf } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
 let proxy: TrellisProxy | undefined;
@@ -18,8 +18,6 @@ async function ups(...names: string[]) {
   upstreams.push(...list);
   return list;
 }
-
-const upstreamOf = (text: string) => (JSON.parse(text) as { upstream: string }).upstream;
 
 describe('retries', () => {
   it('an endpoint answering 503 once: the client sees 200 from another endpoint', async () => {

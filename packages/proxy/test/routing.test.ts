@@ -3,7 +3,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
 import { mulberry32 } from '../src/rng.ts';
-import { closeAll, meshConfig, send, startProxy } from './support/mesh.ts';
+import { closeAll, meshConfig, send, startProxy, upstreamOf } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
 let v1: Upstream;
@@ -94,8 +94,6 @@ beforeAll(async () => {
   port = started.port();
 });
 afterAll(() => closeAll(proxy, [v1, v2, api, shadow]));
-
-const upstreamOf = (text: string) => (JSON.parse(text) as { upstream: string }).upstream;
 
 describe('route matching', () => {
   it.each([

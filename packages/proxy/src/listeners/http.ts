@@ -8,13 +8,13 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { IngressListener, Listener, ProxyLimits } from '@trellis/schema';
+import type { IngressListener, Listener, ProxyLimits, Subset } from '@trellis/schema';
 import type { Dispatcher } from 'undici';
 import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
-import { LiteSignal } from '../signal.ts';
+import { LiteSignal, sleep } from '../signal.ts';
 import { connect } from '../stages/connect.ts';
 import { timeout } from '../stages/timeout.ts';
 import type { TelemetryRecorder } from '../telemetry/recorder.ts';
@@ -111,31 +111,26 @@ export function ingressService(listener: IngressListener, host: string, path: st
   return best?.service;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-
 export interface Resolved {
   destination: string;
   dispatch: Dispatch;
-  /** The endpoint a connection-level passthrough (WebSocket upgrade) should go to. */
-  pick(): EndpointState | undefined;
+  /** For a fixed origin (inbound app, egress host): its endpoint. */
+  endpoint?: EndpointState;
+  /** For a cluster route: the subset of the destination picked. */
+  subset?: Subset;
   target?: RouteTarget;
   cluster?: Cluster;
   hashKey?: string | undefined;
 }
 
+interface FixedOrigin {
+  endpoint: EndpointState;
+  dispatch: Dispatch;
+}
+
 export class HttpListener {
   readonly server: http.Server;
+  private readonly origins = new Map<string, FixedOrigin>();
 
   constructor(
     readonly name: string,
@@ -198,12 +193,8 @@ export class HttpListener {
     const host = hostOnly(headerValue(headers, 'host'));
     if (listener.mode === 'inbound') {
       const { address, port } = listener.upstream;
-      const endpoint = fixedEndpoint('local', address, port);
-      return {
-        destination: this.deps.node.service,
-        dispatch: fixedOrigin(endpoint, this.deps.origin(address, port), listener.timeoutMs),
-        pick: () => endpoint,
-      };
+      const origin = this.origin('local', address, port, listener.timeoutMs);
+      return { destination: this.deps.node.service, dispatch: origin.dispatch, endpoint: origin.endpoint };
     }
     if (listener.mode === 'egress') {
       let target = host;
@@ -222,13 +213,8 @@ export class HttpListener {
           `${target}:${port} is not on the egress allow-list of listener ${listener.name}`,
         );
       }
-      const address = target.replace(/^\[|\]$/g, '');
-      const endpoint = fixedEndpoint('external', address, port);
-      return {
-        destination: target,
-        dispatch: fixedOrigin(endpoint, this.deps.origin(address, port), listener.timeoutMs),
-        pick: () => endpoint,
-      };
+      const origin = this.origin('external', target.replace(/^\[|\]$/g, ''), port, listener.timeoutMs);
+      return { destination: target, dispatch: origin.dispatch, endpoint: origin.endpoint };
     }
     const service =
       listener.mode === 'ingress'
@@ -252,15 +238,37 @@ export class HttpListener {
     const destination = target.destinations[pickWeighted(target.weights, this.deps.rng)];
     if (!destination)
       throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `route ${route.rule.name} has no destination`);
-    const hashKey = target.hashHeader ? headerValue(headers, target.hashHeader) : undefined;
     return {
       destination: service,
       dispatch: destination.dispatch,
-      pick: () => cluster.hostSet(destination.subset).pick({ hashKey }),
+      subset: destination.subset,
       target,
       cluster,
-      hashKey,
+      hashKey: target.hashHeader ? headerValue(headers, target.hashHeader) : undefined,
     };
+  }
+
+  /**
+   * The dispatch for an origin outside any cluster (the local app, an egress host): no balancing, no retries,
+   * bounded by a timeout. Built once per origin and kept (at most 4096 of them), not per request.
+   */
+  private origin(service: string, address: string, port: number, timeoutMs: number): FixedOrigin {
+    const key = `${service}|${address}|${port}|${timeoutMs}`;
+    let origin = this.origins.get(key);
+    if (!origin) {
+      const endpoint = newEndpointState(service, address, port);
+      const dispatcher = this.deps.origin(address, port);
+      const send = timeout(timeoutMs)(connect({ dispatcher: () => dispatcher, report: () => {} }));
+      origin = {
+        endpoint,
+        dispatch: (request) => {
+          request.context.endpoint = endpoint;
+          return send(request);
+        },
+      };
+      if (this.origins.size < 4096) this.origins.set(key, origin);
+    }
+    return origin;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -412,26 +420,4 @@ export class HttpListener {
       () => {},
     );
   }
-}
-
-const fixedEndpoints = new Map<string, EndpointState>();
-
-/** State for an origin outside any cluster (the local app, an egress host); kept small and bounded. */
-function fixedEndpoint(service: string, address: string, port: number): EndpointState {
-  const id = `${service}|${address}|${port}`;
-  let e = fixedEndpoints.get(id);
-  if (!e) {
-    e = newEndpointState(service, address, port);
-    if (fixedEndpoints.size < 4096) fixedEndpoints.set(id, e);
-  }
-  return e;
-}
-
-/** A dispatch straight to one origin, bounded by a timeout: no balancing, no retries. */
-function fixedOrigin(endpoint: EndpointState, origin: Dispatcher, timeoutMs: number): Dispatch {
-  const send = timeout(timeoutMs)(connect({ dispatcher: () => origin, report: () => {} }));
-  return (request) => {
-    request.context.endpoint = endpoint;
-    return send(request);
-  };
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { ProxyError } from '../errors.ts';
 import { addForwarding, endToEnd } from '../headers.ts';
+import type { EndpointState } from '../types.ts';
 import type { HttpListener } from './http.ts';
 
 const KEEP = new Set(['connection', 'upgrade']);
@@ -34,10 +35,13 @@ export function handleUpgrade(
   const headers = endToEnd(req.headers, KEEP);
   addForwarding(headers, { clientAddress: req.socket.remoteAddress, proto: 'http', host: req.headers.host });
   socket.on('error', () => socket.destroy());
-  let endpoint: ReturnType<ReturnType<HttpListener['resolve']>['pick']>;
+  let endpoint: EndpointState | undefined;
   try {
     if (!config) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', 'listener is being removed');
-    endpoint = listener.resolve(snapshot, config, req.method ?? 'GET', path, headers, url).pick();
+    const resolved = listener.resolve(snapshot, config, req.method ?? 'GET', path, headers, url);
+    endpoint =
+      resolved.endpoint ??
+      resolved.cluster?.hostSet(resolved.subset ?? {}).pick({ hashKey: resolved.hashKey });
     if (!endpoint) throw new ProxyError('TRELLIS_ERR_NO_HEALTHY_UPSTREAM', 'no usable endpoint');
   } catch (error) {
     const e =

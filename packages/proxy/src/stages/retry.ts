@@ -7,6 +7,7 @@ import type { RetryPolicy } from '@trellis/schema';
 import { ProxyError } from '../errors.ts';
 import { backoffDelay } from '../resilience/backoff.ts';
 import type { RetryBudget } from '../resilience/retry-budget.ts';
+import { sleep } from '../signal.ts';
 import type { Layer, ProxyResponse, Rng } from '../types.ts';
 import type { BreakerState } from './breaker.ts';
 
@@ -42,21 +43,6 @@ export function retryableError(policy: RetryPolicy, error: unknown): boolean {
     default:
       return false;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function discard(response: ProxyResponse): void {

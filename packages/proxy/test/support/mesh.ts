@@ -74,3 +74,6 @@ export async function closeAll(proxy: TrellisProxy | undefined, upstreams: Upstr
   await proxy?.close();
   await Promise.all(upstreams.map((u) => u.close()));
 }
+
+/** Which test upstream answered (they reply with {"upstream": name}). */
+export const upstreamOf = (text: string) => (JSON.parse(text) as { upstream: string }).upstream;
