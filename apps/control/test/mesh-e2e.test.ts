@@ -1,7 +1,8 @@
 /**
  * The two halves together: a real control plane (REST + proxy stream over Postgres) and a real proxy with its
  * control-plane client, in front of real upstreams. A route change made through REST reaches the proxy, is
- * ACKed, shows in /api/v1/proxies, and changes where traffic actually goes.
+ * ACKed, shows in /api/v1/proxies, and changes where traffic actually goes. Instances joining (a second real
+ * proxy registering itself) and leaving show up in the first proxy's cluster within the stated times.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../src/server.ts';
 import { createDatabase } from './support/db.ts';
 import { eventually, JOIN_TOKEN, startPlane, streamUrl } from './support/proxy-client.ts';
+
+/** The grace period after which a departed instance's endpoint is unhealthy (short, for the churn test). */
+const CHURN_GRACE_MS = 1000;
+/** What the README states: a joining instance is in other proxies' clusters within this time. */
+const JOIN_VISIBLE_MS = 2000;
 
 let plane: ControlPlane;
 let proxy: TrellisProxy;
@@ -54,7 +60,11 @@ async function through(path = '/'): Promise<string> {
 }
 
 beforeAll(async () => {
-  plane = await startPlane(await createDatabase('e2e'), { seed: false });
+  plane = await startPlane(await createDatabase('e2e'), {
+    seed: false,
+    proxyGraceMs: CHURN_GRACE_MS,
+    proxyTtlMs: CHURN_GRACE_MS * 3,
+  });
   ports = { v1: await upstream('v1'), v2: await upstream('v2') };
   await api('POST', '/services', { name: 'shop', port: 8080 });
   await api('POST', '/services', { name: 'frontend', port: 8080 });
@@ -153,5 +163,62 @@ describe('control plane → proxy', () => {
     expect(endpoints).toContainEqual(
       expect.objectContaining({ address: '127.0.0.1', port: 15006, source: 'proxy' }),
     );
+  });
+
+  it('endpoint churn: a joining instance takes traffic within a second; a departed one is dropped after the grace period', async () => {
+    const v3 = await upstream('v3');
+    const bootstrap = {
+      node: { service: 'shop', instance: 'shop-v3' },
+      listeners: [{ name: 'in', mode: 'inbound' as const, port: 0, upstream: { port: v3 } }],
+    };
+    const joiner = await createProxy({ ...bootstrap, services: [] }, { drainTimeoutMs: 200 });
+    const inbound = joiner.address('in')?.port as number;
+    const joinerClient = new ControlClient({
+      url: streamUrl(plane),
+      token: JOIN_TOKEN,
+      identity: {
+        service: 'shop',
+        instance: 'shop-v3',
+        address: '127.0.0.1',
+        port: inbound,
+        zone: '',
+        labels: { version: 'v2' },
+      },
+      bootstrap,
+      proxy: joiner,
+      logger: pino({ level: 'silent' }),
+    });
+    const started = Date.now();
+    await joinerClient.start();
+    await eventually(
+      async () => ((await through()) === 'v3' ? true : undefined),
+      'traffic to reach the new instance',
+      JOIN_VISIBLE_MS,
+    );
+    const joinMs = Date.now() - started;
+    expect(joinMs).toBeLessThan(JOIN_VISIBLE_MS);
+
+    // The instance goes away without a word (its proxy stops): after the grace period the control plane marks it
+    // unhealthy and the first proxy stops sending to it; retries cover the gap before that.
+    await joinerClient.stop();
+    await joiner.close();
+    const left = Date.now();
+    await eventually(
+      async () => {
+        const eps = (await api('GET', '/services/shop/endpoints')).body.items as {
+          port: number;
+          health: string;
+        }[];
+        return eps.find((e) => e.port === inbound)?.health === 'unhealthy' ? true : undefined;
+      },
+      'the departed endpoint to turn unhealthy',
+      CHURN_GRACE_MS * 5,
+    );
+    expect(Date.now() - left).toBeGreaterThanOrEqual(CHURN_GRACE_MS - 50);
+    await eventually(
+      async () => (client.revision === plane.stream.currentRevision ? true : undefined),
+      'the first proxy to have the change',
+    );
+    for (let i = 0; i < 20; i++) expect(await through()).toBe('v2');
   });
 });

@@ -6,6 +6,7 @@ import { CLOSE_CODES, STREAM_MAX_MESSAGE_BYTES, STREAM_PROTOCOL_VERSION } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ControlPlane } from '../src/server.ts';
+import { HELLO_MAX_BYTES } from '../src/stream/hub.ts';
 import { createDatabase } from './support/db.ts';
 import {
   deadline,
@@ -129,6 +130,24 @@ describe('proxy stream bad input', () => {
     joined.ws.send(`"${'x'.repeat(STREAM_MAX_MESSAGE_BYTES)}"`);
     const closed = await deadline(joined.closed, 10_000, 'the server to close the connection');
     expect(closed.code, `closed with ${closed.code} ${closed.reason}`).toBe(CLOSE_CODES.tooBig);
+  });
+
+  it('before its hello, a connection may not send more than a hello needs → 1009', async () => {
+    const anonymous = await FakeProxy.connect(streamUrl(plane));
+    anonymous.ws.send(`"${'x'.repeat(HELLO_MAX_BYTES + 1)}"`);
+    const closed = await deadline(anonymous.closed, 10_000, 'the server to close the connection');
+    expect(closed.code, `closed with ${closed.code} ${closed.reason}`).toBe(CLOSE_CODES.tooBig);
+
+    // After a valid hello the full limit applies again: the same frame is read (and refused for what it says).
+    const joined = await FakeProxy.join(streamUrl(plane), {
+      service: 'service-a',
+      instance: 'big-after-hello',
+      address: '10.9.0.3',
+    });
+    await joined.snapshot();
+    joined.ws.send(`"${'x'.repeat(HELLO_MAX_BYTES + 1)}"`);
+    const refused = await deadline(joined.closed, 10_000, 'the server to close the connection');
+    expect(refused.code, `closed with ${refused.code} ${refused.reason}`).toBe(CLOSE_CODES.protocolError);
   });
 
   it('a client that stops answering pings is cut off after two', async () => {

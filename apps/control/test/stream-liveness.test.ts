@@ -1,7 +1,7 @@
 /**
  * A proxy's endpoint outlives its stream for a while: unhealthy after the grace period, removed after the TTL,
  * unless the proxy comes back first. Small injected durations; every wait is on an event (an observer proxy sees
- * each health change as a new snapshot), with a deadline. Also: stop() closes streams and the LISTEN session.
+ * each health change as an endpoints delta), with a deadline. Also: stop() closes streams and the LISTEN session.
  */
 import { CLOSE_CODES, type MeshSlice } from '@trellis/schema';
 import pg from 'pg';
@@ -34,13 +34,13 @@ const at = (address: string) => (e: Ep) => e.address === address;
 
 /** The first snapshot the observer receives from now on in which `predicate` holds of the endpoint list. */
 async function observe(predicate: (endpoints: Ep[]) => boolean, what: string, ms = 5000) {
-  const seen = await observer.waitFor(
-    (m) => m.type === 'snapshot' && predicate(m.slice.endpoints),
+  const seen = await observer.waitForView(
+    (view) => predicate(view.endpoints),
     what,
     ms,
     observer.received.length,
   );
-  return { endpoints: seen.data.slice.endpoints as Ep[], at: seen.at };
+  return { endpoints: seen.view?.endpoints ?? [], at: seen.at };
 }
 
 async function joinAndWait(instance: string, address: string, service = 'service-b') {

@@ -1,12 +1,22 @@
 /**
- * The stream's pure parts: what a slice contains, one serialisation per revision and slice, latest-wins
+ * The stream's pure parts: what a slice contains and how it is scoped, one serialisation per revision and
+ * message, the in-memory mesh and its change log, latest-wins
  * coalescing of revision bursts, close reasons that fit a close frame.
  */
-import { MeshSlice, type MeshSnapshot, RouteRuleSpec, SnapshotMessage } from '@trellis/schema';
+import {
+  type Endpoint,
+  EndpointsMessage,
+  MeshSlice,
+  type MeshSnapshot,
+  RouteRuleSpec,
+  SnapshotMessage,
+} from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
+import { Batcher } from '../src/stream/batch.ts';
 import { LatestOnly } from '../src/stream/coalesce.ts';
 import { closeReason } from '../src/stream/hub.ts';
-import { SliceCache, sliceFor } from '../src/stream/slice.ts';
+import { ChangeLog, Mesh } from '../src/stream/mesh.ts';
+import { SliceCache, sliceFor, sliceScope } from '../src/stream/slice.ts';
 
 const meta = (n: number) => ({
   id: `00000000-0000-4000-8000-00000000000${n}`,
@@ -15,29 +25,24 @@ const meta = (n: number) => ({
   updatedAt: '2026-01-02T00:00:00.000Z',
 });
 
-function mesh(revision: number): MeshSnapshot {
+function snapshot(revision: number, dependencies?: Record<string, string[]>): MeshSnapshot {
+  const deps = (name: string) => (dependencies?.[name] ? { dependencies: dependencies[name] } : {});
   return {
     revision,
     services: [
-      { name: 'api', protocol: 'http', port: 8080, labels: {}, description: '', ...meta(1) },
-      { name: 'db', protocol: 'tcp', port: 5432, labels: { tier: 'data' }, description: 'store', ...meta(2) },
-    ],
-    endpoints: [
+      { name: 'api', protocol: 'http', port: 8080, labels: {}, description: '', ...deps('api'), ...meta(1) },
       {
-        service: 'db',
-        address: '10.0.0.1',
+        name: 'db',
+        protocol: 'tcp',
         port: 5432,
-        labels: {},
-        zone: 'z1',
-        weight: 1,
-        health: 'unhealthy',
-        source: 'proxy',
-        ttlSeconds: 30,
-        lastSeen: '2026-01-02T00:00:00.000Z',
-        expiresAt: null,
-        ...meta(3),
+        labels: { tier: 'data' },
+        description: 'store',
+        ...deps('db'),
+        ...meta(2),
       },
+      { name: 'web', protocol: 'http', port: 80, labels: {}, description: '', ...deps('web'), ...meta(5) },
     ],
+    endpoints: [dbEndpoint('10.0.0.1')],
     routes: [
       {
         ...RouteRuleSpec.parse({ name: 'api-main', service: 'api', destinations: [{ weight: 100 }] }),
@@ -48,11 +53,31 @@ function mesh(revision: number): MeshSnapshot {
   };
 }
 
+function dbEndpoint(address: string): Endpoint {
+  return {
+    service: 'db',
+    address,
+    port: 5432,
+    labels: {},
+    zone: 'z1',
+    weight: 1,
+    health: 'unhealthy',
+    source: 'proxy',
+    ttlSeconds: 30,
+    lastSeen: '2026-01-02T00:00:00.000Z',
+    expiresAt: null,
+    ...meta(3),
+  };
+}
+
+const mesh = (revision: number, dependencies?: Record<string, string[]>) =>
+  Mesh.of(snapshot(revision, dependencies), null);
+
 describe('sliceFor', () => {
   it('strips control-plane metadata, keeps unhealthy endpoints, and validates as a MeshSlice', () => {
     const slice = sliceFor(mesh(7), 'api');
     expect(MeshSlice.safeParse(slice).success).toBe(true);
-    expect(slice.services.map((s) => s.name)).toEqual(['api', 'db']);
+    expect(slice.services.map((s) => s.name)).toEqual(['api', 'db', 'web']);
     expect(slice.endpoints).toEqual([
       {
         service: 'db',
@@ -71,24 +96,90 @@ describe('sliceFor', () => {
       expect(text).not.toContain(field);
     }
   });
+
+  it('holds only the declared dependencies and the service itself when it declares them', () => {
+    const scoped = mesh(7, { web: ['api'] });
+    const slice = sliceFor(scoped, 'web');
+    expect(slice.services.map((s) => s.name)).toEqual(['api', 'web']);
+    expect(slice.routes.map((r) => r.name)).toEqual(['api-main']);
+    expect(slice.endpoints).toEqual([]);
+    expect(sliceScope(scoped, 'web')).toEqual(new Set(['web', 'api']));
+    // A service without declared dependencies still sees the whole mesh.
+    expect(sliceFor(scoped, 'db').services.map((s) => s.name)).toEqual(['api', 'db', 'web']);
+  });
 });
 
 describe('SliceCache', () => {
   it('serialises once per revision for proxies with the same slice, and again for a new revision', () => {
     const cache = new SliceCache();
-    const first = cache.get(mesh(7), 'api');
-    expect(cache.get(mesh(7), 'api')).toBe(first);
-    expect(cache.get(mesh(7), 'db')).toBe(first); // same scope today: the whole mesh
+    const m7 = mesh(7);
+    const first = cache.snapshot(m7, 'api');
+    expect(cache.snapshot(m7, 'api')).toBe(first);
+    expect(cache.snapshot(m7, 'db')).toBe(first); // same scope: the whole mesh
     expect(cache.serialisationsFor(7)).toBe(1);
     const message = SnapshotMessage.parse(JSON.parse(first.bytes.toString('utf8')));
     expect(message).toMatchObject({ type: 'snapshot', revision: 7, nonce: first.nonce });
-    expect(MeshSlice.parse(message.slice)).toEqual(sliceFor(mesh(7), 'api'));
+    expect(MeshSlice.parse(message.slice)).toEqual(sliceFor(m7, 'api'));
 
-    const next = cache.get(mesh(8), 'api');
+    const next = cache.snapshot(mesh(8), 'api');
     expect(next.revision).toBe(8);
     expect(next.nonce).not.toBe(first.nonce);
+    expect(next.digest).toBe(first.digest); // same slice content at another revision
     expect(cache.serialisationsFor(8)).toBe(1);
     expect(cache.serialisations).toBe(2);
+  });
+
+  it('gives different scopes different messages, and digests that change only with the slice', () => {
+    const cache = new SliceCache();
+    const m = mesh(3, { web: ['api'] });
+    const web = cache.snapshot(m, 'web');
+    const db = cache.snapshot(m, 'db');
+    expect(web).not.toBe(db);
+    expect(web.digest).not.toBe(db.digest);
+    m.applyEndpoints(4, { db: [dbEndpoint('10.0.0.1'), dbEndpoint('10.0.0.2')] }, null);
+    expect(cache.snapshot(m, 'web').digest).toBe(web.digest);
+    expect(cache.snapshot(m, 'db').digest).not.toBe(db.digest);
+  });
+
+  it('serialises one endpoints delta per set of services and revision', () => {
+    const cache = new SliceCache();
+    const m = mesh(3);
+    m.applyEndpoints(4, { db: [dbEndpoint('10.0.0.2')] }, null);
+    const delta = cache.endpoints(m, ['db']);
+    expect(cache.endpoints(m, ['db'])).toBe(delta);
+    const message = EndpointsMessage.parse(JSON.parse(delta.bytes.toString('utf8')));
+    expect(message.revision).toBe(4);
+    expect(message.nonce).toBe(delta.nonce);
+    expect(message.services.db?.map((e) => e.address)).toEqual(['10.0.0.2']);
+    expect(JSON.stringify(message)).not.toContain('lastSeen');
+  });
+});
+
+describe('Mesh and ChangeLog', () => {
+  it("applies endpoint lists per service; an empty list removes the service's endpoints", () => {
+    const m = mesh(1);
+    m.applyEndpoints(2, { db: [], web: [{ ...dbEndpoint('10.0.0.9'), service: 'web' }] }, null);
+    expect(m.revision).toBe(2);
+    expect(m.configRevision).toBe(1);
+    expect(m.endpointsOf('db')).toEqual([]);
+    expect(m.endpointsOf('web').map((e) => e.address)).toEqual(['10.0.0.9']);
+    expect(m.endpointCount).toBe(1);
+  });
+
+  it('tells which services changed since a revision, or null across a config change or beyond its reach', () => {
+    const log = new ChangeLog(3);
+    log.add({ revision: 5, services: ['a'] });
+    log.add({ revision: 6, services: ['b'] });
+    log.add({ revision: 7, services: null });
+    log.add({ revision: 8, services: ['c'] });
+    expect(log.endpointsChangedSince(7, 8)).toEqual(new Set(['c']));
+    expect(log.endpointsChangedSince(8, 8)).toEqual(new Set());
+    expect(log.endpointsChangedSince(6, 8)).toBeNull(); // revision 7 changed configuration
+    expect(log.endpointsChangedSince(4, 8)).toBeNull(); // revision 5 fell out of the log
+    expect(log.endpointsChangedSince(7, 9)).toBeNull(); // the log does not reach 9 yet
+    log.add({ revision: 10, services: ['d'] }); // a gap: the log starts again
+    expect(log.endpointsChangedSince(8, 10)).toBeNull();
+    expect(log.endpointsChangedSince(9, 10)).toEqual(new Set(['d']));
   });
 });
 
@@ -184,5 +275,50 @@ describe('closeReason', () => {
     expect(long.endsWith('…')).toBe(true);
     expect(long).not.toContain('\ufffd');
     expect(closeReason('x'.repeat(123))).toBe('x'.repeat(123));
+  });
+});
+
+describe('Batcher', () => {
+  it('runs a lone item at once and gathers what arrives meanwhile into the next batch', async () => {
+    const batches: number[][] = [];
+    const gates: (() => void)[] = [];
+    const batcher = new Batcher<number, string>(async (items) => {
+      batches.push(items);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return items.map((n) => (n < 0 ? new Error(`bad ${n}`) : `ok ${n}`));
+    }, 3);
+    const first = batcher.submit(1);
+    const rest = [2, -3, 4, 5].map((n) => batcher.submit(n));
+    while (gates.length === 0) await Promise.resolve();
+    expect(batches).toEqual([[1]]);
+    gates.shift()?.();
+    expect(await first).toBe('ok 1');
+    while (gates.length === 0) await Promise.resolve();
+    expect(batches).toEqual([[1], [2, -3, 4]]);
+    gates.shift()?.();
+    while (gates.length === 0) await Promise.resolve();
+    gates.shift()?.();
+    const settled = await Promise.allSettled(rest);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([
+      'ok 2',
+      'bad -3',
+      'ok 4',
+      'ok 5',
+    ]);
+    expect(batches).toEqual([[1], [2, -3, 4], [5]]);
+    await batcher.idle();
+  });
+
+  it('fails every item of a batch whose run throws, and goes on with the next', async () => {
+    let calls = 0;
+    const batcher = new Batcher<number, number>(async (items) => {
+      calls += 1;
+      if (calls === 1) throw new Error('database away');
+      return items;
+    });
+    const a = batcher.submit(1);
+    const b = batcher.submit(2);
+    await expect(a).rejects.toThrow('database away');
+    expect(await b).toBe(2);
   });
 });

@@ -327,4 +327,36 @@ describe('TelemetryFrame schema', () => {
     ]);
     expect(issues({ ...frame, windowMs: 1.5, extra: true })).toHaveLength(2);
   });
+
+  it('forgets series idle for the retention time, and only once their window was sent', () => {
+    const clock = fakeClock();
+    const r = new TelemetryRecorder(NODE, clock, 60_000);
+    r.record('web', 'api', 'api-old', 200, 1, 0, 0);
+    r.record('web', 'api', 'api-live', 200, 1, 0, 0);
+    r.ejection('api', 'api-old');
+    r.flush(clock.advance(1000));
+    expect(r.seriesCount).toBe(4); // the pair, two endpoints, one ejection counter
+
+    for (let t = 0; t < 70; t++) {
+      r.record('web', 'api', 'api-live', 200, 1, 0, 0);
+      r.flush(clock.advance(1000));
+    }
+    const totals = r.totals();
+    expect(totals.edges.map((e) => e.endpoint)).toEqual(['api-live']);
+    expect(totals.ejections).toEqual([]);
+    expect(totals.pairs[0]?.requests).toBe(72); // pair totals keep everything counted
+    expect(r.seriesCount).toBe(2);
+
+    // A series with unsent counts is kept even when its retention has run out.
+    r.record('batch', 'db', 'db-1', 200, 1, 0, 0);
+    clock.advance(120_000);
+    r.prune();
+    expect(r.totals().edges.map((e) => e.endpoint)).toContain('db-1');
+    const frame = r.flush(clock.advance(1000));
+    expect(frame.edges.map((e) => e.endpoint)).toContain('db-1');
+    clock.advance(61_000);
+    r.prune();
+    expect(r.totals().pairs.map((p) => p.source)).toEqual([]);
+    expect(r.seriesCount).toBe(0);
+  });
 });

@@ -34,15 +34,29 @@ export type MeshSnapshot = z.infer<typeof MeshSnapshot>;
 export const AuditAction = z.enum(['create', 'update', 'delete']);
 export type AuditAction = z.infer<typeof AuditAction>;
 
+/** "config": anything but endpoints changed, and the revision holds the whole mesh; "endpoints": only endpoints. */
+export const RevisionKind = z.enum(['config', 'endpoints']);
+export type RevisionKind = z.infer<typeof RevisionKind>;
+
 export const RevisionSummary = z.object({
   revision: z.number().int(),
   createdAt: z.iso.datetime(),
   actor: z.string(),
   summary: z.string(),
+  kind: RevisionKind,
 });
 export type RevisionSummary = z.infer<typeof RevisionSummary>;
 
-export const Revision = RevisionSummary.extend({ snapshot: MeshSnapshot });
+/** The endpoint lists, after the change, of the services an "endpoints" revision touched. */
+export const EndpointLists = z.record(z.string(), z.array(Endpoint));
+export type EndpointLists = z.infer<typeof EndpointLists>;
+
+export const Revision = RevisionSummary.extend({
+  /** The whole mesh as of this revision (config revisions). */
+  snapshot: MeshSnapshot.nullable(),
+  /** The endpoint lists the revision changed (endpoints revisions). */
+  endpoints: EndpointLists.nullable(),
+});
 export type Revision = z.infer<typeof Revision>;
 
 export const AuditEntry = z.object({

@@ -3,6 +3,8 @@ export * from './api.ts';
 export * from './common.ts';
 export * from './endpoint.ts';
 export * from './errors.ts';
+export * from './latency.ts';
+export * from './metrics.ts';
 export * from './policy.ts';
 export * from './proxy.ts';
 export * from './proxy-status.ts';

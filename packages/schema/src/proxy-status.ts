@@ -8,9 +8,9 @@ import { FieldError } from './errors.ts';
 import { ProxyIdentity } from './stream.ts';
 
 /**
- * SYNCED: acknowledged the current revision. STALE: behind and has not refused the current one (in flight, or
- * still applying). NACKED: its last answer for the current revision was a refusal. DISCONNECTED: gone, listed
- * until its endpoint's TTL runs out.
+ * SYNCED: acknowledged the current revision (or the last one that changed its slice). STALE: behind and has not
+ * refused the last message sent (in flight, or still applying). NACKED: refused the last message sent.
+ * DISCONNECTED: gone, listed until its endpoint's TTL runs out.
  */
 export const ProxySyncStatus = z.enum(['SYNCED', 'STALE', 'NACKED', 'DISCONNECTED']);
 export type ProxySyncStatus = z.infer<typeof ProxySyncStatus>;
@@ -24,7 +24,16 @@ export const ProxyStatus = z.object({
   disconnectedAt: z.iso.datetime().nullable(),
   /** The newest mesh revision this control plane knows. */
   currentRevision: z.number().int(),
-  lastSent: z.object({ revision: z.number().int(), nonce: z.string(), sentAt: z.iso.datetime() }).nullable(),
+  lastSent: z
+    .object({
+      /** A whole slice, or an endpoints delta. */
+      kind: z.enum(['snapshot', 'endpoints']),
+      revision: z.number().int(),
+      nonce: z.string(),
+      sentAt: z.iso.datetime(),
+    })
+    .nullable(),
+  /** The newest revision the proxy is known to be current with (it acknowledged it or nothing of it concerned it). */
   ackedRevision: z.number().int().nullable(),
   lastNack: z
     .object({

@@ -10,10 +10,12 @@ import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
 import type { StoreDeps } from '../store/change.ts';
 import type { ProxyStream } from '../stream/hub.ts';
+import type { TelemetryPipeline } from '../telemetry/pipeline.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerMeshRoutes } from './routes/mesh.ts';
 import { registerProxyRoutes } from './routes/proxies.ts';
+import { registerTelemetryRoutes } from './routes/telemetry.ts';
 
 export interface AppDeps {
   db: Db;
@@ -28,6 +30,11 @@ export interface AppDeps {
    * on it, and closing the app closes it (first, since open WebSockets would keep the HTTP server from closing).
    */
   stream?: ProxyStream;
+  /**
+   * The telemetry pipeline: when given, GET /api/v1/topology and /api/v1/metrics read it, WebSocket upgrades on
+   * TELEMETRY_STREAM_PATH go to its live stream, and closing the app closes that stream.
+   */
+  telemetry?: TelemetryPipeline;
 }
 
 /**
@@ -122,11 +129,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps);
   registerMeshRoutes(app, store);
   registerHistoryRoutes(app, store);
+  const telemetry = deps.telemetry;
+  if (telemetry) {
+    registerTelemetryRoutes(app, telemetry, store.clock);
+    app.addHook('preClose', () => telemetry.stream.close());
+  }
   const stream = deps.stream;
   if (stream) {
     registerProxyRoutes(app, stream);
-    app.server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
     app.addHook('preClose', () => stream.close());
+  }
+  if (stream || telemetry) {
+    app.server.on('upgrade', (req, socket, head) => {
+      if (telemetry?.stream.handles(req)) telemetry.stream.handleUpgrade(req, socket, head);
+      else if (stream) stream.handleUpgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
   }
   return app;
 }

@@ -1,8 +1,13 @@
 /**
  * Every write to the mesh goes through `change`: one Postgres transaction that first increments the mesh
  * revision (locking the single MeshState row, so writers are serialised and revisions are gap-free in commit
- * order), then applies the change, then stores the audit entries and a full snapshot of the mesh at the new
- * revision. Any error rolls all of it back. A change that turns out to alter nothing writes nothing.
+ * order), then applies the change, then stores the audit entries and the revision. Any error rolls all of it
+ * back. A change that turns out to alter nothing writes nothing.
+ *
+ * A revision that changes only endpoints (proxy registrations, liveness, REST endpoint writes) is of kind
+ * "endpoints": it stores the new endpoint lists of the services it touched, not the whole mesh, so registering
+ * the n-th proxy costs the size of its service, not of the mesh, and proxies are sent a delta. Every other
+ * revision is of kind "config" and stores the whole mesh, for diff and rollback.
  *
  * The transaction also sends NOTIFY on REVISION_CHANNEL with the new revision. Postgres delivers it only when the
  * transaction commits, to every listening session (any control-plane process on this database), so proxy streams
@@ -10,7 +15,7 @@
  */
 import type { AuditAction, ResourceKind } from '@trellis/schema';
 import { type Db, Prisma } from '../db/client.ts';
-import { buildSnapshot } from './snapshot.ts';
+import { buildSnapshot, endpointLists } from './snapshot.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -27,6 +32,10 @@ export interface AuditRecord {
   resourceName: string;
   before: unknown;
   after: unknown;
+  /** For endpoint records: the service the endpoint belongs to. */
+  service?: string;
+  /** Who made this part of the change, when not the change's actor (one revision registering many proxies). */
+  actor?: string;
 }
 
 export interface ChangeContext {
@@ -73,6 +82,16 @@ function summarize(records: AuditRecord[]): string {
   return [...counts].map(([what, n]) => `${what} ×${n}`).join(', ');
 }
 
+/** The services whose endpoints are all that `records` change, or null when they change anything else. */
+function endpointServices(records: AuditRecord[]): string[] | null {
+  const services = new Set<string>();
+  for (const r of records) {
+    if (r.kind !== 'endpoint' || r.service === undefined) return null;
+    services.add(r.service);
+  }
+  return [...services].sort();
+}
+
 export async function change<T>(
   deps: StoreDeps,
   actor: string,
@@ -88,16 +107,19 @@ export async function change<T>(
       const now = deps.clock();
       const value = await apply({ tx, revision, now, newId: deps.newId, record: (r) => records.push(r) });
       if (records.length === 0) throw new NothingChanged(value);
-      const snapshot = await buildSnapshot(tx, revision);
+      const touched = endpointServices(records);
+      const content = touched
+        ? { kind: 'endpoints', endpoints: json(await endpointLists(tx, touched)) }
+        : { kind: 'config', snapshot: json(await buildSnapshot(tx, revision)) };
       await tx.revision.create({
-        data: { revision, createdAt: now, actor, summary: summarize(records), snapshot: json(snapshot) },
+        data: { revision, createdAt: now, actor, summary: summarize(records), ...content },
       });
       await tx.$executeRaw`SELECT pg_notify(${REVISION_CHANNEL}, ${String(revision)})`;
       await tx.auditEntry.createMany({
         data: records.map((r) => ({
           revision,
           at: now,
-          actor,
+          actor: r.actor ?? actor,
           action: r.action,
           kind: r.kind,
           resourceId: r.resourceId,

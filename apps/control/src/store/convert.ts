@@ -34,6 +34,7 @@ export function serviceFromRow(row: ServiceRow): Service {
     port: row.port,
     labels: row.labels as Labels,
     description: row.description,
+    ...(Array.isArray(row.dependencies) ? { dependencies: row.dependencies as string[] } : {}),
     ...meta(row),
   };
 }

@@ -46,6 +46,7 @@ export function auditEndpoint(
   service: string,
   before: unknown,
   after: unknown,
+  actor?: string,
 ): void {
   ctx.record({
     action,
@@ -54,6 +55,8 @@ export function auditEndpoint(
     resourceName: endpointName(service, row),
     before,
     after,
+    service,
+    ...(actor === undefined ? {} : { actor }),
   });
 }
 
@@ -115,14 +118,7 @@ export async function createEndpoint(deps: StoreDeps, actor: string, service: st
       },
     });
     const after = endpointFromRow(row, service);
-    ctx.record({
-      action: 'create',
-      kind: 'endpoint',
-      resourceId: row.id,
-      resourceName: endpointName(service, row),
-      before: null,
-      after,
-    });
+    auditEndpoint(ctx, 'create', row, service, null, after);
     return after;
   });
 }
@@ -153,14 +149,7 @@ export async function replaceEndpoint(
       },
     });
     const after = endpointFromRow(updated, service);
-    ctx.record({
-      action: 'update',
-      kind: 'endpoint',
-      resourceId: id,
-      resourceName: endpointName(service, row),
-      before,
-      after,
-    });
+    auditEndpoint(ctx, 'update', row, service, before, after);
     return after;
   });
 }
@@ -177,14 +166,7 @@ export async function deleteEndpoint(
     const before = endpointFromRow(row, service);
     assertVersion('endpoint', `${service}/${id}`, version, row, before);
     await ctx.tx.endpoint.delete({ where: { id: row.id } });
-    ctx.record({
-      action: 'delete',
-      kind: 'endpoint',
-      resourceId: id,
-      resourceName: endpointName(service, row),
-      before,
-      after: null,
-    });
+    auditEndpoint(ctx, 'delete', row, service, before, null);
     return before;
   });
 }

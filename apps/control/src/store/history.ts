@@ -2,10 +2,12 @@
 import type {
   AuditEntry,
   AuditQuery,
+  EndpointLists,
   MeshSnapshot,
   Page,
   PageQuery,
   Revision,
+  RevisionKind,
   RevisionSummary,
 } from '@trellis/schema';
 import type { z } from 'zod';
@@ -17,12 +19,12 @@ export async function listRevisions(deps: StoreDeps, query: PageQuery): Promise<
   const before = decodeCursor(query.cursor, 'number');
   const rows = await deps.db.revision.findMany({
     where: before === undefined ? {} : { revision: { lt: before } },
-    select: { revision: true, createdAt: true, actor: true, summary: true },
+    select: { revision: true, createdAt: true, actor: true, summary: true, kind: true },
     orderBy: { revision: 'desc' },
     take: query.limit + 1,
   });
   return paginate(
-    rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+    rows.map((r) => ({ ...r, kind: r.kind as RevisionKind, createdAt: r.createdAt.toISOString() })),
     query.limit,
     (r) => r.revision,
   );
@@ -36,7 +38,9 @@ export async function getRevision(deps: StoreDeps, revision: number): Promise<Re
     createdAt: row.createdAt.toISOString(),
     actor: row.actor,
     summary: row.summary,
-    snapshot: row.snapshot as MeshSnapshot,
+    kind: row.kind as RevisionKind,
+    snapshot: (row.snapshot as MeshSnapshot | null) ?? null,
+    endpoints: (row.endpoints as EndpointLists | null) ?? null,
   };
 }
 

@@ -1,10 +1,15 @@
 /** Services: stored by name; deleting one removes its endpoints but is refused while rules refer to it. */
 import type { Page, PageQuery, Service, ServiceReplace, ServiceSpec } from '@trellis/schema';
 import { TrellisError } from '../errors.ts';
-import { change, type StoreDeps } from './change.ts';
+import { change, nullableJson, type StoreDeps } from './change.ts';
 import { assertFound, assertVersion, nameMustMatch, sameSpec } from './common.ts';
 import { endpointFromRow, serviceFromRow } from './convert.ts';
 import { decodeCursor, paginate } from './paging.ts';
+
+/** Column values for a spec; a spec without dependencies clears them (SQL NULL: the service sees every service). */
+function serviceData(spec: ServiceSpec) {
+  return { ...spec, dependencies: nullableJson(spec.dependencies) };
+}
 
 export async function listServices(deps: StoreDeps, query: PageQuery): Promise<Page<Service>> {
   const after = decodeCursor(query.cursor, 'string');
@@ -28,7 +33,7 @@ export async function createService(deps: StoreDeps, actor: string, spec: Servic
       });
     }
     const row = await ctx.tx.service.create({
-      data: { id: ctx.newId(), ...spec, createdAt: ctx.now, updatedAt: ctx.now },
+      data: { id: ctx.newId(), ...serviceData(spec), createdAt: ctx.now, updatedAt: ctx.now },
     });
     const service = serviceFromRow(row);
     ctx.record({
@@ -70,7 +75,7 @@ export async function replaceService(deps: StoreDeps, actor: string, name: strin
     }
     const updated = await ctx.tx.service.update({
       where: { id: row.id },
-      data: { ...spec, version: row.version + 1, updatedAt: ctx.now },
+      data: { ...serviceData(spec), version: row.version + 1, updatedAt: ctx.now },
     });
     const after = serviceFromRow(updated);
     ctx.record({ action: 'update', kind: 'service', resourceId: row.id, resourceName: name, before, after });

@@ -1,5 +1,5 @@
-/** The full mesh configuration as seen inside a transaction; stored with each revision. */
-import type { MeshSnapshot } from '@trellis/schema';
+/** The mesh as seen inside a transaction: whole for config revisions, per service for endpoint revisions. */
+import type { Endpoint, MeshSnapshot } from '@trellis/schema';
 import type { Prisma } from '../db/client.ts';
 import { endpointFromRow, policyFromRow, routeFromRow, serviceFromRow } from './convert.ts';
 
@@ -12,15 +12,30 @@ export async function buildSnapshot(tx: Reader, revision: number): Promise<MeshS
   const endpoints = await tx.endpoint.findMany({
     orderBy: [{ serviceId: 'asc' }, { address: 'asc' }, { port: 'asc' }],
   });
-  const routes = await tx.routeRule.findMany({
-    orderBy: [{ serviceId: 'asc' }, { priority: 'asc' }, { name: 'asc' }],
-  });
+  const routes = await tx.routeRule.findMany();
   const policies = await tx.trafficPolicy.findMany({ orderBy: { name: 'asc' } });
   return {
     revision,
     services: services.map(serviceFromRow),
     endpoints: endpoints.map((e) => endpointFromRow(e, nameOf(e.serviceId))),
-    routes: routes.map((r) => routeFromRow(r, nameOf(r.serviceId))),
+    routes: routes
+      .map((r) => routeFromRow(r, nameOf(r.serviceId)))
+      .sort(
+        (a, b) =>
+          a.service.localeCompare(b.service) || a.priority - b.priority || a.name.localeCompare(b.name),
+      ),
     policies: policies.map((p) => policyFromRow(p, nameOf(p.serviceId))),
   };
+}
+
+/** The endpoint lists of `services` (every named service gets an entry, [] when it has none or is gone). */
+export async function endpointLists(tx: Reader, services: string[]): Promise<Record<string, Endpoint[]>> {
+  const rows = await tx.endpoint.findMany({
+    where: { service: { name: { in: services } } },
+    include: { service: { select: { name: true } } },
+    orderBy: [{ address: 'asc' }, { port: 'asc' }],
+  });
+  const lists: Record<string, Endpoint[]> = Object.fromEntries(services.map((name) => [name, []]));
+  for (const { service, ...row } of rows) lists[service.name]?.push(endpointFromRow(row, service.name));
+  return lists;
 }

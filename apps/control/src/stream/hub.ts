@@ -2,10 +2,11 @@
  * The control-plane end of the proxy stream (STREAM_PATH, protocol in packages/schema/src/stream.ts).
  *
  * A proxy connects, sends `hello` (join token + identity) within the hello timeout, and is registered as an
- * endpoint of its service. It is then sent the newest mesh snapshot (unless its hello says it already has that
- * revision) and, after every committed change anywhere (LISTEN/NOTIFY, see notify.ts), the newest again. It
- * answers each snapshot with ACK or NACK carrying the snapshot's nonce; answers to anything but the last snapshot
- * sent are stale and ignored. What each proxy has acknowledged or refused is kept in memory for
+ * endpoint of its service. It is then sent its slice of the newest mesh (slice.ts) and, after every committed
+ * change anywhere (LISTEN/NOTIFY, see notify.ts), what changed in that slice: nothing when the change lies
+ * outside it, an `endpoints` delta when only endpoints changed since the revision it has, else the whole slice
+ * again. It answers each message with ACK or NACK carrying the message's nonce; answers to anything but the
+ * last message sent are stale and ignored. A proxy that refused a delta is sent its whole slice. What each proxy has acknowledged or refused is kept in memory for
  * GET /api/v1/proxies; liveness of its endpoint is kept in the database (registry.ts).
  *
  * Anything malformed closes that one connection with CLOSE_CODES.protocolError and a reason naming the problem:
@@ -18,6 +19,7 @@ import type { ProxyStatus, ProxySyncStatus } from '@trellis/schema';
 import {
   CLOSE_CODES,
   describeFieldErrors,
+  type EndpointLists,
   type FieldError,
   type MeshSnapshot,
   type ProxyIdentity,
@@ -33,10 +35,19 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
 import { TrellisError } from '../errors.ts';
 import type { StoreDeps } from '../store/change.ts';
+import { buildSnapshot } from '../store/snapshot.ts';
 import { AdmissionQueue } from './admission.ts';
+import { Batcher } from './batch.ts';
 import { LatestOnly } from './coalesce.ts';
-import { registerProxyEndpoint, sweepProxyEndpoints, touchProxyEndpoints } from './registry.ts';
-import { SliceCache } from './slice.ts';
+import { ChangeLog, Mesh, type Step } from './mesh.ts';
+import {
+  type Registration,
+  registerProxyEndpoint,
+  registerProxyEndpoints,
+  sweepProxyEndpoints,
+  touchProxyEndpoints,
+} from './registry.ts';
+import { type Encoded, SliceCache } from './slice.ts';
 
 /** Standard WebSocket close code for "the server hit an unexpected condition" (RFC 6455 §7.4.1). */
 export const CLOSE_INTERNAL_ERROR = 1011;
@@ -73,10 +84,15 @@ export interface ProxyStreamOptions {
   livenessIntervalMs?: number;
   /** Safety net: re-read the newest revision this often even without a notification. Default 30 s. */
   resyncIntervalMs?: number;
-  /** Telemetry frames kept in memory per proxy. Default 60 (about a minute). */
+  /**
+   * Telemetry frames kept per proxy, for inspection; the aggregate view lives in the telemetry pipeline. Kept
+   * small because it is per connected proxy. Default 3.
+   */
   telemetryFramesKept?: number;
   /** New stream connections admitted per second; more wait in a queue. Default 200. */
   acceptPerSecond?: number;
+  /** Receives every batch of telemetry frames a proxy sends (the telemetry pipeline). */
+  telemetry?: { ingest(frames: TelemetryFrame[]): void };
 }
 
 interface Connection {
@@ -96,9 +112,18 @@ interface ProxyRecord {
   endpointId: string | null;
   connectedAt: Date;
   disconnectedAt: Date | null;
-  /** The revision the proxy has been sent, or said it has (-1: none yet). */
+  /** The revision the proxy has been brought up to (sent, or found to need nothing for); -1: none yet. */
   syncedTo: number;
-  lastSent: { revision: number; nonce: string; sentAt: Date; committedAt: Date | null } | null;
+  /** Digest of the whole slice the proxy has applied; null when unknown (after a delta, or a refusal). */
+  sliceDigest: string | null;
+  lastSent: {
+    kind: Encoded['kind'];
+    revision: number;
+    nonce: string;
+    digest: string;
+    sentAt: Date;
+    committedAt: Date | null;
+  } | null;
   ackedRevision: number | null;
   lastAnswer: { type: 'ack' | 'nack'; revision: number } | null;
   lastNack: { revision: number; nonce: string; error: string; errors: FieldError[]; at: Date } | null;
@@ -108,19 +133,23 @@ interface ProxyRecord {
   telemetryAt: Date | null;
 }
 
-interface Latest {
-  snapshot: MeshSnapshot;
-  /** Revision.createdAt: when the change was committed (null for revision 0). */
-  committedAt: Date | null;
-}
+/** Revisions read in one go when catching up; further behind than this, the mesh is rebuilt from the tables. */
+const CATCH_UP_ROWS = 500;
 
-const EMPTY_MESH = (revision: number): MeshSnapshot => ({
-  revision,
-  services: [],
-  endpoints: [],
-  routes: [],
-  policies: [],
-});
+/**
+ * Largest frame accepted before a valid hello. A hello is a few hundred bytes; without this, every
+ * unauthenticated socket could make the server buffer a full-size frame.
+ */
+export const HELLO_MAX_BYTES = 64 * 1024;
+
+/**
+ * Sets the largest frame `ws` will accept from now on. `ws` takes the limit per server only, so this reaches
+ * into its receiver; if a future `ws` moves that field, the server-wide limit still holds.
+ */
+function setFrameLimit(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
 
 /** A proxy that lets this much pile up unsent is not reading; it is cut off and will resync on reconnect. */
 const MAX_BUFFERED_BYTES = 4 * STREAM_MAX_MESSAGE_BYTES;
@@ -161,7 +190,8 @@ export class ProxyStream {
   private readonly loader: LatestOnly;
   private readonly connections = new Set<Connection>();
   private readonly records = new Map<string, ProxyRecord>();
-  private latest: Latest | undefined;
+  private mesh: Mesh | undefined;
+  private readonly changes = new ChangeLog();
   private closing = false;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -169,10 +199,15 @@ export class ProxyStream {
   /** Hellos being registered and disconnects being recorded: awaited on close, before the database goes. */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly admission: AdmissionQueue;
+  /** Hellos arriving together are registered together: one revision for a reconnect storm. */
+  private readonly registrations: Batcher<ProxyIdentity, Registration>;
 
   constructor(private readonly options: ProxyStreamOptions) {
     this.log = options.logger.child({ component: 'proxy-stream' });
     this.admission = new AdmissionQueue(options.acceptPerSecond ?? 200);
+    this.registrations = new Batcher<ProxyIdentity, Registration>((nodes) =>
+      registerProxyEndpoints(options.store, nodes),
+    );
     this.tokenDigest = digest(options.joinToken);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: STREAM_MAX_MESSAGE_BYTES });
     this.loader = new LatestOnly(
@@ -189,7 +224,7 @@ export class ProxyStream {
 
   /** The newest revision this control plane has loaded (-1 before the first load). */
   get currentRevision(): number {
-    return this.latest?.snapshot.revision ?? -1;
+    return this.mesh?.revision ?? -1;
   }
 
   /** Starts heartbeats, liveness sweeps and the first load of the mesh. */
@@ -282,45 +317,122 @@ export class ProxyStream {
     ]);
     clearTimeout(timer);
     for (const conn of this.connections) conn.ws.terminate();
-    await Promise.all([this.tick, this.loader.idle(), ...this.pending]);
+    await Promise.all([this.tick, this.loader.idle(), this.registrations.idle(), ...this.pending]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
   // ---- the mesh ------------------------------------------------------------------------------------------
 
   private async load(target: number): Promise<number> {
-    const row = await this.options.store.db.revision.findFirst({ orderBy: { revision: 'desc' } });
-    if (!row) {
-      if (!this.latest) this.latest = { snapshot: EMPTY_MESH(0), committedAt: null };
-      return 0;
+    const mesh = this.mesh;
+    if (!mesh) {
+      await this.rebuild();
+      return this.currentRevision;
     }
-    if (!this.latest || row.revision > this.latest.snapshot.revision) {
-      this.latest = { snapshot: row.snapshot as unknown as MeshSnapshot, committedAt: row.createdAt };
-      this.log.debug({ revision: row.revision, wanted: target }, 'pushing a new revision');
-      for (const record of this.records.values()) this.sync(record);
+    const rows = await this.options.store.db.revision.findMany({
+      where: { revision: { gt: mesh.revision } },
+      orderBy: { revision: 'asc' },
+      take: CATCH_UP_ROWS,
+    });
+    if (rows.length === 0) return mesh.revision;
+    const consecutive = rows.every((row, i) => row.revision === mesh.revision + 1 + i);
+    if (rows.length === CATCH_UP_ROWS || !consecutive) {
+      await this.rebuild();
+      return this.currentRevision;
     }
-    return this.latest.snapshot.revision;
+    for (const row of rows) {
+      if (row.kind === 'endpoints' && row.endpoints) {
+        const lists = row.endpoints as EndpointLists;
+        mesh.applyEndpoints(row.revision, lists, row.createdAt);
+        this.changes.add({ revision: row.revision, services: Object.keys(lists) });
+      } else {
+        mesh.applyConfig(row.snapshot as unknown as MeshSnapshot, row.createdAt);
+        this.changes.add({ revision: row.revision, services: null });
+      }
+    }
+    this.log.debug({ revision: mesh.revision, wanted: target, read: rows.length }, 'pushing a new revision');
+    for (const record of this.records.values()) this.sync(record);
+    return mesh.revision;
   }
 
-  /** Sends the newest snapshot to a ready proxy that does not have it yet. */
+  /**
+   * Reads the whole mesh from the tables (one consistent read) and the recent revisions' kinds, so proxies
+   * that come back with a recent revision can still be sent deltas.
+   */
+  private async rebuild(): Promise<void> {
+    const { snapshot, committedAt, steps } = await this.options.store.db.$transaction(
+      async (tx) => {
+        const state = await tx.meshState.findUnique({ where: { id: 1 } });
+        const revision = state?.revision ?? 0;
+        const snapshot = await buildSnapshot(tx, revision);
+        const recent = await tx.$queryRaw<{ revision: number; kind: string; services: string[] | null }[]>`
+          SELECT revision, kind,
+                 CASE WHEN endpoints IS NULL THEN NULL
+                      ELSE ARRAY(SELECT jsonb_object_keys(endpoints)) END AS services
+          FROM "Revision" WHERE revision > ${revision - 256} AND revision <= ${revision}
+          ORDER BY revision`;
+        const committed = recent.length > 0 ? await tx.revision.findUnique({ where: { revision } }) : null;
+        const steps: Step[] = recent.map((r) => ({
+          revision: r.revision,
+          services: r.kind === 'endpoints' ? (r.services ?? []) : null,
+        }));
+        return { snapshot, committedAt: committed?.createdAt ?? null, steps };
+      },
+      { isolationLevel: 'RepeatableRead' },
+    );
+    this.mesh = Mesh.of(snapshot, committedAt);
+    this.changes.reset(steps);
+    this.log.debug({ revision: snapshot.revision }, 'loaded the mesh');
+    for (const record of this.records.values()) this.sync(record);
+  }
+
+  /** Brings a ready proxy up to the newest revision: nothing, a delta, or its whole slice. */
   private sync(record: ProxyRecord): void {
     const conn = record.conn;
-    const latest = this.latest;
-    if (conn?.phase !== 'ready' || !latest) return;
-    if (record.syncedTo >= latest.snapshot.revision) return;
+    const mesh = this.mesh;
+    if (conn?.phase !== 'ready' || !mesh) return;
+    if (record.syncedTo >= mesh.revision) return;
     if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.log.warn({ proxy: record.key }, 'proxy is not reading its stream; disconnecting it');
       conn.ws.terminate();
       return;
     }
-    const encoded = this.slices.get(latest.snapshot, record.node.service);
-    conn.ws.send(encoded.bytes, { binary: false });
+    const service = record.node.service;
+    const changed =
+      record.syncedTo >= 0 ? this.changes.endpointsChangedSince(record.syncedTo, mesh.revision) : null;
+    if (changed) {
+      const scope = this.slices.scopeOf(mesh, service).services;
+      const relevant = [...changed].filter((s) => scope.has(s)).sort();
+      if (relevant.length === 0) this.advance(record, mesh.revision);
+      else this.send(record, this.slices.endpoints(mesh, relevant), mesh);
+      return;
+    }
+    const encoded = this.slices.snapshot(mesh, service);
+    if (record.sliceDigest !== null && record.sliceDigest === encoded.digest) {
+      this.advance(record, mesh.revision);
+      return;
+    }
+    this.send(record, encoded, mesh);
+  }
+
+  /** Nothing in the proxy's slice changed up to `revision`: it is as current as if it had been sent it. */
+  private advance(record: ProxyRecord, revision: number): void {
+    const settled = record.ackedRevision !== null && record.ackedRevision === record.syncedTo;
+    record.syncedTo = revision;
+    if (settled) record.ackedRevision = revision;
+  }
+
+  private send(record: ProxyRecord, encoded: Encoded, mesh: Mesh): void {
+    record.conn?.ws.send(encoded.bytes, { binary: false });
     record.syncedTo = encoded.revision;
+    record.sliceDigest = encoded.kind === 'snapshot' ? encoded.digest : null;
     record.lastSent = {
+      kind: encoded.kind,
       revision: encoded.revision,
       nonce: encoded.nonce,
+      digest: encoded.digest,
       sentAt: this.options.store.clock(),
-      committedAt: latest.committedAt,
+      committedAt: mesh.committedAt,
     };
   }
 
@@ -340,6 +452,7 @@ export class ProxyStream {
       }),
     };
     this.connections.add(conn);
+    setFrameLimit(ws, HELLO_MAX_BYTES);
     ws.on('message', (data) => this.onMessage(conn, data));
     ws.on('pong', () => {
       conn.outstandingPings = 0;
@@ -410,6 +523,7 @@ export class ProxyStream {
       this.closeConn(conn, CLOSE_CODES.unauthorized, 'invalid join token');
       return;
     }
+    setFrameLimit(conn.ws, STREAM_MAX_MESSAGE_BYTES);
     const node = hello.node;
     const key = `${node.service}/${node.instance}`;
     conn.phase = 'registering';
@@ -430,6 +544,7 @@ export class ProxyStream {
       connectedAt: now,
       disconnectedAt: null,
       syncedTo: -1,
+      sliceDigest: null,
       lastSent: null,
       ackedRevision: null,
       lastAnswer: null,
@@ -444,7 +559,7 @@ export class ProxyStream {
 
     let revision: number;
     try {
-      const registration = await registerProxyEndpoint(this.options.store, node);
+      const registration = await this.registrations.submit(node);
       record.endpointId = registration.endpoint.id;
       revision = registration.revision;
     } catch (err) {
@@ -464,13 +579,15 @@ export class ProxyStream {
       { proxy: key, remote: conn.remote, endpoint: `${node.address}:${node.port}` },
       'proxy joined',
     );
-    const latest = this.latest;
-    if (latest && hello.revision !== undefined && hello.revision === latest.snapshot.revision) {
-      record.syncedTo = hello.revision;
-      record.ackedRevision = hello.revision;
-    } else {
-      this.sync(record);
+    // A proxy that has a recent revision (from before a reconnect, or from disk) and whose slice saw only
+    // endpoint changes since is brought up to date with a delta rather than its whole slice.
+    const current = this.currentRevision;
+    const since = hello.revision;
+    if (since !== undefined && since <= current && this.changes.endpointsChangedSince(since, current)) {
+      record.syncedTo = since;
+      record.ackedRevision = since;
     }
+    this.sync(record);
   }
 
   private onAnswer(
@@ -481,14 +598,14 @@ export class ProxyStream {
     if (!sent || answer.nonce !== sent.nonce || answer.revision !== sent.revision) {
       this.log.debug(
         { proxy: record.key, type: answer.type, revision: answer.revision },
-        'ignored an answer to a snapshot that is not the last one sent',
+        'ignored an answer to a message that is not the last one sent',
       );
       return;
     }
     const now = this.options.store.clock();
     record.lastAnswer = { type: answer.type, revision: answer.revision };
     if (answer.type === 'ack') {
-      record.ackedRevision = answer.revision;
+      record.ackedRevision = record.syncedTo;
       record.convergenceMs = sent.committedAt
         ? Math.max(0, now.getTime() - sent.committedAt.getTime())
         : null;
@@ -501,19 +618,25 @@ export class ProxyStream {
         at: now,
       };
       this.log.warn(
-        { proxy: record.key, revision: answer.revision, error: answer.error },
-        'proxy refused a snapshot',
+        { proxy: record.key, revision: answer.revision, kind: sent.kind, error: answer.error },
+        `proxy refused ${sent.kind === 'snapshot' ? 'a snapshot' : 'an endpoints delta'}`,
       );
+      // What the proxy holds is no longer known: the next message it gets is its whole slice, at once when it
+      // refused a delta (its slice is probably fine), at the next revision when it refused the slice itself.
+      record.sliceDigest = null;
+      record.syncedTo = -1;
+      if (sent.kind === 'endpoints') this.sync(record);
     }
   }
 
   private onTelemetry(record: ProxyRecord, frames: TelemetryFrame[]): void {
     if (frames.length === 0) return;
-    const keep = this.options.telemetryFramesKept ?? 60;
+    const keep = this.options.telemetryFramesKept ?? 3;
     record.telemetry.push(...frames);
     if (record.telemetry.length > keep) record.telemetry.splice(0, record.telemetry.length - keep);
     record.telemetryFrames += frames.length;
     record.telemetryAt = this.options.store.clock();
+    this.options.telemetry?.ingest(frames);
   }
 
   private onClose(conn: Connection, code: number, reason: string): void {
@@ -607,7 +730,7 @@ export class ProxyStream {
     const current = this.currentRevision;
     let status: ProxySyncStatus;
     if (!r.conn) status = 'DISCONNECTED';
-    else if (r.lastAnswer?.revision === current) status = r.lastAnswer.type === 'ack' ? 'SYNCED' : 'NACKED';
+    else if (r.lastAnswer?.type === 'nack' && r.lastNack?.nonce === r.lastSent?.nonce) status = 'NACKED';
     else if (r.ackedRevision === current) status = 'SYNCED';
     else status = 'STALE';
     return {
@@ -618,7 +741,12 @@ export class ProxyStream {
       disconnectedAt: r.disconnectedAt?.toISOString() ?? null,
       currentRevision: current,
       lastSent: r.lastSent
-        ? { revision: r.lastSent.revision, nonce: r.lastSent.nonce, sentAt: r.lastSent.sentAt.toISOString() }
+        ? {
+            kind: r.lastSent.kind,
+            revision: r.lastSent.revision,
+            nonce: r.lastSent.nonce,
+            sentAt: r.lastSent.sentAt.toISOString(),
+          }
         : null,
       ackedRevision: r.ackedRevision,
       lastNack: r.lastNack ? { ...r.lastNack, at: r.lastNack.at.toISOString() } : null,

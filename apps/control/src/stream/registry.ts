@@ -14,7 +14,9 @@ import {
   type EndpointSpec,
   type ProxyIdentity,
 } from '@trellis/schema';
+import type { Endpoint as EndpointRow } from '../../generated/prisma/client.ts';
 import type { Prisma } from '../db/client.ts';
+import { TrellisError } from '../errors.ts';
 import { change, currentRevision, type StoreDeps } from '../store/change.ts';
 import { notFound, sameSpec } from '../store/common.ts';
 import { endpointFromRow } from '../store/convert.ts';
@@ -34,64 +36,124 @@ export interface Registration {
   revision: number;
 }
 
+/** The revision actor when one revision registers several proxies (each audit entry names its proxy). */
+export const REGISTRATION_ACTOR = 'system:proxy-registration';
+
 /**
- * Creates or updates the proxy's endpoint at its address and port, healthy and with the labels and zone it
- * announced; weight and TTL set by an operator are kept. An endpoint already registered at that address by other
- * means is taken over (the proxy in front of the instance is the better authority on it).
- * Throws TRELLIS_ERR_NOT_FOUND when the service does not exist.
+ * Creates or updates each proxy's endpoint at its address and port, healthy and with the labels and zone it
+ * announced; weight, TTL and a `draining` health set by an operator are kept. An endpoint already registered at
+ * that address by other means is taken over (the proxy in front of the instance is the better authority on it).
+ *
+ * All of `nodes` go into one revision with a fixed number of queries, whatever their count: a reconnect storm
+ * of thousands of proxies then costs a few transactions, not thousands of serialised ones. The result has one
+ * entry per node, in order: its registration, or TRELLIS_ERR_NOT_FOUND when its service does not exist (that
+ * node only; the others are registered).
  */
-export async function registerProxyEndpoint(deps: StoreDeps, node: ProxyIdentity): Promise<Registration> {
-  const result = await change(deps, proxyActor(node), async (ctx) => {
-    const service = await ctx.tx.service.findUnique({ where: { name: node.service }, select: { id: true } });
-    if (!service) throw notFound('service', node.service);
-    const row = await ctx.tx.endpoint.findUnique({
-      where: { serviceId_address_port: { serviceId: service.id, address: node.address, port: node.port } },
+export async function registerProxyEndpoints(
+  deps: StoreDeps,
+  nodes: readonly ProxyIdentity[],
+): Promise<(Registration | TrellisError)[]> {
+  if (nodes.length === 0) return [];
+  const [first] = nodes;
+  const actor = nodes.length === 1 && first ? proxyActor(first) : REGISTRATION_ACTOR;
+  const result = await change(deps, actor, async (ctx) => {
+    const names = [...new Set(nodes.map((n) => n.service))];
+    const services = await ctx.tx.service.findMany({
+      where: { name: { in: names } },
+      select: { id: true, name: true },
     });
-    const spec: EndpointSpec = {
-      address: node.address,
-      port: node.port,
-      labels: node.labels,
-      zone: node.zone,
-      weight: row?.weight ?? 1,
-      health: 'healthy',
-      source: 'proxy',
-      ttlSeconds: row?.ttlSeconds ?? DEFAULT_ENDPOINT_TTL_SECONDS,
-    };
-    if (row) {
-      const before = endpointFromRow(row, node.service);
-      const { service: _s, lastSeen: _l, expiresAt: _e, ...beforeSpec } = before;
-      if (sameSpec(beforeSpec, spec)) return before;
-      const updated = await ctx.tx.endpoint.update({
-        where: { id: row.id },
-        data: { ...spec, lastSeen: ctx.now, expiresAt: null, version: row.version + 1, updatedAt: ctx.now },
-      });
-      const after = endpointFromRow(updated, node.service);
-      auditEndpoint(ctx, 'update', row, node.service, before, after);
-      return after;
-    }
-    const created = await ctx.tx.endpoint.create({
-      data: {
+    const serviceIds = new Map(services.map((s) => [s.name, s.id]));
+    const rows = await ctx.tx.endpoint.findMany({
+      where: {
+        serviceId: { in: services.map((s) => s.id) },
+        address: { in: [...new Set(nodes.map((n) => n.address))] },
+      },
+    });
+    const existing = new Map(rows.map((r) => [`${r.serviceId} ${r.address} ${r.port}`, r]));
+    const creates: EndpointRow[] = [];
+    const outcomes: (Endpoint | TrellisError)[] = [];
+    for (const node of nodes) {
+      const serviceId = serviceIds.get(node.service);
+      if (serviceId === undefined) {
+        outcomes.push(notFound('service', node.service));
+        continue;
+      }
+      const key = `${serviceId} ${node.address} ${node.port}`;
+      const row = existing.get(key);
+      const pending = creates.find((c) => `${c.serviceId} ${c.address} ${c.port}` === key);
+      const spec: EndpointSpec = {
+        address: node.address,
+        port: node.port,
+        labels: node.labels,
+        zone: node.zone,
+        weight: row?.weight ?? 1,
+        // An operator who set the endpoint draining meant it; a reconnecting proxy does not undo that.
+        health: row?.health === 'draining' ? 'draining' : 'healthy',
+        source: 'proxy',
+        ttlSeconds: row?.ttlSeconds ?? DEFAULT_ENDPOINT_TTL_SECONDS,
+      };
+      if (row) {
+        const before = endpointFromRow(row, node.service);
+        const { service: _s, lastSeen: _l, expiresAt: _e, ...beforeSpec } = before;
+        if (sameSpec(beforeSpec, spec)) {
+          outcomes.push(before);
+          continue;
+        }
+        // The same address twice in one batch, the first still to be created: the last one wins.
+        const updated = pending
+          ? Object.assign(pending, spec)
+          : await ctx.tx.endpoint.update({
+              where: { id: row.id },
+              data: {
+                ...spec,
+                lastSeen: ctx.now,
+                expiresAt: null,
+                version: row.version + 1,
+                updatedAt: ctx.now,
+              },
+            });
+        existing.set(key, updated);
+        const after = endpointFromRow(updated, node.service);
+        auditEndpoint(ctx, 'update', row, node.service, before, after, proxyActor(node));
+        outcomes.push(after);
+        continue;
+      }
+      const created = {
         id: ctx.newId(),
-        serviceId: service.id,
+        serviceId,
         ...spec,
         lastSeen: ctx.now,
         expiresAt: null,
+        version: 1,
         createdAt: ctx.now,
         updatedAt: ctx.now,
-      },
-    });
-    const after = endpointFromRow(created, node.service);
-    auditEndpoint(ctx, 'create', created, node.service, null, after);
-    return after;
+      };
+      creates.push(created);
+      existing.set(key, created);
+      const after = endpointFromRow(created, node.service);
+      auditEndpoint(ctx, 'create', created, node.service, null, after, proxyActor(node));
+      outcomes.push(after);
+    }
+    if (creates.length > 0) {
+      await ctx.tx.endpoint.createMany({ data: creates as Prisma.EndpointCreateManyInput[] });
+    }
+    return outcomes;
   });
-  if (result.revision !== null) return { endpoint: result.value, revision: result.revision };
-  // Unchanged: no revision, but the proxy was just seen.
+  // Endpoints left as they were got no revision, but their proxies were just seen.
   const now = deps.clock();
-  await deps.db.endpoint.updateMany({ where: { id: result.value.id }, data: { lastSeen: now } });
-  return {
-    endpoint: { ...result.value, lastSeen: now.toISOString() },
-    revision: await currentRevision(deps.db),
-  };
+  const seen = result.value.filter((o): o is Endpoint => !(o instanceof TrellisError)).map((e) => e.id);
+  if (seen.length > 0)
+    await deps.db.endpoint.updateMany({ where: { id: { in: seen } }, data: { lastSeen: now } });
+  const revision = result.revision ?? (await currentRevision(deps.db));
+  return result.value.map((o) => (o instanceof TrellisError ? o : { endpoint: o, revision }));
+}
+
+/** Registers one proxy's endpoint (see registerProxyEndpoints); throws TRELLIS_ERR_NOT_FOUND for an unknown service. */
+export async function registerProxyEndpoint(deps: StoreDeps, node: ProxyIdentity): Promise<Registration> {
+  const [outcome] = await registerProxyEndpoints(deps, [node]);
+  if (!outcome) throw new Error('registration returned nothing');
+  if (outcome instanceof TrellisError) throw outcome;
+  return outcome;
 }
 
 /**

@@ -2,20 +2,24 @@
  * What a proxy is sent: the slice of the mesh its service needs, stripped of control-plane metadata (ids,
  * versions, timestamps), which proxies have no use for and which would make otherwise identical slices differ.
  *
- * Scoping lives in one place, `sliceScope`. There is no declared dependency graph in the model yet, so today every
- * proxy sees every service (TODO: scope by declared dependencies once the model has them).
+ * Scoping lives in one place, `sliceScope`: a service that declares its `dependencies` gets those services and
+ * itself; one that declares none gets the whole mesh.
  *
- * Serialising a large mesh for every proxy on every change would cost O(proxies × mesh) CPU per revision, so
- * `SliceCache` serialises each distinct slice once per revision and hands the same Buffer to every proxy that gets
- * it. The nonce is part of those bytes, so it is generated once per (revision, slice) rather than per send.
+ * Serialising for every proxy on every change would cost O(proxies × slice) CPU per revision, so `SliceCache`
+ * serialises each distinct message once per revision and hands the same Buffer to every proxy that gets it: one
+ * per distinct scope for snapshots, one per distinct set of services for endpoint deltas. The nonce is part of
+ * those bytes, so it is generated once per message rather than per send. Each snapshot also carries a digest of
+ * its slice, so a proxy whose slice a config change did not touch need not be sent anything.
  */
-import { randomBytes } from 'node:crypto';
-import type { MeshSlice, MeshSnapshot, ProxyEndpoint } from '@trellis/schema';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Endpoint, MeshSlice, ProxyEndpoint } from '@trellis/schema';
+import type { Mesh } from './mesh.ts';
 
 /** The names of the services a proxy of `service` needs. */
-export function sliceScope(snapshot: MeshSnapshot, _service: string): ReadonlySet<string> {
-  // TODO(dependencies): S itself plus the services S declares it calls; until then, the whole mesh.
-  return new Set(snapshot.services.map((s) => s.name));
+export function sliceScope(mesh: Pick<Mesh, 'services'>, service: string): ReadonlySet<string> {
+  const own = mesh.services.find((s) => s.name === service);
+  if (own?.dependencies === undefined) return new Set(mesh.services.map((s) => s.name));
+  return new Set([service, ...own.dependencies]);
 }
 
 type Meta = { id: string; version: number; createdAt: string; updatedAt: string };
@@ -25,81 +29,138 @@ function stripMeta<T extends Meta>(resource: T): Omit<T, keyof Meta> {
   return spec;
 }
 
-/** The slice of `snapshot` whose resources belong to the services in `scope`. Unhealthy endpoints stay in:
- * the proxy's balancer skips them, and knowing them lets it tell "no healthy upstream" from "no such service". */
-export function sliceOfScope(snapshot: MeshSnapshot, scope: ReadonlySet<string>): MeshSlice {
+function proxyEndpoint(endpoint: Endpoint): ProxyEndpoint {
+  const { lastSeen: _l, expiresAt: _e, ...rest } = stripMeta(endpoint);
+  return rest;
+}
+
+/** The slice of `mesh` whose resources belong to the services in `scope`. Unhealthy endpoints stay in: the
+ * proxy's balancer skips them, and knowing them lets it tell "no healthy upstream" from "no such service". */
+export function sliceOfScope(mesh: Mesh, scope: ReadonlySet<string>): MeshSlice {
+  const services = mesh.services.filter((s) => scope.has(s.name));
   return {
-    services: snapshot.services.filter((s) => scope.has(s.name)).map(stripMeta),
-    endpoints: snapshot.endpoints
-      .filter((e) => scope.has(e.service))
-      .map((e): ProxyEndpoint => {
-        const { lastSeen: _l, expiresAt: _e, ...rest } = stripMeta(e);
-        return rest;
-      }),
-    routes: snapshot.routes.filter((r) => scope.has(r.service)).map(stripMeta),
-    policies: snapshot.policies.filter((p) => scope.has(p.service)).map(stripMeta),
+    services: services.map(stripMeta),
+    endpoints: services.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint)),
+    routes: mesh.routes.filter((r) => scope.has(r.service)).map(stripMeta),
+    policies: mesh.policies.filter((p) => scope.has(p.service)).map(stripMeta),
   };
 }
 
 /** The mesh slice for a proxy of `service`. */
-export function sliceFor(snapshot: MeshSnapshot, service: string): MeshSlice {
-  return sliceOfScope(snapshot, sliceScope(snapshot, service));
+export function sliceFor(mesh: Mesh, service: string): MeshSlice {
+  return sliceOfScope(mesh, sliceScope(mesh, service));
 }
 
-/** A serialised `snapshot` message, shared by every proxy whose slice it is. */
-export interface EncodedSnapshot {
+/** A serialised message, shared by every proxy that gets it. */
+export interface Encoded {
+  kind: 'snapshot' | 'endpoints';
   revision: number;
   nonce: string;
   bytes: Buffer;
+  /** For snapshots: a digest of the slice (not of the nonce or revision). */
+  digest: string;
+}
+
+export interface Scope {
+  key: string;
+  services: ReadonlySet<string>;
 }
 
 const STATS_REVISIONS = 64;
 
+function nonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
 /**
- * Encoded snapshot messages of the current revision, keyed by scope: proxies whose scopes are equal share one
- * entry, whatever their service. Entries of older revisions are dropped as soon as a newer revision is asked for.
+ * Encoded messages of the current revision. Entries of older revisions are dropped as soon as a newer revision
+ * is asked for; scopes are kept until the configuration changes (endpoint changes cannot change a scope).
  */
 export class SliceCache {
   private revision = -1;
-  private byScope = new Map<string, EncodedSnapshot>();
-  private scopeOfService = new Map<string, string>();
+  private configRevision = -1;
+  private snapshots = new Map<string, Encoded>();
+  private deltas = new Map<string, Encoded>();
+  private scopes = new Map<string, Scope>();
   private perRevision = new Map<number, number>();
-  /** How many snapshot messages have been serialised in total. */
+  /** How many messages have been serialised in total. */
   serialisations = 0;
 
-  /** How many snapshot messages were serialised for `revision` (kept for the last 64 revisions). */
+  /** How many messages were serialised for `revision` (kept for the last 64 revisions). */
   serialisationsFor(revision: number): number {
     return this.perRevision.get(revision) ?? 0;
   }
 
-  get(snapshot: MeshSnapshot, service: string): EncodedSnapshot {
-    if (snapshot.revision !== this.revision) {
-      this.revision = snapshot.revision;
-      this.byScope = new Map();
-      this.scopeOfService = new Map();
+  scopeOf(mesh: Mesh, service: string): Scope {
+    this.roll(mesh);
+    let scope = this.scopes.get(service);
+    if (!scope) {
+      const services = sliceScope(mesh, service);
+      scope = { key: [...services].sort().join(','), services };
+      this.scopes.set(service, scope);
     }
-    let key = this.scopeOfService.get(service);
-    let scope: ReadonlySet<string> | undefined;
-    if (key === undefined) {
-      scope = sliceScope(snapshot, service);
-      key = [...scope].sort().join(',');
-      this.scopeOfService.set(service, key);
-    }
-    const cached = this.byScope.get(key);
+    return scope;
+  }
+
+  /** The snapshot message for proxies of `service`. */
+  snapshot(mesh: Mesh, service: string): Encoded {
+    const scope = this.scopeOf(mesh, service);
+    const cached = this.snapshots.get(scope.key);
     if (cached) return cached;
-    const slice = sliceOfScope(snapshot, scope ?? sliceScope(snapshot, service));
-    const nonce = randomBytes(16).toString('hex');
-    const bytes = Buffer.from(
-      JSON.stringify({ type: 'snapshot', revision: snapshot.revision, nonce, slice }),
-    );
-    const entry: EncodedSnapshot = { revision: snapshot.revision, nonce, bytes };
-    this.byScope.set(key, entry);
+    const slice = JSON.stringify(sliceOfScope(mesh, scope.services));
+    const n = nonce();
+    const entry: Encoded = {
+      kind: 'snapshot',
+      revision: mesh.revision,
+      nonce: n,
+      bytes: Buffer.from(`{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}","slice":${slice}}`),
+      digest: createHash('sha256').update(slice).digest('base64'),
+    };
+    this.snapshots.set(scope.key, entry);
+    this.count(mesh.revision);
+    return entry;
+  }
+
+  /** The endpoints message replacing the endpoint lists of `services` (sorted, as the cache key). */
+  endpoints(mesh: Mesh, services: readonly string[]): Encoded {
+    this.roll(mesh);
+    const key = services.join(',');
+    const cached = this.deltas.get(key);
+    if (cached) return cached;
+    const lists = Object.fromEntries(services.map((s) => [s, mesh.endpointsOf(s).map(proxyEndpoint)]));
+    const n = nonce();
+    const entry: Encoded = {
+      kind: 'endpoints',
+      revision: mesh.revision,
+      nonce: n,
+      bytes: Buffer.from(
+        JSON.stringify({ type: 'endpoints', revision: mesh.revision, nonce: n, services: lists }),
+      ),
+      digest: '',
+    };
+    this.deltas.set(key, entry);
+    this.count(mesh.revision);
+    return entry;
+  }
+
+  private roll(mesh: Mesh): void {
+    if (mesh.revision !== this.revision) {
+      this.revision = mesh.revision;
+      this.snapshots = new Map();
+      this.deltas = new Map();
+    }
+    if (mesh.configRevision !== this.configRevision) {
+      this.configRevision = mesh.configRevision;
+      this.scopes = new Map();
+    }
+  }
+
+  private count(revision: number): void {
     this.serialisations += 1;
-    this.perRevision.set(snapshot.revision, this.serialisationsFor(snapshot.revision) + 1);
+    this.perRevision.set(revision, this.serialisationsFor(revision) + 1);
     if (this.perRevision.size > STATS_REVISIONS) {
       const oldest = this.perRevision.keys().next().value;
       if (oldest !== undefined) this.perRevision.delete(oldest);
     }
-    return entry;
   }
 }

@@ -2,7 +2,7 @@
  * A fake proxy for stream tests: a plain `ws` client that records every message, and waits on events (a message,
  * a close, a pong) with bounded deadlines rather than sleeping.
  */
-import { type ProxyIdentity, STREAM_PATH, STREAM_PROTOCOL_VERSION } from '@trellis/schema';
+import { type MeshSlice, type ProxyIdentity, STREAM_PATH, STREAM_PROTOCOL_VERSION } from '@trellis/schema';
 import { type ClientOptions, WebSocket } from 'ws';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../../src/server.ts';
@@ -57,6 +57,8 @@ export interface Received {
   data: any;
   raw: Buffer;
   at: number;
+  /** The proxy's view of the mesh after this message. */
+  view: MeshSlice | undefined;
 }
 
 export interface Closed {
@@ -64,9 +66,27 @@ export interface Closed {
   reason: string;
 }
 
+/** What a proxy holds after applying `message` (a snapshot or an endpoints delta) to `view`. */
+export function applyMessage(view: MeshSlice | undefined, message: any): MeshSlice | undefined {
+  if (message?.type === 'snapshot') return message.slice as MeshSlice;
+  if (message?.type === 'endpoints' && view) {
+    const replaced = new Set(Object.keys(message.services));
+    return {
+      ...view,
+      endpoints: [
+        ...view.endpoints.filter((e) => !replaced.has(e.service)),
+        ...(Object.values(message.services).flat() as MeshSlice['endpoints']),
+      ],
+    };
+  }
+  return view;
+}
+
 export class FakeProxy {
   readonly received: Received[] = [];
   readonly closed: Promise<Closed>;
+  /** The slice as a proxy would hold it after applying every snapshot and endpoints delta received. */
+  view: MeshSlice | undefined;
   private listeners = new Set<() => void>();
 
   private constructor(readonly ws: WebSocket) {
@@ -79,7 +99,9 @@ export class FakeProxy {
     ws.on('error', () => undefined);
     ws.on('message', (data) => {
       const raw = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
-      this.received.push({ data: JSON.parse(raw.toString('utf8')), raw, at: Date.now() });
+      const message = JSON.parse(raw.toString('utf8'));
+      this.view = applyMessage(this.view, message);
+      this.received.push({ data: message, raw, at: Date.now(), view: this.view });
       this.notify();
     });
   }
@@ -120,10 +142,19 @@ export class FakeProxy {
 
   /** The first message received (at index `from` or later) or still to come that satisfies `predicate`. */
   waitFor(predicate: (data: any) => boolean, what: string, ms = 5000, from = 0): Promise<Received> {
+    return this.waitForEntry((m) => predicate(m.data), what, ms, from);
+  }
+
+  private waitForEntry(
+    predicate: (entry: Received) => boolean,
+    what: string,
+    ms: number,
+    from: number,
+  ): Promise<Received> {
     return deadline(
       new Promise<Received>((resolve, reject) => {
         const check = () => {
-          const hit = this.received.slice(from).find((m) => predicate(m.data));
+          const hit = this.received.slice(from).find(predicate);
           if (hit) {
             this.listeners.delete(check);
             resolve(hit);
@@ -138,6 +169,11 @@ export class FakeProxy {
       ms,
       what,
     );
+  }
+
+  /** The first message (at index `from` or later) after which the proxy's view satisfies `predicate`. */
+  waitForView(predicate: (view: MeshSlice) => boolean, what: string, ms = 5000, from = 0): Promise<Received> {
+    return this.waitForEntry((m) => m.view !== undefined && predicate(m.view), what, ms, from);
   }
 
   /** The first snapshot with a revision of at least `revision`. */

@@ -5,35 +5,19 @@
  * wire layout of `LatencySummary.buckets` (see LATENCY_SUB_BUCKET_BITS in @trellis/schema): 1 µs buckets below
  * 32 µs, then 32 buckets per power of two, each at most 3.1 % of its values wide, up to 2^32 µs (about 71 min).
  */
-import { LATENCY_BUCKET_COUNT, LATENCY_SUB_BUCKET_BITS } from '@trellis/schema';
-
-const SUB_BITS = LATENCY_SUB_BUCKET_BITS;
-const SUB_COUNT = 1 << SUB_BITS;
-const MAX_MICROS = 2 ** 32 - 1;
-
-/** `micros` must be an integer in [0, MAX_MICROS]. */
-function indexOf(micros: number): number {
-  if (micros < SUB_COUNT) return micros;
-  const shift = 31 - Math.clz32(micros) - SUB_BITS;
-  return ((shift + 1) << SUB_BITS) + (micros >>> shift) - SUB_COUNT;
-}
-
-function lowestOf(index: number): number {
-  if (index < SUB_COUNT) return index;
-  const shift = (index >> SUB_BITS) - 1;
-  return (SUB_COUNT + (index & (SUB_COUNT - 1))) * 2 ** shift;
-}
-
-function highestOf(index: number): number {
-  if (index < SUB_COUNT) return index;
-  return lowestOf(index) + 2 ** ((index >> SUB_BITS) - 1) - 1;
-}
+import {
+  latencyBucketHighest as highestOf,
+  latencyBucketOf as indexOf,
+  LATENCY_BUCKET_COUNT,
+  LATENCY_MAX_MICROS,
+  latencyBucketLowest as lowestOf,
+} from '@trellis/schema';
 
 /** Milliseconds to whole microseconds in range; NaN and negative durations count as 0. */
 function toMicros(ms: number): number {
   const micros = Math.round(ms * 1000);
   if (!(micros > 0)) return 0;
-  return Math.min(micros, MAX_MICROS);
+  return Math.min(micros, LATENCY_MAX_MICROS);
 }
 
 export class LatencyHistogram {

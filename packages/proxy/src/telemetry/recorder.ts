@@ -5,6 +5,11 @@
  * /stats and /metrics read at scrape time. Reporting is on the hot path of every request, so after the first
  * call for a key it allocates nothing: the keys resolve through nested Maps to mutable counters and
  * preallocated histograms, and arguments are positional.
+ *
+ * Endpoints come and go (scaling, restarts, churn), and a series per departed endpoint would grow memory and
+ * /metrics without bound. So, like linkerd2-proxy's `metrics_retain_idle`, series that saw no traffic for
+ * `retainIdleMs` (default 10 minutes) are forgotten, checked at each window flush and each scrape. Activity is
+ * noticed by comparing totals between checks, so the request path pays nothing for it.
  */
 import type { EdgeStats, EndpointEjections, ResponseClasses, TelemetryFrame } from '@trellis/schema';
 import type { Clock } from '../types.ts';
@@ -22,6 +27,9 @@ export interface TelemetryNodeInfo {
 
 /** Epoch milliseconds: window starts are wall-clock times, unlike the proxy's monotonic `systemClock`. */
 export const wallClock: Clock = { now: () => Date.now() };
+
+/** How long a series with no traffic is kept (linkerd2-proxy's default for the same setting). */
+export const DEFAULT_RETAIN_IDLE_MS = 10 * 60_000;
 
 export const RESPONSE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const;
 export type ResponseClass = (typeof RESPONSE_CLASSES)[number];
@@ -71,16 +79,36 @@ class Counters {
   }
 }
 
+/** When a series last changed, as seen by the idle checks. */
+class Activity {
+  private seen = -1;
+
+  constructor(public lastActive: number) {}
+
+  /** Notes the series' current count at `now`; returns how long it has been idle. */
+  idleFor(count: number, now: number): number {
+    if (count !== this.seen) {
+      this.seen = count;
+      this.lastActive = now;
+    }
+    return now - this.lastActive;
+  }
+}
+
 class Edge {
   readonly window = new Counters();
   readonly windowLatency = new LatencyHistogram();
   readonly total = new Counters();
+  readonly activity: Activity;
 
   constructor(
     readonly source: string,
     readonly destination: string,
     readonly endpoint: string,
-  ) {}
+    now: number,
+  ) {
+    this.activity = new Activity(now);
+  }
 }
 
 /** One (source, destination) pair: its endpoints' edges and the cumulative latency Prometheus exposes. */
@@ -92,16 +120,20 @@ class Pair {
   overflows = 0;
   /** The edge with endpoint '': local replies, and where the window's retries and overflows are reported. */
   local: Edge | undefined;
+  readonly activity: Activity;
 
   constructor(
     readonly source: string,
     readonly destination: string,
-  ) {}
+    private readonly clock: Clock,
+  ) {
+    this.activity = new Activity(clock.now());
+  }
 
   edge(endpoint: string): Edge {
     let edge = this.endpoints.get(endpoint);
     if (edge === undefined) {
-      edge = new Edge(this.source, this.destination, endpoint);
+      edge = new Edge(this.source, this.destination, endpoint, this.clock.now());
       this.endpoints.set(endpoint, edge);
       if (endpoint === '') this.local = edge;
     }
@@ -116,6 +148,11 @@ class Pair {
 class Ejections {
   window = 0;
   total = 0;
+  readonly activity: Activity;
+
+  constructor(now: number) {
+    this.activity = new Activity(now);
+  }
 }
 
 export interface EdgeTotals {
@@ -167,8 +204,50 @@ export class TelemetryRecorder {
   constructor(
     private readonly node: TelemetryNodeInfo,
     private readonly clock: Clock = wallClock,
+    private readonly retainIdleMs = DEFAULT_RETAIN_IDLE_MS,
   ) {
     this.windowStart = Math.floor(clock.now());
+  }
+
+  /** How many series (edges, pairs, ejection counters) are kept; for tests and /stats. */
+  get seriesCount(): number {
+    let n = 0;
+    for (const pairs of this.sources.values())
+      for (const pair of pairs.values()) n += 1 + pair.endpoints.size;
+    for (const byEndpoint of this.ejected.values()) n += byEndpoint.size;
+    return n;
+  }
+
+  /**
+   * Forgets series idle for `retainIdleMs` whose current window holds nothing unsent. A pair goes once all its
+   * endpoints' series have gone and it has itself been idle as long.
+   */
+  prune(now = this.clock.now()): void {
+    const keep = this.retainIdleMs;
+    for (const [source, pairs] of this.sources) {
+      for (const [destination, pair] of pairs) {
+        for (const [endpoint, edge] of pair.endpoints) {
+          const idle = edge.activity.idleFor(
+            edge.total.requests + edge.window.retries + edge.window.overflows,
+            now,
+          );
+          if (idle >= keep && edge.window.isEmpty()) {
+            pair.endpoints.delete(endpoint);
+            if (pair.local === edge) pair.local = undefined;
+          }
+        }
+        const idle = pair.activity.idleFor(pair.requests + pair.retries + pair.overflows, now);
+        if (idle >= keep && pair.endpoints.size === 0) pairs.delete(destination);
+      }
+      if (pairs.size === 0) this.sources.delete(source);
+    }
+    for (const [destination, byEndpoint] of this.ejected) {
+      for (const [endpoint, counts] of byEndpoint) {
+        if (counts.activity.idleFor(counts.total, now) >= keep && counts.window === 0)
+          byEndpoint.delete(endpoint);
+      }
+      if (byEndpoint.size === 0) this.ejected.delete(destination);
+    }
   }
 
   /**
@@ -227,7 +306,7 @@ export class TelemetryRecorder {
     }
     let counts = byEndpoint.get(endpoint);
     if (counts === undefined) {
-      counts = new Ejections();
+      counts = new Ejections(this.clock.now());
       byEndpoint.set(endpoint, counts);
     }
     counts.window++;
@@ -277,6 +356,7 @@ export class TelemetryRecorder {
       activeRequests: this.activeRequests,
     };
     this.windowStart = end;
+    this.prune(now);
     return frame;
   }
 
@@ -298,6 +378,7 @@ export class TelemetryRecorder {
   }
 
   totals(): TelemetryTotals {
+    this.prune();
     const edges: EdgeTotals[] = [];
     const pairs: PairTotals[] = [];
     for (const byDestination of this.sources.values()) {
@@ -341,7 +422,7 @@ export class TelemetryRecorder {
     }
     let pair = byDestination.get(destination);
     if (pair === undefined) {
-      pair = new Pair(source, destination);
+      pair = new Pair(source, destination, this.clock);
       byDestination.set(destination, pair);
     }
     return pair;

@@ -1,0 +1,118 @@
+/**
+ * The control plane's in-memory copy of the newest mesh, kept current by applying revisions in order: a config
+ * revision replaces it whole, an endpoints revision replaces the endpoint lists of the services it touched.
+ * Endpoints are held per service so that applying a registration costs the size of one service, not of the
+ * mesh, and so that slices pick their endpoints without scanning every endpoint.
+ *
+ * `ChangeLog` remembers, for recent revisions, which services' endpoints each one changed (or that it changed
+ * configuration). From it the hub tells whether a proxy at revision r can be brought up to date with an
+ * endpoints delta, and which services that delta must carry.
+ */
+import type {
+  Endpoint,
+  EndpointLists,
+  MeshSnapshot,
+  RouteRule,
+  Service,
+  TrafficPolicy,
+} from '@trellis/schema';
+
+export class Mesh {
+  private endpoints = new Map<string, Endpoint[]>();
+  services: Service[] = [];
+  routes: RouteRule[] = [];
+  policies: TrafficPolicy[] = [];
+  /** The revision whose configuration (everything but endpoints) this mesh holds. */
+  configRevision = 0;
+
+  constructor(
+    public revision: number,
+    /** When `revision` was committed (null when unknown, e.g. revision 0). */
+    public committedAt: Date | null,
+  ) {}
+
+  static of(snapshot: MeshSnapshot, committedAt: Date | null): Mesh {
+    const mesh = new Mesh(snapshot.revision, committedAt);
+    mesh.applyConfig(snapshot, committedAt);
+    return mesh;
+  }
+
+  applyConfig(snapshot: MeshSnapshot, committedAt: Date | null): void {
+    this.revision = snapshot.revision;
+    this.configRevision = snapshot.revision;
+    this.committedAt = committedAt;
+    this.services = snapshot.services;
+    this.routes = snapshot.routes;
+    this.policies = snapshot.policies;
+    this.endpoints = new Map();
+    for (const e of snapshot.endpoints) {
+      const list = this.endpoints.get(e.service);
+      if (list) list.push(e);
+      else this.endpoints.set(e.service, [e]);
+    }
+  }
+
+  applyEndpoints(revision: number, lists: EndpointLists, committedAt: Date | null): void {
+    this.revision = revision;
+    this.committedAt = committedAt;
+    for (const [service, list] of Object.entries(lists)) {
+      if (list.length === 0) this.endpoints.delete(service);
+      else this.endpoints.set(service, list);
+    }
+  }
+
+  endpointsOf(service: string): readonly Endpoint[] {
+    return this.endpoints.get(service) ?? [];
+  }
+
+  get endpointCount(): number {
+    let n = 0;
+    for (const list of this.endpoints.values()) n += list.length;
+    return n;
+  }
+}
+
+/** What one revision changed: the services whose endpoints it replaced, or null for a config change. */
+export interface Step {
+  revision: number;
+  services: readonly string[] | null;
+}
+
+/** The last `capacity` steps, in revision order without gaps. */
+export class ChangeLog {
+  private steps: Step[] = [];
+
+  constructor(private readonly capacity = 1024) {}
+
+  /** Forgets everything (after the mesh was rebuilt from the tables with a gap in between). */
+  reset(steps: Step[] = []): void {
+    this.steps = steps.slice(-this.capacity);
+  }
+
+  add(step: Step): void {
+    const last = this.steps.at(-1);
+    if (last && step.revision !== last.revision + 1) this.steps = [];
+    this.steps.push(step);
+    if (this.steps.length > this.capacity) this.steps.splice(0, this.steps.length - this.capacity);
+  }
+
+  /**
+   * The services whose endpoints changed after `revision` up to `to`, when nothing else changed; null when a
+   * config change happened in between or the log does not reach back that far.
+   */
+  endpointsChangedSince(revision: number, to: number): Set<string> | null {
+    if (revision >= to) return new Set();
+    const first = this.steps[0];
+    if (!first || revision + 1 < first.revision) return null;
+    const changed = new Set<string>();
+    for (const step of this.steps) {
+      if (step.revision <= revision) continue;
+      if (step.revision > to) break;
+      if (step.services === null) return null;
+      for (const s of step.services) changed.add(s);
+    }
+    const last = this.steps.at(-1);
+    if (!last || last.revision < to) return null;
+    return changed;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The live view: what the mesh is doing now, from the telemetry frames of the proxies connected to this control
+ * plane. Frames are merged into one-second buckets by the second their window started in, per edge and reporter
+ * and per destination service and reporter, so frames from many proxies about the same second add up. Reads look
+ * at the last `windowSeconds` complete seconds, ending `settleMs` before now: a proxy sends a window about a second
+ * after it closes, so the newest seconds are still filling and would read low.
+ *
+ * Memory is bounded three ways: buckets older than the window are dropped, series without a frame for `idleMs`
+ * are dropped, and at most `maxSeries` series exist (frames for new series beyond that are counted and ignored).
+ *
+ * Which side to believe (see packages/schema/src/metrics.ts): an edge is read from its caller's reports when the
+ * caller runs a proxy that reports outbound calls, else from the callee's (callers outside the mesh, or without a
+ * proxy). A service's own traffic is what its inbound proxies saw, else what its callers reported sending it.
+ */
+import type { Reporter, TelemetryFrame } from '@trellis/schema';
+import { Counts, reportsOf } from './counts.ts';
+
+export interface LiveViewOptions {
+  clock: () => Date;
+  /** Seconds the live numbers are computed over. Default 10. */
+  windowSeconds?: number;
+  /** How long before now the window ends, so that it holds only seconds whose frames have arrived. Default 1000. */
+  settleMs?: number;
+  /** A series with no frame for this long is forgotten. Default 5 minutes. */
+  idleMs?: number;
+  /** Most series (edge × reporter, service × reporter) kept. Default 20 000. */
+  maxSeries?: number;
+}
+
+/** Frames dated further ahead than this (a proxy with a wrong clock) are left out of the live view. */
+const MAX_FUTURE_MS = 60_000;
+
+interface Series {
+  readonly reporter: Reporter;
+  readonly source: string;
+  readonly destination: string;
+  /** Second start (epoch ms) → counts. */
+  readonly seconds: Map<number, Counts>;
+  lastAt: number;
+}
+
+export interface LiveEdge {
+  source: string;
+  destination: string;
+  reporter: Reporter;
+  counts: Counts;
+}
+
+export interface LiveService {
+  service: string;
+  /** Whose reports `counts` holds; null when neither side reported traffic in the window. */
+  reporter: Reporter | null;
+  counts: Counts;
+}
+
+export interface LiveSnapshot {
+  /** When the snapshot was taken. */
+  at: Date;
+  /** The window: [start, end) in epoch ms. */
+  start: number;
+  end: number;
+  windowSeconds: number;
+  /** Every (source, destination) seen lately, each read from the side described above; idle ones have zero counts. */
+  edges: LiveEdge[];
+  /** Every destination service seen lately. */
+  services: Map<string, LiveService>;
+}
+
+function key(reporter: Reporter, source: string, destination: string): string {
+  return JSON.stringify([reporter, source, destination]);
+}
+
+export class LiveView {
+  private readonly windowSeconds: number;
+  private readonly settleMs: number;
+  private readonly idleMs: number;
+  private readonly maxSeries: number;
+  private readonly edges = new Map<string, Series>();
+  /** Keyed with source '' : the traffic a destination service received, by reporter. */
+  private readonly services = new Map<string, Series>();
+  /** Services whose proxies report outbound calls, and when they last did. */
+  private readonly sourceReporters = new Map<string, number>();
+  private prunedAt = Number.NEGATIVE_INFINITY;
+  /** Edge reports ignored because `maxSeries` was reached. */
+  dropped = 0;
+
+  constructor(private readonly options: LiveViewOptions) {
+    this.windowSeconds = options.windowSeconds ?? 10;
+    this.settleMs = options.settleMs ?? 1000;
+    this.idleMs = options.idleMs ?? 5 * 60_000;
+    this.maxSeries = options.maxSeries ?? 20_000;
+  }
+
+  get seriesCount(): number {
+    return this.edges.size + this.services.size;
+  }
+
+  /** The window a read at `now` covers: [start, end) in epoch ms, whole seconds. */
+  window(now = this.options.clock().getTime()): { start: number; end: number } {
+    const end = Math.floor((now - this.settleMs) / 1000) * 1000;
+    return { start: end - this.windowSeconds * 1000, end };
+  }
+
+  ingest(frames: readonly TelemetryFrame[]): void {
+    const now = this.options.clock().getTime();
+    if (now - this.prunedAt >= 1000) this.prune();
+    const { start } = this.window(now);
+    for (const frame of frames) {
+      const second = Math.floor(frame.windowStart / 1000) * 1000;
+      const inWindow = second >= start && second <= now + MAX_FUTURE_MS;
+      for (const report of reportsOf(frame)) {
+        if (report.reporter === 'source') this.sourceReporters.set(frame.node.service, now);
+        if (!inWindow) continue;
+        const { reporter, source, destination, edge } = report;
+        const edgeSeries = this.series(this.edges, reporter, source, destination, now);
+        const serviceSeries = this.series(this.services, reporter, '', destination, now);
+        if (!edgeSeries || !serviceSeries) {
+          this.dropped++;
+          continue;
+        }
+        bucket(edgeSeries, second).addEdge(edge);
+        bucket(serviceSeries, second).addEdge(edge);
+      }
+    }
+  }
+
+  /** Drops buckets that left the window and series idle for longer than `idleMs`. */
+  prune(): void {
+    const now = this.options.clock().getTime();
+    this.prunedAt = now;
+    const { start } = this.window(now);
+    for (const map of [this.edges, this.services]) {
+      for (const [k, series] of map) {
+        if (now - series.lastAt > this.idleMs) {
+          map.delete(k);
+          continue;
+        }
+        for (const second of series.seconds.keys()) if (second < start) series.seconds.delete(second);
+      }
+    }
+    for (const [service, at] of this.sourceReporters) {
+      if (now - at > this.idleMs) this.sourceReporters.delete(service);
+    }
+  }
+
+  snapshot(): LiveSnapshot {
+    this.prune();
+    const at = this.options.clock();
+    const { start, end } = this.window(at.getTime());
+    const sum = (series: Series | undefined): Counts => {
+      const total = new Counts();
+      if (!series) return total;
+      for (const [second, counts] of series.seconds) if (second >= start && second < end) total.add(counts);
+      return total;
+    };
+
+    const pairs = new Map<string, { source: string; destination: string }>();
+    for (const s of this.edges.values()) {
+      if (s.destination === '') continue;
+      pairs.set(JSON.stringify([s.source, s.destination]), { source: s.source, destination: s.destination });
+    }
+    const edges: LiveEdge[] = [];
+    for (const { source, destination } of pairs.values()) {
+      const bySource = this.edges.get(key('source', source, destination));
+      const reporter: Reporter = bySource && this.sourceReporters.has(source) ? 'source' : 'destination';
+      const chosen =
+        reporter === 'source' ? bySource : this.edges.get(key('destination', source, destination));
+      edges.push({ source, destination, reporter, counts: sum(chosen) });
+    }
+    edges.sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
+
+    const services = new Map<string, LiveService>();
+    const names = new Set<string>();
+    for (const s of this.services.values()) if (s.destination !== '') names.add(s.destination);
+    for (const service of names) {
+      const inbound = sum(this.services.get(key('destination', '', service)));
+      const callers = sum(this.services.get(key('source', '', service)));
+      if (inbound.requests > 0) services.set(service, { service, reporter: 'destination', counts: inbound });
+      else if (callers.requests > 0) services.set(service, { service, reporter: 'source', counts: callers });
+      else services.set(service, { service, reporter: null, counts: inbound });
+    }
+    return { at, start, end, windowSeconds: this.windowSeconds, edges, services };
+  }
+
+  private series(
+    map: Map<string, Series>,
+    reporter: Reporter,
+    source: string,
+    destination: string,
+    now: number,
+  ): Series | undefined {
+    const k = key(reporter, source, destination);
+    let series = map.get(k);
+    if (!series) {
+      if (this.seriesCount >= this.maxSeries) return undefined;
+      series = { reporter, source, destination, seconds: new Map(), lastAt: now };
+      map.set(k, series);
+    }
+    series.lastAt = now;
+    return series;
+  }
+}
+
+function bucket(series: Series, second: number): Counts {
+  let counts = series.seconds.get(second);
+  if (!counts) {
+    counts = new Counts();
+    series.seconds.set(second, counts);
+  }
+  return counts;
+}
