@@ -27,6 +27,9 @@ const EnvSchema = z
   .object({
     TRELLIS_CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
     TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
+    TRELLIS_ADVERTISE_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .optional(),
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
@@ -59,6 +62,8 @@ const EnvSchema = z
 export interface Config {
   host: string;
   port: number;
+  /** Where other control-plane replicas reach this one's API; default the address it listens on. */
+  advertiseUrl: string | undefined;
   /** External Postgres; when absent an embedded server is started under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
@@ -102,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     host: e.TRELLIS_CONTROL_HOST,
     port: e.TRELLIS_CONTROL_PORT,
+    advertiseUrl: e.TRELLIS_ADVERTISE_URL?.replace(/\/+$/, ''),
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.TRELLIS_DATA_DIR ?? path.join(REPO_ROOT, '.trellis')),
     embeddedPgPort: e.TRELLIS_PG_PORT,

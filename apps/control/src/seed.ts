@@ -1,16 +1,15 @@
 /**
- * The example mesh that a first run starts with: service-a calls service-b, which calls service-c. service-b
- * runs two versions and a route sends 10 % of its traffic to v2 (a canary); service-c has a traffic policy.
+ * The example mesh that a first run starts with: an ingress gateway in front of service-a, which calls service-b,
+ * which calls service-c. service-b runs two versions and a route sends 10 % of its traffic to v2 (a canary);
+ * service-c's calls are retried on 5xx and its policy ejects an instance after 3 consecutive 5xx, so the live demo
+ * mesh (packages/demo, with one flaky service-c instance) shows retries and outlier detection at work.
+ *
+ * No endpoints: every instance registers its own through its proxy when it joins (the demo mesh does), so nothing
+ * in the mesh points at addresses where nothing runs.
  */
-import type {
-  EndpointSpecInput,
-  RouteRuleSpecInput,
-  ServiceSpecInput,
-  TrafficPolicySpecInput,
-} from '@trellis/schema';
-import { EndpointSpec, RouteRuleSpec, ServiceSpec, TrafficPolicySpec } from '@trellis/schema';
+import type { RouteRuleSpecInput, ServiceSpecInput, TrafficPolicySpecInput } from '@trellis/schema';
+import { RouteRuleSpec, ServiceSpec, TrafficPolicySpec } from '@trellis/schema';
 import { currentRevision, type StoreDeps } from './store/change.ts';
-import { createEndpoint } from './store/endpoints.ts';
 import { createPolicy } from './store/policies.ts';
 import { createRoute } from './store/routes.ts';
 import { createService } from './store/services.ts';
@@ -18,6 +17,12 @@ import { createService } from './store/services.ts';
 export const SEED_ACTOR = 'system:seed';
 
 const services: ServiceSpecInput[] = [
+  {
+    name: 'ingress',
+    port: 8080,
+    labels: { tier: 'edge' },
+    description: 'Ingress gateway: the edge proxy in front of service-a',
+  },
   {
     name: 'service-a',
     port: 8080,
@@ -33,25 +38,6 @@ const services: ServiceSpecInput[] = [
   { name: 'service-c', port: 8080, labels: { tier: 'data' }, description: 'Leaf service' },
 ];
 
-const endpoints: [string, EndpointSpecInput][] = [
-  [
-    'service-a',
-    { address: '127.0.0.1', port: 9101, labels: { version: 'v1' }, zone: 'zone-1', source: 'static' },
-  ],
-  [
-    'service-b',
-    { address: '127.0.0.1', port: 9201, labels: { version: 'v1' }, zone: 'zone-1', source: 'static' },
-  ],
-  [
-    'service-b',
-    { address: '127.0.0.1', port: 9202, labels: { version: 'v2' }, zone: 'zone-2', source: 'static' },
-  ],
-  [
-    'service-c',
-    { address: '127.0.0.1', port: 9301, labels: { version: 'v1' }, zone: 'zone-1', source: 'static' },
-  ],
-];
-
 const routes: RouteRuleSpecInput[] = [
   {
     name: 'service-b-canary',
@@ -63,6 +49,13 @@ const routes: RouteRuleSpecInput[] = [
     timeoutMs: 2000,
     retries: { attempts: 2, perTryTimeoutMs: 500, retryOn: ['connect-failure', 'reset', 'gateway-error'] },
   },
+  {
+    name: 'service-c-retries',
+    service: 'service-c',
+    destinations: [{ subset: {}, weight: 100 }],
+    timeoutMs: 1500,
+    retries: { attempts: 2, perTryTimeoutMs: 400, retryOn: ['5xx', 'connect-failure', 'reset'] },
+  },
 ];
 
 const policies: TrafficPolicySpecInput[] = [
@@ -71,6 +64,7 @@ const policies: TrafficPolicySpecInput[] = [
     service: 'service-c',
     loadBalancer: { type: 'least_request' },
     connectionPool: { maxConnections: 100, maxPendingRequests: 100, maxRequests: 200 },
+    outlierDetection: { consecutive5xx: 3, baseEjectionTimeMs: 10_000, maxEjectionTimeMs: 60_000 },
   },
 ];
 
@@ -78,8 +72,6 @@ const policies: TrafficPolicySpecInput[] = [
 export async function seedExampleMesh(store: StoreDeps): Promise<boolean> {
   if ((await currentRevision(store.db)) > 0) return false;
   for (const s of services) await createService(store, SEED_ACTOR, ServiceSpec.parse(s));
-  for (const [service, e] of endpoints)
-    await createEndpoint(store, SEED_ACTOR, service, EndpointSpec.parse(e));
   for (const r of routes) await createRoute(store, SEED_ACTOR, RouteRuleSpec.parse(r));
   for (const p of policies) await createPolicy(store, SEED_ACTOR, TrafficPolicySpec.parse(p));
   return true;

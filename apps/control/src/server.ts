@@ -13,6 +13,7 @@ import { createDb, type Db } from './db/client.ts';
 import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
+import { ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
@@ -99,6 +100,12 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   stream.start();
   telemetry.start();
 
+  const replicas = new ReplicaRegistry({
+    db,
+    clock: store.clock,
+    logger: logger.child({ component: 'replicas' }),
+    id: crypto.randomUUID(),
+  });
   const app = await buildApp({
     db,
     logger,
@@ -106,6 +113,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
     stream,
     telemetry,
+    replicas,
   });
 
   const reapLog = logger.child({ component: 'endpoint-ttl' });
@@ -120,11 +128,13 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   let address: string;
   try {
     address = await app.listen({ host: config.host, port: config.port });
+    await replicas.start(config.advertiseUrl ?? address);
   } catch (error) {
     clearInterval(reaper);
     await stream.close();
     await telemetry.stop();
     await listener.stop();
+    await app.close();
     throw error;
   }
   return {
@@ -137,6 +147,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     telemetry,
     async stop() {
       clearInterval(reaper);
+      await replicas.stop().catch((err) => logger.warn({ err }, 'could not remove this replica'));
       await stream.close();
       await telemetry.stop();
       await listener.stop();

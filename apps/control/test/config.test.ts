@@ -26,9 +26,11 @@ describe('config', () => {
       TRELLIS_PG_PORT: '',
       TRELLIS_SEED: 'false',
       TRELLIS_LOG_LEVEL: 'warn',
+      TRELLIS_ADVERTISE_URL: 'http://cp-1.internal:8000/',
     });
     expect(c).toMatchObject({
       host: '0.0.0.0',
+      advertiseUrl: 'http://cp-1.internal:8000',
       port: 8000,
       databaseUrl: 'postgres://u:p@db:5432/mesh',
       dataDir: '/var/lib/trellis',
@@ -44,6 +46,7 @@ describe('config', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['TRELLIS_SEED', 'maybe'],
     ['TRELLIS_LOG_LEVEL', 'loud'],
+    ['TRELLIS_ADVERTISE_URL', 'ftp://cp-1'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);

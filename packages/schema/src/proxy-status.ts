@@ -1,5 +1,5 @@
 /**
- * The shape of GET /api/v1/proxies: every proxy streaming from this control-plane process (and those that left
+ * The shape of GET /api/v1/proxies: every proxy streaming from any control-plane replica (and those that left
  * less than a TTL ago), with what it was sent, what it acknowledged or refused, and how long convergence took.
  * Part of the shared schema because the console and the CLI read it too.
  */
@@ -18,6 +18,8 @@ export type ProxySyncStatus = z.infer<typeof ProxySyncStatus>;
 export const ProxyStatus = z.object({
   node: ProxyIdentity,
   status: ProxySyncStatus,
+  /** The control-plane replica the proxy streams from (GET /api/v1/proxies gathers every replica's proxies). */
+  replica: z.string(),
   /** The endpoint the proxy registered, once registered. */
   endpointId: z.string().nullable(),
   connectedAt: z.iso.datetime(),
@@ -50,5 +52,14 @@ export const ProxyStatus = z.object({
 });
 export type ProxyStatus = z.infer<typeof ProxyStatus>;
 
-export const ProxyStatusList = z.object({ items: z.array(ProxyStatus) });
+/** One control-plane replica's part of the answer: how many proxies it reported, or why it could not be asked. */
+export const ReplicaReport = z.object({
+  id: z.string(),
+  url: z.string(),
+  proxies: z.number().int(),
+  error: z.string().nullable(),
+});
+export type ReplicaReport = z.infer<typeof ReplicaReport>;
+
+export const ProxyStatusList = z.object({ items: z.array(ProxyStatus), replicas: z.array(ReplicaReport) });
 export type ProxyStatusList = z.infer<typeof ProxyStatusList>;

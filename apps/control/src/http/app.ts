@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
+import type { ReplicaRegistry } from '../replicas.ts';
 import type { StoreDeps } from '../store/change.ts';
 import type { ProxyStream } from '../stream/hub.ts';
 import type { TelemetryPipeline } from '../telemetry/pipeline.ts';
@@ -30,6 +31,8 @@ export interface AppDeps {
    * on it, and closing the app closes it (first, since open WebSockets would keep the HTTP server from closing).
    */
   stream?: ProxyStream;
+  /** The control-plane replicas on this database: GET /api/v1/proxies asks the others for their proxies. */
+  replicas?: ReplicaRegistry;
   /**
    * The telemetry pipeline: when given, GET /api/v1/topology and /api/v1/metrics read it, WebSocket upgrades on
    * TELEMETRY_STREAM_PATH go to its live stream, and closing the app closes that stream.
@@ -136,7 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   const stream = deps.stream;
   if (stream) {
-    registerProxyRoutes(app, stream);
+    registerProxyRoutes(app, stream, deps.replicas);
     app.addHook('preClose', () => stream.close());
   }
   if (stream || telemetry) {

@@ -282,7 +282,7 @@ export class ProxyStream {
   }
 
   /** Every proxy connected here, and those that left less than a TTL ago. */
-  list(): ProxyStatus[] {
+  list(): Omit<ProxyStatus, 'replica'>[] {
     return [...this.records.values()]
       .sort(
         (a, b) =>
@@ -726,7 +726,7 @@ export class ProxyStream {
 
   // ---- status --------------------------------------------------------------------------------------------
 
-  private statusOf(r: ProxyRecord): ProxyStatus {
+  private statusOf(r: ProxyRecord): Omit<ProxyStatus, 'replica'> {
     const current = this.currentRevision;
     let status: ProxySyncStatus;
     if (!r.conn) status = 'DISCONNECTED';
