@@ -198,8 +198,8 @@ describe('proxy stream bad input', () => {
     expect((await getJson(`${plane.url}/healthz`)).status).toBe(200);
     const created = await sendJson('POST', `${plane.url}/api/v1/services`, { name: 'service-d', port: 8080 });
     expect(created.status).toBe(201);
-    const { data } = await bystander.snapshot(created.revision);
-    expect(data.slice.services.map((s: any) => s.name)).toContain('service-d');
+    const { view } = await bystander.update(created.revision);
+    expect(view?.services.map((s) => s.name)).toContain('service-d');
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
   });
 });

@@ -5,7 +5,7 @@
  * outside them (yet counts as SYNCED); a refused delta is followed by the whole slice; a proxy coming back
  * with a recent revision is caught up with a delta. Endpoint revisions store the changed lists, not the mesh.
  */
-import { EndpointsMessage, MeshSlice, SnapshotMessage } from '@trellis/schema';
+import { EndpointsMessage, MeshSlice } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../src/server.ts';
 import { createDatabase } from './support/db.ts';
@@ -118,7 +118,7 @@ describe('deltas and scoped slices', () => {
     expect(shop.proxy.view?.endpoints.map((e) => e.address)).toContain('10.9.1.60');
   });
 
-  it('a config change outside a scope sends nothing; inside it sends the whole slice', async () => {
+  it('a config change outside a scope sends nothing; inside it sends the configuration alone', async () => {
     const shop = await ready({ service: 'shop', instance: 'shop-3', address: '10.9.2.1' });
     const mark = shop.proxy.received.length;
     const outside = await sendJson('POST', `${plane.url}/api/v1/services`, { name: 'audit', port: 9 });
@@ -140,9 +140,12 @@ describe('deltas and scoped slices', () => {
       description: 'now described',
     });
     expect(inside.status).toBe(200);
-    const got = await shop.proxy.snapshot(inside.revision);
-    const slice = MeshSlice.parse(SnapshotMessage.parse(got.data).slice);
+    const got = await shop.proxy.update(inside.revision);
+    expect(got.data.type).toBe('config');
+    expect(got.raw.toString()).not.toContain('"endpoints"');
+    const slice = MeshSlice.parse(got.view);
     expect(slice.services.find((s) => s.name === 'cart')?.description).toBe('now described');
+    expect(slice.endpoints.length).toBeGreaterThan(0); // kept from what it had
   });
 
   it('a refused delta is followed at once by the whole slice', async () => {

@@ -4,9 +4,11 @@
  * coalescing of revision bursts, close reasons that fit a close frame.
  */
 import {
+  ConfigMessage,
   type Endpoint,
   EndpointsMessage,
   MeshSlice,
+  MeshSliceConfig,
   type MeshSnapshot,
   RouteRuleSpec,
   SnapshotMessage,
@@ -124,7 +126,7 @@ describe('SliceCache', () => {
     const next = cache.snapshot(mesh(8), 'api');
     expect(next.revision).toBe(8);
     expect(next.nonce).not.toBe(first.nonce);
-    expect(next.digest).toBe(first.digest); // same slice content at another revision
+    expect(next.sliceDigest).toBe(first.sliceDigest); // same slice content at another revision
     expect(cache.serialisationsFor(8)).toBe(1);
     expect(cache.serialisations).toBe(2);
   });
@@ -135,10 +137,20 @@ describe('SliceCache', () => {
     const web = cache.snapshot(m, 'web');
     const db = cache.snapshot(m, 'db');
     expect(web).not.toBe(db);
-    expect(web.digest).not.toBe(db.digest);
+    expect(web.sliceDigest).not.toBe(db.sliceDigest);
     m.applyEndpoints(4, { db: [dbEndpoint('10.0.0.1'), dbEndpoint('10.0.0.2')] }, null);
-    expect(cache.snapshot(m, 'web').digest).toBe(web.digest);
-    expect(cache.snapshot(m, 'db').digest).not.toBe(db.digest);
+    expect(cache.snapshot(m, 'web').sliceDigest).toBe(web.sliceDigest);
+    const dbNext = cache.snapshot(m, 'db');
+    expect(dbNext.sliceDigest).not.toBe(db.sliceDigest);
+    expect(dbNext.configDigest).toBe(db.configDigest); // only endpoints changed
+    const config = cache.config(m, 'db');
+    expect(config.configDigest).toBe(db.configDigest);
+    const message = ConfigMessage.parse(JSON.parse(config.bytes.toString('utf8')));
+    expect(MeshSliceConfig.parse(message.config)).toEqual({
+      services: sliceFor(m, 'db').services,
+      routes: sliceFor(m, 'db').routes,
+      policies: sliceFor(m, 'db').policies,
+    });
   });
 
   it('serialises one endpoints delta per set of services and revision', () => {

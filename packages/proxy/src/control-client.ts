@@ -14,6 +14,7 @@ import {
   describeFieldErrors,
   type FieldError,
   MeshSlice,
+  MeshSliceConfig,
   type ProxyConfigInput,
   type ProxyIdentity,
   STREAM_MAX_MESSAGE_BYTES,
@@ -242,17 +243,34 @@ export class ControlClient {
         return;
       }
       slice = checked.data;
-    } else {
-      if (!this.current) {
+    } else if (!this.current) {
+      this.nack(
+        socket,
+        message.revision,
+        message.nonce,
+        `a ${message.type} update arrived before any snapshot`,
+        [],
+      );
+      return;
+    } else if (message.type === 'config') {
+      const checked = MeshSliceConfig.safeParse(message.config);
+      if (!checked.success) {
+        const errors = toFieldErrors(checked.error);
         this.nack(
           socket,
           message.revision,
           message.nonce,
-          'an endpoints update arrived before any snapshot',
-          [],
+          `invalid config: ${describeFieldErrors(errors)}`,
+          errors,
         );
         return;
       }
+      const listed = new Set(checked.data.services.map((s) => s.name));
+      slice = {
+        ...checked.data,
+        endpoints: this.current.slice.endpoints.filter((e) => listed.has(e.service)),
+      };
+    } else {
       const replaced = new Set(Object.keys(message.services));
       slice = {
         ...this.current.slice,

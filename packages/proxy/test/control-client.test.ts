@@ -183,6 +183,40 @@ describe('control client', () => {
     expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v2');
   });
 
+  it('applies a config update keeping the endpoints it holds; refuses one before any snapshot', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-lkg-')); // nothing on disk to start from
+    control = await fakeControl();
+    const { port } = await startClient(control.url);
+    await control.next((m) => m.type === 'hello');
+    const { endpoints: _e, ...config } = slice([v1]);
+    control.sockets[0]?.send(JSON.stringify({ type: 'config', revision: 11, nonce: 'early', config }));
+    const nack = await control.next((m) => m.type === 'nack');
+    expect(nack).toMatchObject({ revision: 11, nonce: 'early' });
+    expect(nack.error).toContain('before any snapshot');
+
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'snapshot', revision: 12, nonce: 'a', slice: slice([v1, v2]) }),
+    );
+    await control.next((m) => m.type === 'ack');
+    const routed = {
+      ...config,
+      routes: [
+        { name: 'tagged', service: 'svc', headers: { response: { set: { 'x-config-revision': '13' } } } },
+      ],
+    };
+    control.sockets[0]?.send(JSON.stringify({ type: 'config', revision: 13, nonce: 'b', config: routed }));
+    expect(await control.next((m) => m.type === 'ack' && m.revision === 13)).toMatchObject({ nonce: 'b' });
+    expect(client?.revision).toBe(13);
+    expect(proxy?.snapshot.config.endpoints.map((e) => e.port).sort()).toEqual([v1.port, v2.port].sort());
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const answer = await send(port, 'svc', '/');
+      expect(answer.headers['x-config-revision']).toBe('13');
+      seen.add(JSON.parse(answer.text).upstream);
+    }
+    expect(seen).toEqual(new Set(['v1', 'v2']));
+  });
+
   it('keeps serving through a control-plane outage and resyncs when it returns', async () => {
     control = await fakeControl();
     const controlPort = Number(new URL(control.url).port);

@@ -21,14 +21,20 @@ export function pageOf<T extends z.ZodType>(item: T) {
 }
 export type Page<T> = { items: T[]; nextCursor: string | null };
 
-/** The whole mesh configuration at one revision: what proxies are later built from, and what rollback restores. */
-export const MeshSnapshot = z.object({
+/**
+ * The mesh configuration at one revision: services, routes and policies, what rollback restores. Endpoints are
+ * runtime state (registrations, health) and travel in endpoint revisions, not here.
+ */
+export const MeshConfig = z.object({
   revision: count(0, 2_147_483_647),
   services: z.array(Service),
-  endpoints: z.array(Endpoint),
   routes: z.array(RouteRule),
   policies: z.array(TrafficPolicy),
 });
+export type MeshConfig = z.infer<typeof MeshConfig>;
+
+/** The whole mesh at one revision: its configuration and its endpoints. */
+export const MeshSnapshot = MeshConfig.extend({ endpoints: z.array(Endpoint) });
 export type MeshSnapshot = z.infer<typeof MeshSnapshot>;
 
 export const AuditAction = z.enum(['create', 'update', 'delete']);
@@ -52,8 +58,8 @@ export const EndpointLists = z.record(z.string(), z.array(Endpoint));
 export type EndpointLists = z.infer<typeof EndpointLists>;
 
 export const Revision = RevisionSummary.extend({
-  /** The whole mesh as of this revision (config revisions). */
-  snapshot: MeshSnapshot.nullable(),
+  /** The mesh configuration as of this revision (config revisions). */
+  snapshot: MeshConfig.nullable(),
   /** The endpoint lists the revision changed (endpoints revisions). */
   endpoints: EndpointLists.nullable(),
 });

@@ -28,8 +28,8 @@ export const ProxyStatus = z.object({
   currentRevision: z.number().int(),
   lastSent: z
     .object({
-      /** A whole slice, or an endpoints delta. */
-      kind: z.enum(['snapshot', 'endpoints']),
+      /** The whole slice, its configuration alone, or an endpoints delta. */
+      kind: z.enum(['snapshot', 'config', 'endpoints']),
       revision: z.number().int(),
       nonce: z.string(),
       sentAt: z.iso.datetime(),

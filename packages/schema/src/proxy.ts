@@ -4,7 +4,7 @@
  * applies a snapshot that fails this schema: it keeps the one it has.
  */
 import { z } from 'zod';
-import { count, DnsLabel, durationMs, Port, text } from './common.ts';
+import { count, DnsLabel, durationMs, Labels, Port, text } from './common.ts';
 import { Address, EndpointSpec } from './endpoint.ts';
 import { TrafficPolicySpec } from './policy.ts';
 import { RouteRuleSpec } from './route.ts';
@@ -105,6 +105,8 @@ export const ProxyConfig = z
       service: DnsLabel,
       instance: text(253).default(''),
       zone: text(63).default(''),
+      /** Labels of this instance (e.g. version: v2), registered with its endpoint so routes can select it. */
+      labels: Labels.default({}),
     }),
     listeners: z.array(Listener).max(256).default([]),
     services: z.array(ServiceSpec).default([]),

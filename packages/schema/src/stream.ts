@@ -94,6 +94,21 @@ export const SnapshotMessage = z.strictObject({
   slice: z.unknown(),
 });
 
+/** The slice without its endpoints: what a configuration change sends when no endpoint in the slice changed. */
+export const MeshSliceConfig = MeshSlice.omit({ endpoints: true });
+export type MeshSliceConfig = z.infer<typeof MeshSliceConfig>;
+
+/**
+ * Only configuration changed in the slice (services, routes, policies), not its endpoints and not which services
+ * it holds: the proxy replaces its configuration and keeps the endpoints it has, for the services still listed.
+ */
+export const ConfigMessage = z.strictObject({
+  type: z.literal('config'),
+  revision: count(0, 2_147_483_647),
+  nonce: text(64),
+  config: z.unknown(),
+});
+
 /** Only the endpoints of some services changed: the proxy replaces those services' endpoint lists. */
 export const EndpointsMessage = z.strictObject({
   type: z.literal('endpoints'),
@@ -102,7 +117,11 @@ export const EndpointsMessage = z.strictObject({
   services: z.record(DnsLabel, z.array(ProxyEndpoint)),
 });
 
-export const ControlMessage = z.discriminatedUnion('type', [SnapshotMessage, EndpointsMessage], {
-  error: 'type must be "snapshot" or "endpoints"',
-});
+export const ControlMessage = z.discriminatedUnion(
+  'type',
+  [SnapshotMessage, ConfigMessage, EndpointsMessage],
+  {
+    error: 'type must be "snapshot", "config" or "endpoints"',
+  },
+);
 export type ControlMessage = z.infer<typeof ControlMessage>;

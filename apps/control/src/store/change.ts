@@ -7,7 +7,8 @@
  * A revision that changes only endpoints (proxy registrations, liveness, REST endpoint writes) is of kind
  * "endpoints": it stores the new endpoint lists of the services it touched, not the whole mesh, so registering
  * the n-th proxy costs the size of its service, not of the mesh, and proxies are sent a delta. Every other
- * revision is of kind "config" and stores the whole mesh, for diff and rollback.
+ * revision is of kind "config" and stores the mesh configuration (services, routes, policies, without
+ * endpoints), for diff and rollback.
  *
  * The transaction also sends NOTIFY on REVISION_CHANNEL with the new revision. Postgres delivers it only when the
  * transaction commits, to every listening session (any control-plane process on this database), so proxy streams
@@ -15,7 +16,7 @@
  */
 import type { AuditAction, ResourceKind } from '@trellis/schema';
 import { type Db, Prisma } from '../db/client.ts';
-import { buildSnapshot, endpointLists } from './snapshot.ts';
+import { buildConfig, endpointLists } from './snapshot.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -110,7 +111,7 @@ export async function change<T>(
       const touched = endpointServices(records);
       const content = touched
         ? { kind: 'endpoints', endpoints: json(await endpointLists(tx, touched)) }
-        : { kind: 'config', snapshot: json(await buildSnapshot(tx, revision)) };
+        : { kind: 'config', snapshot: json(await buildConfig(tx, revision)) };
       await tx.revision.create({
         data: { revision, createdAt: now, actor, summary: summarize(records), ...content },
       });

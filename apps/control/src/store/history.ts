@@ -3,7 +3,7 @@ import type {
   AuditEntry,
   AuditQuery,
   EndpointLists,
-  MeshSnapshot,
+  MeshConfig,
   Page,
   PageQuery,
   Revision,
@@ -39,7 +39,7 @@ export async function getRevision(deps: StoreDeps, revision: number): Promise<Re
     actor: row.actor,
     summary: row.summary,
     kind: row.kind as RevisionKind,
-    snapshot: (row.snapshot as MeshSnapshot | null) ?? null,
+    snapshot: (row.snapshot as MeshConfig | null) ?? null,
     endpoints: (row.endpoints as EndpointLists | null) ?? null,
   };
 }

@@ -1,23 +1,32 @@
-/** The mesh as seen inside a transaction: whole for config revisions, per service for endpoint revisions. */
-import type { Endpoint, MeshSnapshot } from '@trellis/schema';
+/**
+ * The mesh as seen inside a transaction: its configuration for config revisions, the endpoint lists of some
+ * services for endpoint revisions, and the whole of it for a control plane loading the mesh.
+ */
+import type { Endpoint, MeshConfig, MeshSnapshot } from '@trellis/schema';
 import type { Prisma } from '../db/client.ts';
 import { endpointFromRow, policyFromRow, routeFromRow, serviceFromRow } from './convert.ts';
 
 type Reader = Pick<Prisma.TransactionClient, 'service' | 'endpoint' | 'routeRule' | 'trafficPolicy'>;
 
 export async function buildSnapshot(tx: Reader, revision: number): Promise<MeshSnapshot> {
-  const services = await tx.service.findMany({ orderBy: { name: 'asc' } });
+  const config = await buildConfig(tx, revision);
+  const services = await tx.service.findMany({ select: { id: true, name: true } });
   const names = new Map(services.map((s) => [s.id, s.name]));
-  const nameOf = (id: string) => names.get(id) ?? '';
   const endpoints = await tx.endpoint.findMany({
     orderBy: [{ serviceId: 'asc' }, { address: 'asc' }, { port: 'asc' }],
   });
+  return { ...config, endpoints: endpoints.map((e) => endpointFromRow(e, names.get(e.serviceId) ?? '')) };
+}
+
+export async function buildConfig(tx: Reader, revision: number): Promise<MeshConfig> {
+  const services = await tx.service.findMany({ orderBy: { name: 'asc' } });
+  const names = new Map(services.map((s) => [s.id, s.name]));
+  const nameOf = (id: string) => names.get(id) ?? '';
   const routes = await tx.routeRule.findMany();
   const policies = await tx.trafficPolicy.findMany({ orderBy: { name: 'asc' } });
   return {
     revision,
     services: services.map(serviceFromRow),
-    endpoints: endpoints.map((e) => endpointFromRow(e, nameOf(e.serviceId))),
     routes: routes
       .map((r) => routeFromRow(r, nameOf(r.serviceId)))
       .sort(

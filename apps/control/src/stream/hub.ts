@@ -21,7 +21,7 @@ import {
   describeFieldErrors,
   type EndpointLists,
   type FieldError,
-  type MeshSnapshot,
+  type MeshConfig,
   type ProxyIdentity,
   ProxyMessage,
   STREAM_MAX_MESSAGE_BYTES,
@@ -114,13 +114,16 @@ interface ProxyRecord {
   disconnectedAt: Date | null;
   /** The revision the proxy has been brought up to (sent, or found to need nothing for); -1: none yet. */
   syncedTo: number;
-  /** Digest of the whole slice the proxy has applied; null when unknown (after a delta, or a refusal). */
+  /** What the proxy holds, as far as known (null: unknown, e.g. after a refusal): the scope of its slice, ... */
+  scopeKey: string | null;
+  /** ... a digest of the slice's configuration, ... */
+  configDigest: string | null;
+  /** ... and of the whole slice (unknown after a delta). */
   sliceDigest: string | null;
   lastSent: {
     kind: Encoded['kind'];
     revision: number;
     nonce: string;
-    digest: string;
     sentAt: Date;
     committedAt: Date | null;
   } | null;
@@ -346,7 +349,7 @@ export class ProxyStream {
         mesh.applyEndpoints(row.revision, lists, row.createdAt);
         this.changes.add({ revision: row.revision, services: Object.keys(lists) });
       } else {
-        mesh.applyConfig(row.snapshot as unknown as MeshSnapshot, row.createdAt);
+        mesh.applyConfig(row.snapshot as unknown as MeshConfig, row.createdAt);
         this.changes.add({ revision: row.revision, services: null });
       }
     }
@@ -398,21 +401,26 @@ export class ProxyStream {
       return;
     }
     const service = record.node.service;
-    const changed =
-      record.syncedTo >= 0 ? this.changes.endpointsChangedSince(record.syncedTo, mesh.revision) : null;
-    if (changed) {
-      const scope = this.slices.scopeOf(mesh, service).services;
-      const relevant = [...changed].filter((s) => scope.has(s)).sort();
-      if (relevant.length === 0) this.advance(record, mesh.revision);
-      else this.send(record, this.slices.endpoints(mesh, relevant), mesh);
+    const scope = this.slices.scopeOf(mesh, service);
+    const changed = record.syncedTo >= 0 ? this.changes.since(record.syncedTo, mesh.revision) : null;
+    const endpoints = changed ? [...changed.services].filter((s) => scope.services.has(s)).sort() : [];
+    if (changed && !changed.config) {
+      if (endpoints.length === 0) this.advance(record, mesh.revision);
+      else this.send(record, this.slices.endpoints(mesh, endpoints), mesh, scope.key);
       return;
     }
-    const encoded = this.slices.snapshot(mesh, service);
-    if (record.sliceDigest !== null && record.sliceDigest === encoded.digest) {
+    if (changed && endpoints.length === 0 && record.scopeKey === scope.key && record.configDigest !== null) {
+      const config = this.slices.config(mesh, service);
+      if (config.configDigest === record.configDigest) this.advance(record, mesh.revision);
+      else this.send(record, config, mesh, scope.key);
+      return;
+    }
+    const snapshot = this.slices.snapshot(mesh, service);
+    if (record.sliceDigest !== null && record.sliceDigest === snapshot.sliceDigest) {
       this.advance(record, mesh.revision);
       return;
     }
-    this.send(record, encoded, mesh);
+    this.send(record, snapshot, mesh, scope.key);
   }
 
   /** Nothing in the proxy's slice changed up to `revision`: it is as current as if it had been sent it. */
@@ -422,15 +430,16 @@ export class ProxyStream {
     if (settled) record.ackedRevision = revision;
   }
 
-  private send(record: ProxyRecord, encoded: Encoded, mesh: Mesh): void {
+  private send(record: ProxyRecord, encoded: Encoded, mesh: Mesh, scopeKey: string): void {
     record.conn?.ws.send(encoded.bytes, { binary: false });
     record.syncedTo = encoded.revision;
-    record.sliceDigest = encoded.kind === 'snapshot' ? encoded.digest : null;
+    record.scopeKey = scopeKey;
+    record.sliceDigest = encoded.sliceDigest;
+    if (encoded.configDigest !== null) record.configDigest = encoded.configDigest;
     record.lastSent = {
       kind: encoded.kind,
       revision: encoded.revision,
       nonce: encoded.nonce,
-      digest: encoded.digest,
       sentAt: this.options.store.clock(),
       committedAt: mesh.committedAt,
     };
@@ -544,6 +553,8 @@ export class ProxyStream {
       connectedAt: now,
       disconnectedAt: null,
       syncedTo: -1,
+      scopeKey: null,
+      configDigest: null,
       sliceDigest: null,
       lastSent: null,
       ackedRevision: null,
@@ -619,13 +630,15 @@ export class ProxyStream {
       };
       this.log.warn(
         { proxy: record.key, revision: answer.revision, kind: sent.kind, error: answer.error },
-        `proxy refused ${sent.kind === 'snapshot' ? 'a snapshot' : 'an endpoints delta'}`,
+        `proxy refused ${sent.kind === 'snapshot' ? 'a snapshot' : `a ${sent.kind} update`}`,
       );
       // What the proxy holds is no longer known: the next message it gets is its whole slice, at once when it
-      // refused a delta (its slice is probably fine), at the next revision when it refused the slice itself.
+      // refused a partial update (its slice is probably fine), at the next revision when it refused the slice.
       record.sliceDigest = null;
+      record.configDigest = null;
+      record.scopeKey = null;
       record.syncedTo = -1;
-      if (sent.kind === 'endpoints') this.sync(record);
+      if (sent.kind !== 'snapshot') this.sync(record);
     }
   }
 

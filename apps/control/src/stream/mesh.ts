@@ -11,6 +11,7 @@
 import type {
   Endpoint,
   EndpointLists,
+  MeshConfig,
   MeshSnapshot,
   RouteRule,
   Service,
@@ -37,18 +38,27 @@ export class Mesh {
     return mesh;
   }
 
-  applyConfig(snapshot: MeshSnapshot, committedAt: Date | null): void {
+  /**
+   * A new configuration. With endpoints (a whole snapshot) they replace all held; without (a config revision),
+   * the endpoints held are kept for the services that still exist: a deleted service's go with it.
+   */
+  applyConfig(snapshot: MeshConfig & { endpoints?: Endpoint[] }, committedAt: Date | null): void {
     this.revision = snapshot.revision;
     this.configRevision = snapshot.revision;
     this.committedAt = committedAt;
     this.services = snapshot.services;
     this.routes = snapshot.routes;
     this.policies = snapshot.policies;
-    this.endpoints = new Map();
-    for (const e of snapshot.endpoints) {
-      const list = this.endpoints.get(e.service);
-      if (list) list.push(e);
-      else this.endpoints.set(e.service, [e]);
+    if (snapshot.endpoints) {
+      this.endpoints = new Map();
+      for (const e of snapshot.endpoints) {
+        const list = this.endpoints.get(e.service);
+        if (list) list.push(e);
+        else this.endpoints.set(e.service, [e]);
+      }
+    } else {
+      const names = new Set(snapshot.services.map((s) => s.name));
+      for (const service of this.endpoints.keys()) if (!names.has(service)) this.endpoints.delete(service);
     }
   }
 
@@ -97,22 +107,28 @@ export class ChangeLog {
   }
 
   /**
-   * The services whose endpoints changed after `revision` up to `to`, when nothing else changed; null when a
-   * config change happened in between or the log does not reach back that far.
+   * What changed after `revision` up to `to`: whether any configuration did, and the services whose endpoints
+   * did. Null when the log does not reach back that far (or not yet up to `to`).
    */
-  endpointsChangedSince(revision: number, to: number): Set<string> | null {
-    if (revision >= to) return new Set();
+  since(revision: number, to: number): { config: boolean; services: Set<string> } | null {
+    const changed = { config: false, services: new Set<string>() };
+    if (revision >= to) return changed;
     const first = this.steps[0];
     if (!first || revision + 1 < first.revision) return null;
-    const changed = new Set<string>();
     for (const step of this.steps) {
       if (step.revision <= revision) continue;
       if (step.revision > to) break;
-      if (step.services === null) return null;
-      for (const s of step.services) changed.add(s);
+      if (step.services === null) changed.config = true;
+      else for (const s of step.services) changed.services.add(s);
     }
     const last = this.steps.at(-1);
     if (!last || last.revision < to) return null;
     return changed;
+  }
+
+  /** The services whose endpoints changed after `revision` up to `to`, when nothing else changed; else null. */
+  endpointsChangedSince(revision: number, to: number): Set<string> | null {
+    const changed = this.since(revision, to);
+    return changed && !changed.config ? changed.services : null;
   }
 }

@@ -7,9 +7,10 @@
  *
  * Serialising for every proxy on every change would cost O(proxies × slice) CPU per revision, so `SliceCache`
  * serialises each distinct message once per revision and hands the same Buffer to every proxy that gets it: one
- * per distinct scope for snapshots, one per distinct set of services for endpoint deltas. The nonce is part of
- * those bytes, so it is generated once per message rather than per send. Each snapshot also carries a digest of
- * its slice, so a proxy whose slice a config change did not touch need not be sent anything.
+ * per distinct scope for snapshots and config messages, one per distinct set of services for endpoint deltas.
+ * The nonce is part of those bytes, so it is generated once per message rather than per send. Messages carry
+ * digests of the slice and of its configuration, so a proxy whose slice a change did not touch need not be sent
+ * anything, and one whose endpoints a configuration change did not touch is sent the configuration alone.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Endpoint, MeshSlice, ProxyEndpoint } from '@trellis/schema';
@@ -53,17 +54,27 @@ export function sliceFor(mesh: Mesh, service: string): MeshSlice {
 
 /** A serialised message, shared by every proxy that gets it. */
 export interface Encoded {
-  kind: 'snapshot' | 'endpoints';
+  kind: 'snapshot' | 'config' | 'endpoints';
   revision: number;
   nonce: string;
   bytes: Buffer;
-  /** For snapshots: a digest of the slice (not of the nonce or revision). */
-  digest: string;
+  /** Snapshots: a digest of the whole slice. */
+  sliceDigest: string | null;
+  /** Snapshots and config messages: a digest of the slice's configuration (all but endpoints). */
+  configDigest: string | null;
 }
 
 export interface Scope {
   key: string;
   services: ReadonlySet<string>;
+}
+
+/** The JSON of a scope's configuration, made once per configuration revision. */
+interface ConfigParts {
+  services: string;
+  routes: string;
+  policies: string;
+  digest: string;
 }
 
 const STATS_REVISIONS = 64;
@@ -72,16 +83,23 @@ function nonce(): string {
   return randomBytes(16).toString('hex');
 }
 
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
+}
+
 /**
  * Encoded messages of the current revision. Entries of older revisions are dropped as soon as a newer revision
- * is asked for; scopes are kept until the configuration changes (endpoint changes cannot change a scope).
+ * is asked for; scopes and the JSON of their configuration are kept until the configuration changes (endpoint
+ * changes cannot change either).
  */
 export class SliceCache {
   private revision = -1;
   private configRevision = -1;
   private snapshots = new Map<string, Encoded>();
+  private configs = new Map<string, Encoded>();
   private deltas = new Map<string, Encoded>();
   private scopes = new Map<string, Scope>();
+  private parts = new Map<string, ConfigParts>();
   private perRevision = new Map<number, number>();
   /** How many messages have been serialised in total. */
   serialisations = 0;
@@ -102,21 +120,48 @@ export class SliceCache {
     return scope;
   }
 
-  /** The snapshot message for proxies of `service`. */
+  /** The snapshot message (the whole slice) for proxies of `service`. */
   snapshot(mesh: Mesh, service: string): Encoded {
     const scope = this.scopeOf(mesh, service);
     const cached = this.snapshots.get(scope.key);
     if (cached) return cached;
-    const slice = JSON.stringify(sliceOfScope(mesh, scope.services));
+    const parts = this.partsOf(mesh, scope);
+    const inScope = mesh.services.filter((s) => scope.services.has(s.name));
+    const endpoints = JSON.stringify(inScope.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint)));
     const n = nonce();
     const entry: Encoded = {
       kind: 'snapshot',
       revision: mesh.revision,
       nonce: n,
-      bytes: Buffer.from(`{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}","slice":${slice}}`),
-      digest: createHash('sha256').update(slice).digest('base64'),
+      bytes: Buffer.from(
+        `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}","slice":{"services":${parts.services},"endpoints":${endpoints},"routes":${parts.routes},"policies":${parts.policies}}}`,
+      ),
+      sliceDigest: digest(`${parts.digest}\n${endpoints}`),
+      configDigest: parts.digest,
     };
     this.snapshots.set(scope.key, entry);
+    this.count(mesh.revision);
+    return entry;
+  }
+
+  /** The config message (the slice without endpoints) for proxies of `service`. */
+  config(mesh: Mesh, service: string): Encoded {
+    const scope = this.scopeOf(mesh, service);
+    const cached = this.configs.get(scope.key);
+    if (cached) return cached;
+    const parts = this.partsOf(mesh, scope);
+    const n = nonce();
+    const entry: Encoded = {
+      kind: 'config',
+      revision: mesh.revision,
+      nonce: n,
+      bytes: Buffer.from(
+        `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies}}}`,
+      ),
+      sliceDigest: null,
+      configDigest: parts.digest,
+    };
+    this.configs.set(scope.key, entry);
     this.count(mesh.revision);
     return entry;
   }
@@ -136,22 +181,39 @@ export class SliceCache {
       bytes: Buffer.from(
         JSON.stringify({ type: 'endpoints', revision: mesh.revision, nonce: n, services: lists }),
       ),
-      digest: '',
+      sliceDigest: null,
+      configDigest: null,
     };
     this.deltas.set(key, entry);
     this.count(mesh.revision);
     return entry;
   }
 
+  private partsOf(mesh: Mesh, scope: Scope): ConfigParts {
+    let parts = this.parts.get(scope.key);
+    if (!parts) {
+      const services = JSON.stringify(mesh.services.filter((s) => scope.services.has(s.name)).map(stripMeta));
+      const routes = JSON.stringify(mesh.routes.filter((r) => scope.services.has(r.service)).map(stripMeta));
+      const policies = JSON.stringify(
+        mesh.policies.filter((p) => scope.services.has(p.service)).map(stripMeta),
+      );
+      parts = { services, routes, policies, digest: digest(`${services}\n${routes}\n${policies}`) };
+      this.parts.set(scope.key, parts);
+    }
+    return parts;
+  }
+
   private roll(mesh: Mesh): void {
     if (mesh.revision !== this.revision) {
       this.revision = mesh.revision;
       this.snapshots = new Map();
+      this.configs = new Map();
       this.deltas = new Map();
     }
     if (mesh.configRevision !== this.configRevision) {
       this.configRevision = mesh.configRevision;
       this.scopes = new Map();
+      this.parts = new Map();
     }
   }
 

@@ -69,6 +69,10 @@ export interface Closed {
 /** What a proxy holds after applying `message` (a snapshot or an endpoints delta) to `view`. */
 export function applyMessage(view: MeshSlice | undefined, message: any): MeshSlice | undefined {
   if (message?.type === 'snapshot') return message.slice as MeshSlice;
+  if (message?.type === 'config' && view) {
+    const listed = new Set((message.config.services as { name: string }[]).map((s) => s.name));
+    return { ...message.config, endpoints: view.endpoints.filter((e) => listed.has(e.service)) };
+  }
   if (message?.type === 'endpoints' && view) {
     const replaced = new Set(Object.keys(message.services));
     return {
@@ -174,6 +178,18 @@ export class FakeProxy {
   /** The first message (at index `from` or later) after which the proxy's view satisfies `predicate`. */
   waitForView(predicate: (view: MeshSlice) => boolean, what: string, ms = 5000, from = 0): Promise<Received> {
     return this.waitForEntry((m) => m.view !== undefined && predicate(m.view), what, ms, from);
+  }
+
+  /**
+   * The first message bringing the proxy to at least `revision` (a snapshot, config or endpoints message);
+   * its `view` is the slice the proxy then holds.
+   */
+  update(revision: number, ms = 5000): Promise<Received> {
+    return this.waitFor(
+      (m) => ['snapshot', 'config', 'endpoints'].includes(m.type) && m.revision >= revision,
+      `an update to revision ≥ ${revision}`,
+      ms,
+    );
   }
 
   /** The first snapshot with a revision of at least `revision`. */
