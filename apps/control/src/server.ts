@@ -127,7 +127,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
 
   let address: string;
   try {
-    address = await app.listen({ host: config.host, port: config.port });
+    // A deep accept queue: after a control-plane restart every proxy reconnects at once, and connections the
+    // kernel drops for want of room come back only after TCP's SYN retransmission delays (1 s, 3 s, 7 s…).
+    address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
     await replicas.start(config.advertiseUrl ?? address);
   } catch (error) {
     clearInterval(reaper);

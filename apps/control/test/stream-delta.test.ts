@@ -94,8 +94,9 @@ describe('deltas and scoped slices', () => {
     const revision = await addEndpoint('service-c', '10.9.1.50');
     const got = await ledger.proxy.waitFor((m) => m.revision === revision, 'the delta', 5000, marks[1]);
     const delta = EndpointsMessage.parse(got.data);
-    expect(Object.keys(delta.services)).toEqual(['service-c']);
-    expect(delta.services['service-c']?.map((e) => e.address)).toContain('10.9.1.50');
+    const touched = [...Object.keys(delta.services), ...Object.keys(delta.changes)];
+    expect(touched).toEqual(['service-c']);
+    expect(ledger.proxy.view?.endpoints.map((e) => e.address)).toContain('10.9.1.50');
     expect(got.raw.length).toBeLessThan(2048);
     expect(plane.stream.slices.serialisationsFor(revision)).toBe(1);
 
@@ -114,7 +115,7 @@ describe('deltas and scoped slices', () => {
     const next = await addEndpoint('cart', '10.9.1.60');
     const forShop = await shop.proxy.waitFor((m) => m.revision === next, 'the cart delta', 5000, marks[0]);
     expect(forShop.data.type).toBe('endpoints');
-    expect(Object.keys(forShop.data.services)).toEqual(['cart']);
+    expect([...Object.keys(forShop.data.services), ...Object.keys(forShop.data.changes)]).toEqual(['cart']);
     expect(shop.proxy.view?.endpoints.map((e) => e.address)).toContain('10.9.1.60');
   });
 
@@ -179,7 +180,7 @@ describe('deltas and scoped slices', () => {
     );
     const got = await back.waitFor((m) => m.type === 'snapshot' || m.type === 'endpoints', 'a first message');
     expect(got.data.type).toBe('endpoints');
-    expect(Object.keys(got.data.services)).toContain('service-c');
+    expect([...Object.keys(got.data.services), ...Object.keys(got.data.changes)]).toContain('service-c');
   });
 
   it('an endpoint revision stores the changed endpoint lists, not the mesh', async () => {
@@ -234,5 +235,31 @@ describe('deltas and scoped slices', () => {
     }
     const audit = await getJson(`${plane.url}/api/v1/audit?kind=endpoint&resourceName=cart/10.9.7.7:9700`);
     expect(audit.body.items[0]).toMatchObject({ action: 'create', actor: 'proxy:cart/cart-storm-6' });
+  });
+
+  it('in a service of many endpoints, a delta carries the one that changed, not the whole list', async () => {
+    for (let i = 1; i <= 6; i++) await addEndpoint('audit', `10.9.8.${i}`);
+    const ledger = await ready({ service: 'ledger', instance: 'ledger-8', address: '10.9.8.100' });
+    const mark = ledger.proxy.received.length;
+    const revision = await addEndpoint('audit', '10.9.8.7');
+    const got = await ledger.proxy.waitFor((m) => m.revision === revision, 'the delta', 5000, mark);
+    const delta = EndpointsMessage.parse(got.data);
+    expect(delta.services).toEqual({});
+    expect(delta.changes.audit?.set.map((e) => e.address)).toEqual(['10.9.8.7']);
+    expect(delta.changes.audit?.remove).toEqual([]);
+    const list = await getJson(`${plane.url}/api/v1/services/audit/endpoints`);
+    const gone = list.body.items.find((e: { address: string }) => e.address === '10.9.8.3');
+    const removed = await sendJson('DELETE', `${plane.url}/api/v1/services/audit/endpoints/${gone.id}`);
+    const next = await ledger.proxy.waitFor(
+      (m) => m.revision === removed.revision,
+      'the removal',
+      5000,
+      mark,
+    );
+    expect(EndpointsMessage.parse(next.data).changes.audit?.remove).toEqual([
+      { address: '10.9.8.3', port: 8080 },
+    ]);
+    const held = ledger.proxy.view?.endpoints.filter((e) => e.service === 'audit').map((e) => e.address);
+    expect(held?.sort()).toEqual(['10.9.8.1', '10.9.8.2', '10.9.8.4', '10.9.8.5', '10.9.8.6', '10.9.8.7']);
   });
 });

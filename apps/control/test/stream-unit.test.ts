@@ -4,6 +4,7 @@
  * coalescing of revision bursts, close reasons that fit a close frame.
  */
 import {
+  applyEndpointsMessage,
   ConfigMessage,
   type Endpoint,
   EndpointsMessage,
@@ -17,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { Batcher } from '../src/stream/batch.ts';
 import { LatestOnly } from '../src/stream/coalesce.ts';
 import { closeReason } from '../src/stream/hub.ts';
-import { ChangeLog, Mesh } from '../src/stream/mesh.ts';
+import { ChangeLog, Mesh, proxyEndpoint } from '../src/stream/mesh.ts';
 import { SliceCache, sliceFor, sliceScope } from '../src/stream/slice.ts';
 
 const meta = (n: number) => ({
@@ -332,5 +333,40 @@ describe('Batcher', () => {
     const b = batcher.submit(2);
     await expect(a).rejects.toThrow('database away');
     expect(await b).toBe(2);
+  });
+});
+
+describe('endpoint diffs', () => {
+  it('applyEndpoints reports what changed as proxies see it; the log composes steps into one diff', () => {
+    const m = mesh(1);
+    const log = new ChangeLog();
+    const step = (revision: number, addresses: string[], touch = false) => {
+      const list = addresses.map((a) => ({
+        ...dbEndpoint(a),
+        ...(touch ? { lastSeen: '2027-01-01T00:00:00.000Z' } : {}),
+      }));
+      const diffs = m.applyEndpoints(revision, { db: list }, null);
+      log.add({ revision, services: ['db'], diffs });
+      return diffs.db;
+    };
+    log.add({ revision: 1, services: null });
+    expect(step(2, ['10.0.0.1', '10.0.0.2'])?.set.map((e) => e.address)).toEqual(['10.0.0.2']);
+    // A new lastSeen is not a change a proxy can see.
+    expect(step(3, ['10.0.0.1', '10.0.0.2'], true)).toEqual({ set: [], remove: [] });
+    expect(step(4, ['10.0.0.2', '10.0.0.3'])).toMatchObject({
+      remove: [{ address: '10.0.0.1', port: 5432 }],
+    });
+    const composed = log.endpointDiffsSince(1, 4, ['db'])?.db;
+    expect(composed?.set.map((e) => e.address).sort()).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(composed?.remove).toEqual([{ address: '10.0.0.1', port: 5432 }]);
+    // Applied to what a proxy at revision 1 held, the composed diff gives the list at revision 4.
+    const held = applyEndpointsMessage([proxyEndpoint(dbEndpoint('10.0.0.1'))], {
+      services: {},
+      changes: { db: { set: composed?.set.map(proxyEndpoint) ?? [], remove: composed?.remove ?? [] } },
+    });
+    expect(held.map((e) => e.address).sort()).toEqual(['10.0.0.2', '10.0.0.3']);
+    // Steps read back from the database carry no diffs: the log says so.
+    log.reset([{ revision: 5, services: ['db'] }]);
+    expect(log.endpointDiffsSince(4, 5, ['db'])).toBeNull();
   });
 });

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
+  applyEndpointsMessage,
   CLOSE_CODES,
   ControlMessage,
   describeFieldErrors,
@@ -271,13 +272,9 @@ export class ControlClient {
         endpoints: this.current.slice.endpoints.filter((e) => listed.has(e.service)),
       };
     } else {
-      const replaced = new Set(Object.keys(message.services));
       slice = {
         ...this.current.slice,
-        endpoints: [
-          ...this.current.slice.endpoints.filter((e) => !replaced.has(e.service)),
-          ...Object.values(message.services).flat(),
-        ],
+        endpoints: applyEndpointsMessage(this.current.slice.endpoints, message),
       };
     }
     const result = await this.options.proxy.apply(

@@ -181,6 +181,28 @@ describe('control client', () => {
     );
     expect(await control.next((m) => m.type === 'ack')).toMatchObject({ revision: 9 });
     expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v2');
+    // Endpoint by endpoint: add v1 back, then remove v2.
+    const [v1Endpoint] = slice([v1]).endpoints;
+    control.sockets[0]?.send(
+      JSON.stringify({
+        type: 'endpoints',
+        revision: 10,
+        nonce: 'd',
+        changes: { svc: { set: [v1Endpoint] } },
+      }),
+    );
+    expect(await control.next((m) => m.type === 'ack')).toMatchObject({ revision: 10 });
+    expect(proxy?.snapshot.config.endpoints.map((e) => e.port).sort()).toEqual([v1.port, v2.port].sort());
+    control.sockets[0]?.send(
+      JSON.stringify({
+        type: 'endpoints',
+        revision: 11,
+        nonce: 'e',
+        changes: { svc: { remove: [{ address: '127.0.0.1', port: v2.port }] } },
+      }),
+    );
+    expect(await control.next((m) => m.type === 'ack')).toMatchObject({ revision: 11 });
+    expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v1');
   });
 
   it('applies a config update keeping the endpoints it holds; refuses one before any snapshot', async () => {

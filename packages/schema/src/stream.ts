@@ -109,13 +109,47 @@ export const ConfigMessage = z.strictObject({
   config: z.unknown(),
 });
 
-/** Only the endpoints of some services changed: the proxy replaces those services' endpoint lists. */
+/** An endpoint of a service, by what identifies it. */
+export const EndpointKey = z.strictObject({ address: Address, port: count(1, 65535) });
+export type EndpointKey = z.infer<typeof EndpointKey>;
+
+/** Endpoints added or changed (matched by address and port) and endpoints removed, for one service. */
+export const EndpointChanges = z.strictObject({
+  set: z.array(ProxyEndpoint).default([]),
+  remove: z.array(EndpointKey).default([]),
+});
+export type EndpointChanges = z.infer<typeof EndpointChanges>;
+
+/**
+ * Only endpoints changed. `services` replaces the whole endpoint lists of the services it names; `changes` then
+ * edits the lists of others, endpoint by endpoint, so that one instance joining a service of hundreds sends one
+ * endpoint, not hundreds.
+ */
 export const EndpointsMessage = z.strictObject({
   type: z.literal('endpoints'),
   revision: count(0, 2_147_483_647),
   nonce: text(64),
-  services: z.record(DnsLabel, z.array(ProxyEndpoint)),
+  services: z.record(DnsLabel, z.array(ProxyEndpoint)).default({}),
+  changes: z.record(DnsLabel, EndpointChanges).default({}),
 });
+
+/** The endpoints a proxy holds after applying an endpoints message to `endpoints`. */
+export function applyEndpointsMessage(
+  endpoints: readonly ProxyEndpoint[],
+  message: Pick<z.infer<typeof EndpointsMessage>, 'services' | 'changes'>,
+): ProxyEndpoint[] {
+  const key = (service: string, e: EndpointKey) => `${service} ${e.address} ${e.port}`;
+  const replaced = new Set(Object.keys(message.services));
+  const dropped = new Set<string>();
+  for (const [service, change] of Object.entries(message.changes)) {
+    for (const e of [...change.remove, ...change.set]) dropped.add(key(service, e));
+  }
+  return [
+    ...endpoints.filter((e) => !replaced.has(e.service) && !dropped.has(key(e.service, e))),
+    ...Object.values(message.services).flat(),
+    ...Object.values(message.changes).flatMap((c) => c.set),
+  ];
+}
 
 export const ControlMessage = z.discriminatedUnion(
   'type',

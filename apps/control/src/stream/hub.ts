@@ -346,8 +346,8 @@ export class ProxyStream {
     for (const row of rows) {
       if (row.kind === 'endpoints' && row.endpoints) {
         const lists = row.endpoints as EndpointLists;
-        mesh.applyEndpoints(row.revision, lists, row.createdAt);
-        this.changes.add({ revision: row.revision, services: Object.keys(lists) });
+        const diffs = mesh.applyEndpoints(row.revision, lists, row.createdAt);
+        this.changes.add({ revision: row.revision, services: Object.keys(lists), diffs });
       } else {
         mesh.applyConfig(row.snapshot as unknown as MeshConfig, row.createdAt);
         this.changes.add({ revision: row.revision, services: null });
@@ -405,8 +405,15 @@ export class ProxyStream {
     const changed = record.syncedTo >= 0 ? this.changes.since(record.syncedTo, mesh.revision) : null;
     const endpoints = changed ? [...changed.services].filter((s) => scope.services.has(s)).sort() : [];
     if (changed && !changed.config) {
-      if (endpoints.length === 0) this.advance(record, mesh.revision);
-      else this.send(record, this.slices.endpoints(mesh, endpoints), mesh, scope.key);
+      if (endpoints.length === 0) {
+        this.advance(record, mesh.revision);
+        return;
+      }
+      const diffs = this.changes.endpointDiffsSince(record.syncedTo, mesh.revision, endpoints);
+      const message = diffs
+        ? this.slices.endpointChanges(mesh, record.syncedTo, endpoints, diffs)
+        : this.slices.endpoints(mesh, endpoints);
+      this.send(record, message, mesh, scope.key);
       return;
     }
     if (changed && endpoints.length === 0 && record.scopeKey === scope.key && record.configDigest !== null) {

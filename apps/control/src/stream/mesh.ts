@@ -10,13 +10,45 @@
  */
 import type {
   Endpoint,
+  EndpointKey,
   EndpointLists,
   MeshConfig,
   MeshSnapshot,
+  ProxyEndpoint,
   RouteRule,
   Service,
   TrafficPolicy,
 } from '@trellis/schema';
+
+/** What changed in one service's endpoint list: endpoints added or changed, and those removed. */
+export interface EndpointDiff {
+  set: Endpoint[];
+  remove: EndpointKey[];
+}
+
+const keyOf = (e: EndpointKey) => `${e.address} ${e.port}`;
+
+/** An endpoint as proxies see it: without control-plane metadata (ids, versions, timestamps). */
+export function proxyEndpoint(endpoint: Endpoint): ProxyEndpoint {
+  const {
+    id: _i,
+    version: _v,
+    createdAt: _c,
+    updatedAt: _u,
+    lastSeen: _l,
+    expiresAt: _e,
+    ...rest
+  } = endpoint;
+  return rest;
+}
+
+function diff(before: readonly Endpoint[], after: readonly Endpoint[]): EndpointDiff {
+  const old = new Map(before.map((e) => [keyOf(e), JSON.stringify(proxyEndpoint(e))]));
+  const set = after.filter((e) => old.get(keyOf(e)) !== JSON.stringify(proxyEndpoint(e)));
+  const kept = new Set(after.map(keyOf));
+  const remove = before.filter((e) => !kept.has(keyOf(e))).map((e) => ({ address: e.address, port: e.port }));
+  return { set, remove };
+}
 
 export class Mesh {
   private endpoints = new Map<string, Endpoint[]>();
@@ -62,13 +94,21 @@ export class Mesh {
     }
   }
 
-  applyEndpoints(revision: number, lists: EndpointLists, committedAt: Date | null): void {
+  /** Replaces the endpoint lists of some services; returns what changed in each, as a proxy sees endpoints. */
+  applyEndpoints(
+    revision: number,
+    lists: EndpointLists,
+    committedAt: Date | null,
+  ): Record<string, EndpointDiff> {
     this.revision = revision;
     this.committedAt = committedAt;
+    const diffs: Record<string, EndpointDiff> = {};
     for (const [service, list] of Object.entries(lists)) {
+      diffs[service] = diff(this.endpoints.get(service) ?? [], list);
       if (list.length === 0) this.endpoints.delete(service);
       else this.endpoints.set(service, list);
     }
+    return diffs;
   }
 
   endpointsOf(service: string): readonly Endpoint[] {
@@ -86,6 +126,8 @@ export class Mesh {
 export interface Step {
   revision: number;
   services: readonly string[] | null;
+  /** How each of those services' endpoints changed (unknown for steps read back from the database). */
+  diffs?: Readonly<Record<string, EndpointDiff>>;
 }
 
 /** The last `capacity` steps, in revision order without gaps. */
@@ -124,6 +166,48 @@ export class ChangeLog {
     const last = this.steps.at(-1);
     if (!last || last.revision < to) return null;
     return changed;
+  }
+
+  /**
+   * The endpoint changes of `services` after `revision` up to `to`, composed into one diff per service; null
+   * when some step in between is not known endpoint by endpoint (or the log does not reach back).
+   */
+  endpointDiffsSince(
+    revision: number,
+    to: number,
+    services: readonly string[],
+  ): Record<string, EndpointDiff> | null {
+    const first = this.steps[0];
+    if (!first || revision + 1 < first.revision) return null;
+    const wanted = new Set(services);
+    const state = new Map<string, Map<string, { at: EndpointKey; now: Endpoint | null }>>();
+    for (const step of this.steps) {
+      if (step.revision <= revision) continue;
+      if (step.revision > to) break;
+      for (const service of step.services ?? []) {
+        if (!wanted.has(service)) continue;
+        const d = step.diffs?.[service];
+        if (!d) return null;
+        let byKey = state.get(service);
+        if (!byKey) {
+          byKey = new Map();
+          state.set(service, byKey);
+        }
+        for (const k of d.remove) byKey.set(keyOf(k), { at: k, now: null });
+        for (const e of d.set) byKey.set(keyOf(e), { at: e, now: e });
+      }
+    }
+    const out: Record<string, EndpointDiff> = {};
+    for (const service of services) {
+      const set: Endpoint[] = [];
+      const remove: EndpointKey[] = [];
+      for (const { at, now } of state.get(service)?.values() ?? []) {
+        if (now) set.push(now);
+        else remove.push({ address: at.address, port: at.port });
+      }
+      out[service] = { set, remove };
+    }
+    return out;
   }
 
   /** The services whose endpoints changed after `revision` up to `to`, when nothing else changed; else null. */

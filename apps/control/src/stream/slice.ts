@@ -13,8 +13,8 @@
  * anything, and one whose endpoints a configuration change did not touch is sent the configuration alone.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Endpoint, MeshSlice, ProxyEndpoint } from '@trellis/schema';
-import type { Mesh } from './mesh.ts';
+import type { MeshSlice, ProxyEndpoint } from '@trellis/schema';
+import { type EndpointDiff, type Mesh, proxyEndpoint } from './mesh.ts';
 
 /** The names of the services a proxy of `service` needs. */
 export function sliceScope(mesh: Pick<Mesh, 'services'>, service: string): ReadonlySet<string> {
@@ -28,11 +28,6 @@ type Meta = { id: string; version: number; createdAt: string; updatedAt: string 
 function stripMeta<T extends Meta>(resource: T): Omit<T, keyof Meta> {
   const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...spec } = resource;
   return spec;
-}
-
-function proxyEndpoint(endpoint: Endpoint): ProxyEndpoint {
-  const { lastSeen: _l, expiresAt: _e, ...rest } = stripMeta(endpoint);
-  return rest;
 }
 
 /** The slice of `mesh` whose resources belong to the services in `scope`. Unhealthy endpoints stay in: the
@@ -162,6 +157,44 @@ export class SliceCache {
       configDigest: parts.digest,
     };
     this.configs.set(scope.key, entry);
+    this.count(mesh.revision);
+    return entry;
+  }
+
+  /**
+   * The endpoints message bringing proxies at revision `from` up to date for `services` (sorted), given what
+   * changed in them since: endpoint by endpoint, or whole lists for services where that would be no smaller.
+   */
+  endpointChanges(
+    mesh: Mesh,
+    from: number,
+    services: readonly string[],
+    diffs: Readonly<Record<string, EndpointDiff>>,
+  ): Encoded {
+    this.roll(mesh);
+    const key = `${from}|${services.join(',')}`;
+    const cached = this.deltas.get(key);
+    if (cached) return cached;
+    const lists: Record<string, ProxyEndpoint[]> = {};
+    const changes: Record<string, { set: ProxyEndpoint[]; remove: EndpointDiff['remove'] }> = {};
+    for (const service of services) {
+      const d = diffs[service];
+      const list = mesh.endpointsOf(service);
+      if (!d || d.set.length + d.remove.length >= list.length) lists[service] = list.map(proxyEndpoint);
+      else changes[service] = { set: d.set.map(proxyEndpoint), remove: d.remove };
+    }
+    const n = nonce();
+    const entry: Encoded = {
+      kind: 'endpoints',
+      revision: mesh.revision,
+      nonce: n,
+      bytes: Buffer.from(
+        JSON.stringify({ type: 'endpoints', revision: mesh.revision, nonce: n, services: lists, changes }),
+      ),
+      sliceDigest: null,
+      configDigest: null,
+    };
+    this.deltas.set(key, entry);
     this.count(mesh.revision);
     return entry;
   }

@@ -2,7 +2,14 @@
  * A fake proxy for stream tests: a plain `ws` client that records every message, and waits on events (a message,
  * a close, a pong) with bounded deadlines rather than sleeping.
  */
-import { type MeshSlice, type ProxyIdentity, STREAM_PATH, STREAM_PROTOCOL_VERSION } from '@trellis/schema';
+import {
+  applyEndpointsMessage,
+  EndpointsMessage,
+  type MeshSlice,
+  type ProxyIdentity,
+  STREAM_PATH,
+  STREAM_PROTOCOL_VERSION,
+} from '@trellis/schema';
 import { type ClientOptions, WebSocket } from 'ws';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../../src/server.ts';
@@ -74,14 +81,7 @@ export function applyMessage(view: MeshSlice | undefined, message: any): MeshSli
     return { ...message.config, endpoints: view.endpoints.filter((e) => listed.has(e.service)) };
   }
   if (message?.type === 'endpoints' && view) {
-    const replaced = new Set(Object.keys(message.services));
-    return {
-      ...view,
-      endpoints: [
-        ...view.endpoints.filter((e) => !replaced.has(e.service)),
-        ...(Object.values(message.services).flat() as MeshSlice['endpoints']),
-      ],
-    };
+    return { ...view, endpoints: applyEndpointsMessage(view.endpoints, EndpointsMessage.parse(message)) };
   }
   return view;
 }
