@@ -1,6 +1,10 @@
-// `npm start`: install if needed, build, then run the control plane on an embedded Postgres (or DATABASE_URL).
+// `npm start`: install if needed, build, then run the control plane on an embedded Postgres (or DATABASE_URL)
+// and, once it is ready, the live demo mesh (packages/demo; TRELLIS_DEMO=false turns it off, which the demo itself
+// reads). SIGINT/SIGTERM go to both; this exits when both have stopped. The demo does not supervise the control
+// plane: if it dies, its proxies keep serving from their last-known-good snapshots and reconnect when it is back.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ENV, ensureInstalled, ROOT, turbo } from './lib.mjs';
 
 ensureInstalled();
@@ -9,10 +13,98 @@ if (turbo(['run', 'build', '--output-logs=errors-only']) !== 0) {
   process.exit(1);
 }
 
+const running = new Map();
+let stopping = false;
+let exitCode = 0;
+
+function track(name, child) {
+  running.set(name, child);
+  child.on('exit', (code, signal) => {
+    running.delete(name);
+    if (code !== 0 && code !== null) exitCode ||= code;
+    if (!stopping && name === 'control plane') {
+      process.stderr.write(
+        `\nthe control plane exited (${signal ?? `code ${code}`})` +
+          (running.has('demo')
+            ? '; the demo mesh keeps serving from its last-known-good snapshots. Ctrl-C stops it.\n'
+            : '\n'),
+      );
+    }
+    if (!stopping && name === 'demo' && code !== 0) {
+      // The demo could not start (a bad TRELLIS_DEMO_* value, a port in use): stop, as a bad setting does.
+      process.stderr.write(`the demo mesh exited (${signal ?? `code ${code}`}); stopping\n`);
+      stopAll('SIGTERM');
+    }
+    if (running.size === 0) process.exit(exitCode || (signal && !stopping ? 1 : 0));
+  });
+}
+
+function stopAll(signal) {
+  stopping = true;
+  for (const child of running.values()) child.kill(signal);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopAll(signal));
+
+// `node --import tsx`, one process: the tsx CLI wrapper relays signals to its child and SIGKILLs it when a second
+// SIGINT comes (and a terminal's Ctrl-C reaches it twice: from the terminal and forwarded from here).
 const control = spawn(
-  path.join(ROOT, 'node_modules', '.bin', 'tsx'),
-  [path.join(ROOT, 'apps', 'control', 'src', 'main.ts')],
-  { cwd: ROOT, stdio: 'inherit', env: ENV },
+  process.execPath,
+  ['--import', 'tsx', path.join(ROOT, 'apps', 'control', 'src', 'main.ts')],
+  {
+    cwd: ROOT,
+    stdio: ['inherit', 'pipe', 'inherit'],
+    env: ENV,
+  },
 );
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => control.kill(signal));
-control.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+track('control plane', control);
+
+// The control plane prints where it listens ("  health     http://127.0.0.1:7070/healthz ..."); its output is
+// passed through and read for that line, so that a port of 0 (or any host) works without parsing settings here.
+const controlUrl = new Promise((resolve) => {
+  let buffer = '';
+  control.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    if (buffer === null) return;
+    buffer += chunk.toString('utf8');
+    const found = /^\s*health\s+(https?:\/\/\S+)\/healthz/m.exec(buffer);
+    if (found) {
+      buffer = null;
+      resolve(found[1]);
+    } else if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);
+  });
+});
+
+async function ready(url) {
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (stopping || !running.has('control plane')) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const url = await controlUrl;
+await ready(url);
+if (!stopping && running.has('control plane')) {
+  // With an IPC channel and the demo's parent-watch preload, the demo stops (and stops its processes) even if this
+  // script is killed outright.
+  const demoDist = path.join(ROOT, 'packages', 'demo', 'dist');
+  const demo = spawn(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(path.join(demoDist, 'parent-watch.mjs')).href,
+      path.join(demoDist, 'trellis-demo.mjs'),
+      '--control-url',
+      url,
+    ],
+    { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: ENV },
+  );
+  demo.channel?.unref();
+  track('demo', demo);
+}

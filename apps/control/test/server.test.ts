@@ -39,6 +39,7 @@ describe('control plane process', () => {
       expect((await getJson(`${first.url}/readyz`)).status).toBe(200);
       const services = await getJson(`${first.url}/api/v1/services`);
       expect(services.body.items.map((s: { name: string }) => s.name)).toEqual([
+        'ingress',
         'service-a',
         'service-b',
         'service-c',
@@ -90,7 +91,7 @@ describe('control plane process', () => {
     try {
       expect(plane.databaseUrl).toBe(url);
       expect((await getJson(`${plane.url}/readyz`)).status).toBe(200);
-      expect((await getJson(`${plane.url}/api/v1/services`)).body.items).toHaveLength(3);
+      expect((await getJson(`${plane.url}/api/v1/services`)).body.items).toHaveLength(4);
       await expect(fs.access(path.join(dataDir, 'unused'))).rejects.toThrow();
     } finally {
       await plane.stop();

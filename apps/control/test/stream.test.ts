@@ -78,8 +78,8 @@ describe('proxy stream', () => {
     const message = SnapshotMessage.parse(data);
     expect(message.nonce).toMatch(/^[0-9a-f]{32}$/);
     const slice = MeshSlice.parse(message.slice);
-    expect(slice.services.map((s) => s.name)).toEqual(['service-a', 'service-b', 'service-c']);
-    expect(slice.routes.map((r) => r.name)).toEqual(['service-b-canary']);
+    expect(slice.services.map((s) => s.name)).toEqual(['ingress', 'service-a', 'service-b', 'service-c']);
+    expect(slice.routes.map((r) => r.name)).toEqual(['service-b-canary', 'service-c-retries']);
     expect(slice.policies.map((p) => p.name)).toEqual(['service-c-defaults']);
     // The proxy's own registration is part of the revision it was sent.
     expect(slice.endpoints).toContainEqual(
@@ -130,12 +130,13 @@ describe('proxy stream', () => {
     const revision = await shiftCanary(a, 25);
     expect(revision).toBeGreaterThan(joined);
 
-    const got = await Promise.all([b1, b2, c1].map((p) => p.snapshot(revision)));
+    const got = await Promise.all([b1, b2, c1].map((p) => p.update(revision)));
     for (const m of got) {
-      expect(m.data.revision).toBe(revision);
-      expect(canaryWeights(MeshSlice.parse(m.data.slice))).toEqual([75, 25]);
+      expect(m.data).toMatchObject({ type: 'config', revision });
+      expect(canaryWeights(MeshSlice.parse(m.view))).toEqual([75, 25]);
     }
-    // One serialisation for the revision, the same bytes to all three (their slices are identical today).
+    // One serialisation for the revision, the same bytes to all three (their slices are identical). Only the
+    // configuration changed, so only the configuration was sent.
     expect(a.stream.slices.serialisationsFor(revision)).toBe(1);
     expect(got[0]?.raw.equals(got[1]?.raw as Buffer)).toBe(true);
     expect(got[0]?.raw.equals(got[2]?.raw as Buffer)).toBe(true);
@@ -168,7 +169,7 @@ describe('proxy stream', () => {
     expect((await proxyStatus(a, 'service-c', 'c-nack')).status).toBe('NACKED');
 
     const revision = await shiftCanary(a, 30);
-    const next = (await proxy.snapshot(revision)).data;
+    const next = (await proxy.update(revision)).data;
     await proxy.flush();
     expect((await proxyStatus(a, 'service-c', 'c-nack')).status).toBe('STALE');
     proxy.ack(first); // the answer to an older snapshot
@@ -186,13 +187,15 @@ describe('proxy stream', () => {
     const onB = await join(b, { service: 'service-b', instance: 'b-remote', address: '10.0.2.50' });
     await onB.snapshot();
     const revision = await shiftCanary(a, 40);
-    const { data } = await onB.snapshot(revision);
-    expect(canaryWeights(MeshSlice.parse(data.slice))).toEqual([60, 40]);
+    const { data, view } = await onB.update(revision);
+    expect(canaryWeights(MeshSlice.parse(view))).toEqual([60, 40]);
     onB.ack(data);
     await onB.flush();
     expect((await proxyStatus(b, 'service-b', 'b-remote')).status).toBe('SYNCED');
-    // B lists its own proxies only.
-    expect(await proxyStatus(a, 'service-b', 'b-remote')).toBeUndefined();
+    // A answers for B's proxies too (it asks B), and says where the proxy streams from.
+    const seenFromA = await proxyStatus(a, 'service-b', 'b-remote');
+    expect(seenFromA.status).toBe('SYNCED');
+    expect(seenFromA.replica).toBe((await proxyStatus(b, 'service-b', 'b-remote')).replica);
   });
 
   it('keeps delivering after the LISTEN sessions are cut, including changes made while they were away', async () => {
@@ -207,8 +210,8 @@ describe('proxy stream', () => {
       );
       expect(rows.length).toBe(2);
       const revision = await shiftCanary(a, 45);
-      const { data } = await onB.snapshot(revision);
-      expect(canaryWeights(MeshSlice.parse(data.slice))).toEqual([55, 45]);
+      const { view } = await onB.update(revision);
+      expect(canaryWeights(MeshSlice.parse(view))).toEqual([55, 45]);
       await eventually(async () => {
         const { rows: back } = await admin.query(
           `SELECT count(*)::int AS n FROM pg_stat_activity
@@ -217,7 +220,7 @@ describe('proxy stream', () => {
         return back[0].n === 2 ? true : undefined;
       }, 'both LISTEN sessions to come back');
       const after = await shiftCanary(a, 50);
-      expect(canaryWeights(MeshSlice.parse((await onB.snapshot(after)).data.slice))).toEqual([50, 50]);
+      expect(canaryWeights(MeshSlice.parse((await onB.update(after)).view))).toEqual([50, 50]);
     } finally {
       await admin.end();
     }
@@ -229,8 +232,8 @@ describe('proxy stream', () => {
     const before = proxy.received.length;
     let last = 0;
     for (const weight of [1, 2, 3, 4, 5]) last = await shiftCanary(a, weight);
-    const { data } = await proxy.snapshot(last);
-    expect(canaryWeights(MeshSlice.parse(data.slice))).toEqual([95, 5]);
+    const { view } = await proxy.update(last);
+    expect(canaryWeights(MeshSlice.parse(view))).toEqual([95, 5]);
     const revisions = proxy.received.slice(before).map((m) => m.data.revision);
     expect(revisions).toEqual([...revisions].sort((x, y) => x - y));
     expect(new Set(revisions).size).toBe(revisions.length);

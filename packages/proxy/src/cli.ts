@@ -13,13 +13,15 @@ import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
 /**
  * With --control-plane, the file is the bootstrap (node, listeners, limits; any services, routes… in it are the
  * starting point until the first snapshot) and the control plane sends the mesh. The endpoint registered for
- * this proxy is the advertise address and the port of its first inbound listener.
+ * this proxy is the advertise address and the port of its first inbound listener (of its first ingress listener
+ * for a gateway without one), with the node's labels, so that routes can select it by subset.
  */
 function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger): ControlClient {
   const config = proxy.snapshot.config;
   const { services: _s, endpoints: _e, routes: _r, policies: _p, revision: _v, ...bootstrap } = config;
-  const inbound = config.listeners.find((l) => l.mode === 'inbound');
-  const port = inbound ? (proxy.address(inbound.name)?.port ?? inbound.port) : 0;
+  const served =
+    config.listeners.find((l) => l.mode === 'inbound') ?? config.listeners.find((l) => l.mode === 'ingress');
+  const port = served ? (proxy.address(served.name)?.port ?? served.port) : 0;
   return new ControlClient({
     url: options.controlPlane ?? '',
     token: options.joinToken,
@@ -29,7 +31,7 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
       address: options.advertiseAddress,
       port: port || 1,
       zone: config.node.zone,
-      labels: {},
+      labels: config.node.labels,
     },
     bootstrap: bootstrap as Bootstrap,
     proxy,

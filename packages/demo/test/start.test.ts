@@ -1,0 +1,106 @@
+/**
+ * `npm start` end to end (scripts/start.mjs, with the control plane on this file's own database and free ports):
+ * the control plane comes up, then the demo mesh, which answers through the ingress and reports its traffic; then
+ * Ctrl-C, sent as a terminal sends it (SIGINT to the whole foreground process group), stops everything: the script
+ * exits 0 and not one of the processes it started is left running.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chainOf } from '../src/index.ts';
+import { createDatabase, JOIN_TOKEN, REPO_ROOT } from './support/control.ts';
+import { alive, commandOf, descendants } from './support/proc.ts';
+
+let start: ChildProcess | undefined;
+let dataDir: string | undefined;
+let leftovers: number[] = [];
+
+afterAll(async () => {
+  // Only if the test failed half-way: nothing of this run may outlive it.
+  if (start?.pid && start.exitCode === null) {
+    leftovers = [...leftovers, ...descendants(start.pid)];
+    start.kill('SIGKILL');
+  }
+  for (const pid of leftovers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('starts the control plane and the demo mesh; Ctrl-C stops everything and leaves nothing running', async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-start-'));
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/start.mjs')], {
+      cwd: REPO_ROOT,
+      // Its own process group, like a shell job, so that the test can send Ctrl-C's SIGINT to all of it.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        DATABASE_URL: await createDatabase('start'),
+        TRELLIS_CONTROL_PORT: '0',
+        TRELLIS_DATA_DIR: dataDir,
+        TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+        TRELLIS_LOG_LEVEL: 'warn',
+        TRELLIS_DEMO: 'true',
+        TRELLIS_DEMO_PORT_BASE: '0',
+        TRELLIS_DEMO_RATE: '20',
+        TRELLIS_DEMO_REPORT_SECONDS: '1',
+      },
+    });
+    start = child;
+    let output = '';
+    const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const w of [...waiters]) {
+        const m = w.pattern.exec(output);
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const printed = (pattern: RegExp, ms = 90_000) =>
+      Promise.race([
+        new Promise<RegExpExecArray>((resolve) => {
+          const m = pattern.exec(output);
+          if (m) resolve(m);
+          else waiters.push({ pattern, resolve });
+        }),
+        exited.then((code) => {
+          throw new Error(`npm start exited (${code}) before printing ${pattern}:\n${output}`);
+        }),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no ${pattern} within ${ms} ms:\n${output}`)), ms),
+        ),
+      ]);
+
+    await printed(/Trellis control plane is up/);
+    const [, ingress] = await printed(/try\s+curl -s (http:\/\/127\.0\.0\.1:\d+\/)/);
+    const res = await fetch(ingress as string);
+    expect(res.status).toBe(200);
+    expect(chainOf(await res.json()).map((l) => l.service)).toEqual(['service-a', 'service-b', 'service-c']);
+    await printed(/\[traffic\] last 1 s: \d+ sent, \d+ ok, 0 failed/);
+
+    const pids = descendants(child.pid as number);
+    leftovers = pids;
+    // The control plane, the demo launcher, 6 apps, 6 sidecars and the ingress gateway (and turbo's leftovers).
+    expect(pids.length).toBeGreaterThanOrEqual(15);
+
+    process.kill(-(child.pid as number), 'SIGINT');
+    expect(await exited, output).toBe(0);
+    expect(output).toContain('[demo] every demo process has stopped');
+    const running = pids.filter(alive);
+    expect(running.map((pid) => `${pid} ${commandOf(pid)}`)).toEqual([]);
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * Control planes for the demo's tests, on a database of the test file's own (the control plane's test support,
+ * imported): in this process (cheap, for tests that only need one running), or as a child process started the way
+ * `npm start` starts it, for tests that must SIGKILL it and start it again on the same port.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ControlPlane, loadConfig, startControlPlane } from '@trellis/control';
+import { createDatabase, silentLogger } from '../../../../apps/control/test/support/db.ts';
+import { waitForControlPlane } from '../../src/control-api.ts';
+import { freePort, signalGroup } from '../../src/index.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const JOIN_TOKEN = 'demo-test-join-token';
+
+export { createDatabase };
+
+/** A seeded control plane in this process, on port 0. */
+export async function inProcessControlPlane(databaseUrl?: string): Promise<ControlPlane> {
+  return startControlPlane(
+    {
+      ...loadConfig({ DATABASE_URL: databaseUrl ?? (await createDatabase('demo')) }),
+      port: 0,
+      logLevel: 'silent',
+      joinToken: JOIN_TOKEN,
+    },
+    silentLogger,
+  );
+}
+
+/**
+ * `apps/control/src/main.ts` as a child process (node with the tsx loader: one process, so SIGKILL leaves nothing
+ * behind), always on the same port so that proxies find it again after a restart.
+ */
+export class ChildControlPlane {
+  private child: ChildProcess | undefined;
+  readonly output: string[] = [];
+
+  private constructor(
+    readonly databaseUrl: string,
+    readonly port: number,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async create(env: Record<string, string> = {}): Promise<ChildControlPlane> {
+    return new ChildControlPlane(await createDatabase('demo'), await freePort(), env);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.exitCode === null ? this.child.pid : undefined;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'apps/control/src/main.ts')],
+      {
+        cwd: REPO_ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          DATABASE_URL: this.databaseUrl,
+          TRELLIS_CONTROL_HOST: '127.0.0.1',
+          TRELLIS_CONTROL_PORT: String(this.port),
+          TRELLIS_SEED: 'true',
+          TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+          TRELLIS_LOG_LEVEL: 'warn',
+          ...this.env,
+        },
+      },
+    );
+    this.child = child;
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => this.output.push(...chunk.split('\n').filter(Boolean)));
+    }
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`the control plane exited (${signal ?? code}):\n${this.output.slice(-20).join('\n')}`),
+        ),
+      ),
+    );
+    exited.catch(() => undefined);
+    await Promise.race([waitForControlPlane(this.url, 60_000), exited]);
+  }
+
+  /** SIGKILL, as a crash: no goodbye to the proxies, no clean database disconnect. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    signalGroup(child.pid, 'SIGKILL');
+    await exited;
+  }
+
+  /** SIGTERM, and SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    signalGroup(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => child.pid && signalGroup(child.pid, 'SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
