@@ -46,6 +46,7 @@ const EnvSchema = z
     TRELLIS_PROXY_PING_MS: int(100, 3_600_000).default(5000),
     TRELLIS_PROXY_HELLO_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
     TRELLIS_PROXY_ACCEPT_RATE: int(1, 1_000_000).default(200),
+    TRELLIS_PROXY_RECONNECT_WINDOW_MS: int(0, 3_600_000).default(30_000),
     TRELLIS_TELEMETRY_FLUSH_MS: int(100, 3_600_000).default(10_000),
     TRELLIS_TELEMETRY_RETENTION_10S_MS: int(60_000, 90 * 86_400_000).default(86_400_000),
     TRELLIS_TELEMETRY_RETENTION_1M_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
@@ -84,6 +85,8 @@ export interface Config {
   proxyHelloTimeoutMs: number;
   /** New proxy streams admitted per second; more wait in a queue (reconnect storms). */
   proxyAcceptPerSecond: number;
+  /** After a start, proxies get the grace period plus this long to come back before their endpoints are swept. */
+  proxyReconnectWindowMs: number;
   /** How often telemetry buckets accumulated in memory are written to Postgres. */
   telemetryFlushMs: number;
   /** How long 10-second telemetry buckets are kept. */
@@ -121,6 +124,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     proxyPingMs: e.TRELLIS_PROXY_PING_MS,
     proxyHelloTimeoutMs: e.TRELLIS_PROXY_HELLO_TIMEOUT_MS,
     proxyAcceptPerSecond: e.TRELLIS_PROXY_ACCEPT_RATE,
+    proxyReconnectWindowMs: e.TRELLIS_PROXY_RECONNECT_WINDOW_MS,
     telemetryFlushMs: e.TRELLIS_TELEMETRY_FLUSH_MS,
     telemetryRetentionFineMs: e.TRELLIS_TELEMETRY_RETENTION_10S_MS,
     telemetryRetentionCoarseMs: e.TRELLIS_TELEMETRY_RETENTION_1M_MS,

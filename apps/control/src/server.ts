@@ -89,6 +89,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     ttlMs: config.proxyTtlMs,
     pingMs: config.proxyPingMs,
     acceptPerSecond: config.proxyAcceptPerSecond,
+    reconnectWindowMs: config.proxyReconnectWindowMs,
   });
   const listener = new RevisionListener({
     connectionString: databaseUrl,

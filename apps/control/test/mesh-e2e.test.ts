@@ -64,6 +64,7 @@ beforeAll(async () => {
     seed: false,
     proxyGraceMs: CHURN_GRACE_MS,
     proxyTtlMs: CHURN_GRACE_MS * 3,
+    proxyReconnectWindowMs: 0,
   });
   ports = { v1: await upstream('v1'), v2: await upstream('v2') };
   await api('POST', '/services', { name: 'shop', port: 8080 });

@@ -171,12 +171,13 @@ describe('deltas and scoped slices', () => {
 
   it('a proxy that comes back with a recent revision is caught up with a delta, not its whole slice', async () => {
     const first = await ready({ service: 'ledger', instance: 'ledger-5', address: '10.9.4.1' });
+    const mesh = first.proxy.received[0]?.data.mesh as string;
     await first.proxy.close();
     const had = plane.stream.currentRevision;
     await addEndpoint('service-c', '10.9.4.50');
     const back = await join(
       { service: 'ledger', instance: 'ledger-5', address: '10.9.4.1' },
-      { revision: had },
+      { revision: had, mesh },
     );
     const got = await back.waitFor((m) => m.type === 'snapshot' || m.type === 'endpoints', 'a first message');
     expect(got.data.type).toBe('endpoints');

@@ -51,7 +51,11 @@ async function joinAndWait(instance: string, address: string, service = 'service
 
 beforeAll(async () => {
   databaseUrl = await createDatabase('streamlive');
-  plane = await startPlane(databaseUrl, { proxyGraceMs: GRACE_MS, proxyTtlMs: TTL_MS });
+  plane = await startPlane(databaseUrl, {
+    proxyGraceMs: GRACE_MS,
+    proxyTtlMs: TTL_MS,
+    proxyReconnectWindowMs: 0,
+  });
   observer = await FakeProxy.join(streamUrl(plane), { service: 'service-a', instance: 'observer' });
   await observer.snapshot();
 });

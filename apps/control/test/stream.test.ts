@@ -248,9 +248,7 @@ describe('proxy stream', () => {
     const again = await join(
       a,
       { service: 'service-b', instance: 'b-again', address: '10.0.2.70' },
-      {
-        revision: current,
-      },
+      { revision: current, mesh: data.mesh },
     );
     await eventually(async () => {
       const s = await proxyStatus(a, 'service-b', 'b-again');
@@ -263,6 +261,18 @@ describe('proxy stream', () => {
       ackedRevision: current,
       lastSent: null,
     });
+  });
+
+  it('a revision from another mesh (another database) counts for nothing: the proxy gets its whole slice', async () => {
+    const current = a.stream.currentRevision;
+    const stranger = await join(
+      a,
+      { service: 'service-b', instance: 'b-stranger', address: '10.0.2.71' },
+      { revision: current, mesh: '00000000-0000-4000-8000-000000000000' },
+    );
+    const { data } = await stranger.snapshot();
+    expect(data.mesh).toMatch(/^[0-9a-f-]{36}$/);
+    expect(data.mesh).not.toBe('00000000-0000-4000-8000-000000000000');
   });
 
   it('a second connection of the same instance replaces the first', async () => {

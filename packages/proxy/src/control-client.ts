@@ -49,6 +49,8 @@ export interface ControlClientOptions {
 interface Persisted {
   revision: number;
   slice: MeshSlice;
+  /** The mesh the revision belongs to, as the snapshot named it. */
+  mesh?: string;
 }
 
 const STATE_FILE = 'last-known-good.json';
@@ -64,10 +66,15 @@ export async function readLastKnownGood(stateDir: string): Promise<Persisted | u
     const value = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as {
       revision?: unknown;
       slice?: unknown;
+      mesh?: unknown;
     };
     const slice = MeshSlice.safeParse(value.slice);
     if (!slice.success || typeof value.revision !== 'number') return undefined;
-    return { revision: value.revision, slice: slice.data };
+    return {
+      revision: value.revision,
+      slice: slice.data,
+      ...(typeof value.mesh === 'string' ? { mesh: value.mesh } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -167,7 +174,7 @@ export class ControlClient {
           protocol: STREAM_PROTOCOL_VERSION,
           token: this.options.token,
           node: this.options.identity,
-          ...(this.current ? { revision: this.current.revision } : {}),
+          ...(this.current?.mesh ? { revision: this.current.revision, mesh: this.current.mesh } : {}),
         }),
       );
     });
@@ -284,7 +291,8 @@ export class ControlClient {
       this.nack(socket, message.revision, message.nonce, result.message, result.errors);
       return;
     }
-    this.current = { revision: message.revision, slice };
+    const mesh = message.type === 'snapshot' ? message.mesh : this.current?.mesh;
+    this.current = { revision: message.revision, slice, ...(mesh ? { mesh } : {}) };
     this.acks += 1;
     this.send(socket, { type: 'ack', revision: message.revision, nonce: message.nonce });
     if (this.options.stateDir) {

@@ -245,7 +245,7 @@ describe('control client', () => {
     const { port } = await startClient(control.url);
     await control.next((m) => m.type === 'hello');
     control.sockets[0]?.send(
-      JSON.stringify({ type: 'snapshot', revision: 10, nonce: 'a', slice: slice([v1]) }),
+      JSON.stringify({ type: 'snapshot', revision: 10, nonce: 'a', mesh: 'mesh-1', slice: slice([v1]) }),
     );
     await control.next((m) => m.type === 'ack');
     await control.close();
@@ -254,7 +254,8 @@ describe('control client', () => {
     expect(failed).toBe(0);
     control = await fakeControl(controlPort);
     const hello = await control.next((m) => m.type === 'hello');
-    expect(hello.revision).toBe(10);
+    // It says which revision of which mesh it has, so the control plane can tell whether that means anything.
+    expect(hello).toMatchObject({ revision: 10, mesh: 'mesh-1' });
     control.sockets[0]?.send(
       JSON.stringify({ type: 'snapshot', revision: 11, nonce: 'b', slice: slice([v2]) }),
     );

@@ -56,6 +56,8 @@ export const HelloMessage = z.strictObject({
   node: ProxyIdentity,
   /** The revision the proxy already has (from disk), so an unchanged mesh need not be resent. */
   revision: count(0, 2_147_483_647).optional(),
+  /** The mesh that revision belongs to (from its snapshot): revision numbers of another database mean nothing. */
+  mesh: text(64).optional(),
 });
 
 export const AckMessage = z.strictObject({
@@ -91,6 +93,8 @@ export const SnapshotMessage = z.strictObject({
   type: z.literal('snapshot'),
   revision: count(0, 2_147_483_647),
   nonce: text(64),
+  /** Which mesh (database) the revision numbers belong to; the proxy sends it back with its revision in hello. */
+  mesh: text(64).optional(),
   slice: z.unknown(),
 });
 

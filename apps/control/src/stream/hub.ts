@@ -91,6 +91,12 @@ export interface ProxyStreamOptions {
   telemetryFramesKept?: number;
   /** New stream connections admitted per second; more wait in a queue. Default 200. */
   acceptPerSecond?: number;
+  /**
+   * For this long plus graceMs after this control plane starts, it does not sweep endpoints of proxies that have
+   * not come back: while no control plane was up, no proxy could show it was alive, and proxies reconnect with a
+   * backoff of up to 30 s. Default 30 s.
+   */
+  reconnectWindowMs?: number;
   /** Receives every batch of telemetry frames a proxy sends (the telemetry pipeline). */
   telemetry?: { ingest(frames: TelemetryFrame[]): void };
 }
@@ -196,6 +202,7 @@ export class ProxyStream {
   private mesh: Mesh | undefined;
   private readonly changes = new ChangeLog();
   private closing = false;
+  private startedAt = 0;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private tick: Promise<void> | undefined;
@@ -232,6 +239,7 @@ export class ProxyStream {
 
   /** Starts heartbeats, liveness sweeps and the first load of the mesh. */
   start(): void {
+    this.startedAt = this.options.store.clock().getTime();
     const { graceMs, pingMs } = this.options;
     const livenessMs =
       this.options.livenessIntervalMs ?? Math.max(20, Math.min(5000, Math.floor(graceMs / 4)));
@@ -363,7 +371,7 @@ export class ProxyStream {
    * that come back with a recent revision can still be sent deltas.
    */
   private async rebuild(): Promise<void> {
-    const { snapshot, committedAt, steps } = await this.options.store.db.$transaction(
+    const { snapshot, committedAt, steps, meshId } = await this.options.store.db.$transaction(
       async (tx) => {
         const state = await tx.meshState.findUnique({ where: { id: 1 } });
         const revision = state?.revision ?? 0;
@@ -379,11 +387,11 @@ export class ProxyStream {
           revision: r.revision,
           services: r.kind === 'endpoints' ? (r.services ?? []) : null,
         }));
-        return { snapshot, committedAt: committed?.createdAt ?? null, steps };
+        return { snapshot, committedAt: committed?.createdAt ?? null, steps, meshId: state?.meshId ?? '' };
       },
       { isolationLevel: 'RepeatableRead' },
     );
-    this.mesh = Mesh.of(snapshot, committedAt);
+    this.mesh = Mesh.of(snapshot, committedAt, meshId);
     this.changes.reset(steps);
     this.log.debug({ revision: snapshot.revision }, 'loaded the mesh');
     for (const record of this.records.values()) this.sync(record);
@@ -600,7 +608,7 @@ export class ProxyStream {
     // A proxy that has a recent revision (from before a reconnect, or from disk) and whose slice saw only
     // endpoint changes since is brought up to date with a delta rather than its whole slice.
     const current = this.currentRevision;
-    const since = hello.revision;
+    const since = hello.mesh !== undefined && hello.mesh === this.mesh?.id ? hello.revision : undefined;
     if (since !== undefined && since <= current && this.changes.endpointsChangedSince(since, current)) {
       record.syncedTo = since;
       record.ackedRevision = since;
@@ -735,6 +743,8 @@ export class ProxyStream {
       }
     }
     if (this.closing) return;
+    const settling = this.startedAt + graceMs + (this.options.reconnectWindowMs ?? 30_000);
+    if (store.clock().getTime() < settling) return;
     const keep = new Set(live.map((r) => r.endpointId as string));
     const swept = await sweepProxyEndpoints(store, { graceMs, ttlMs, keep });
     if (swept.unhealthy > 0 || swept.removed > 0) this.log.info(swept, 'swept endpoints of departed proxies');

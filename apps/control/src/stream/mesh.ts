@@ -62,10 +62,12 @@ export class Mesh {
     public revision: number,
     /** When `revision` was committed (null when unknown, e.g. revision 0). */
     public committedAt: Date | null,
+    /** Which mesh this is (MeshState.meshId): revision numbers mean something only within one. */
+    readonly id = '',
   ) {}
 
-  static of(snapshot: MeshSnapshot, committedAt: Date | null): Mesh {
-    const mesh = new Mesh(snapshot.revision, committedAt);
+  static of(snapshot: MeshSnapshot, committedAt: Date | null, id = ''): Mesh {
+    const mesh = new Mesh(snapshot.revision, committedAt, id);
     mesh.applyConfig(snapshot, committedAt);
     return mesh;
   }

@@ -129,7 +129,7 @@ export class SliceCache {
       revision: mesh.revision,
       nonce: n,
       bytes: Buffer.from(
-        `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}","slice":{"services":${parts.services},"endpoints":${endpoints},"routes":${parts.routes},"policies":${parts.policies}}}`,
+        `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${mesh.id ? `"mesh":"${mesh.id}",` : ''}"slice":{"services":${parts.services},"endpoints":${endpoints},"routes":${parts.routes},"policies":${parts.policies}}}`,
       ),
       sliceDigest: digest(`${parts.digest}\n${endpoints}`),
       configDigest: parts.digest,

@@ -127,7 +127,7 @@ export class FakeProxy {
   static async join(
     url: string,
     node: Pick<ProxyIdentity, 'service' | 'instance'> & Partial<ProxyIdentity>,
-    extra: { revision?: number; token?: string; options?: ClientOptions } = {},
+    extra: { revision?: number; mesh?: string; token?: string; options?: ClientOptions } = {},
   ): Promise<FakeProxy> {
     const proxy = await FakeProxy.connect(url, extra.options);
     proxy.send({
@@ -136,6 +136,7 @@ export class FakeProxy {
       token: extra.token ?? JOIN_TOKEN,
       node: { address: '127.0.0.1', port: 9000, ...node },
       ...(extra.revision === undefined ? {} : { revision: extra.revision }),
+      ...(extra.mesh === undefined ? {} : { mesh: extra.mesh }),
     });
     return proxy;
   }

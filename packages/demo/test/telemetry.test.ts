@@ -1,0 +1,113 @@
+/**
+ * Telemetry end to end: the traffic generator sends a known number of requests through the ingress of the real
+ * demo mesh; the proxies' telemetry reaches the control plane over their streams, and /api/v1/topology and
+ * /api/v1/metrics show the edges ingress → service-a → service-b → service-c with counts that match what was
+ * sent (every request is one call ingress → service-a; the calls further down are at least as many, retries
+ * included).
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ControlPlane } from '@trellis/control';
+import { MetricsSeries, Topology } from '@trellis/schema';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_INSTANCES, type Mesh, startMesh, TrafficGenerator } from '../src/index.ts';
+import { inProcessControlPlane, JOIN_TOKEN } from './support/control.ts';
+
+const RATE = 25;
+const SECONDS = 4;
+
+let plane: ControlPlane;
+let mesh: Mesh;
+let stateDir: string;
+
+beforeAll(async () => {
+  stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-demo-telemetry-'));
+  plane = await inProcessControlPlane();
+  mesh = await startMesh({
+    controlUrl: plane.url,
+    joinToken: JOIN_TOKEN,
+    services: DEMO_INSTANCES,
+    stateDir,
+  });
+});
+
+afterAll(async () => {
+  await mesh?.stop();
+  await plane?.stop();
+  await fs.rm(stateDir, { recursive: true, force: true });
+});
+
+async function getJson(url: string): Promise<any> {
+  const res = await fetch(url);
+  expect(res.status, url).toBe(200);
+  return res.json();
+}
+
+/** Requests on an edge between `from` and now, summed over the metrics series. */
+async function requestsOn(edge: string, from: number): Promise<{ requests: number; errors: number }> {
+  const series = MetricsSeries.parse(
+    await getJson(`${plane.url}/api/v1/metrics?edge=${edge}&from=${from}&to=${Date.now() + 10_000}&step=10s`),
+  );
+  let requests = 0;
+  let errors = 0;
+  for (const p of series.points) {
+    requests += p.requests;
+    errors += Math.round(p.requests * (p.errorRate ?? 0));
+  }
+  return { requests, errors };
+}
+
+async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('telemetry through the demo mesh', () => {
+  it('topology and metrics count what the traffic generator sent', async () => {
+    const from = Date.now() - 1000;
+    const traffic = new TrafficGenerator({ url: mesh.ingressUrl as string, requestsPerSecond: RATE });
+    traffic.start();
+    await until(
+      async () => (traffic.stats.sent >= RATE * SECONDS ? true : undefined),
+      'the traffic to be sent',
+    );
+    const sent = await traffic.stop();
+    expect(sent.failed).toBe(0);
+
+    // The live topology shows the chain while the traffic is recent.
+    const topology = Topology.parse(await getJson(`${plane.url}/api/v1/topology`));
+    const edge = (s: string, d: string) => topology.edges.find((e) => e.source === s && e.destination === d);
+    for (const [s, d] of [
+      ['ingress', 'service-a'],
+      ['service-a', 'service-b'],
+      ['service-b', 'service-c'],
+    ] as const) {
+      expect(edge(s, d)?.rps, `${s} → ${d}`).toBeGreaterThan(0);
+    }
+    expect(topology.nodes.find((n) => n.service === 'service-a')?.rps).toBeGreaterThan(0);
+
+    // The history counts every request exactly once on the first edge, once telemetry has caught up.
+    const first = await until(async () => {
+      const got = await requestsOn('ingress>service-a', from);
+      return got.requests === sent.sent ? got : undefined;
+    }, `ingress → service-a to count ${sent.sent} requests`);
+    expect(first.errors).toBe(0);
+    for (const edge of ['service-a>service-b', 'service-b>service-c']) {
+      await until(async () => {
+        const got = await requestsOn(edge, from);
+        return got.requests >= sent.sent ? got : undefined;
+      }, `${edge} to count at least ${sent.sent} calls`);
+    }
+  });
+});
