@@ -22,20 +22,29 @@ const services: ServiceSpecInput[] = [
     port: 8080,
     labels: { tier: 'edge' },
     description: 'Ingress gateway: the edge proxy in front of service-a',
+    dependencies: ['service-a'],
   },
   {
     name: 'service-a',
     port: 8080,
     labels: { tier: 'frontend' },
     description: 'Entry service; calls service-b',
+    dependencies: ['service-b'],
   },
   {
     name: 'service-b',
     port: 8080,
     labels: { tier: 'backend' },
     description: 'Calls service-c; v1 and a v2 canary',
+    dependencies: ['service-c'],
   },
-  { name: 'service-c', port: 8080, labels: { tier: 'data' }, description: 'Leaf service' },
+  {
+    name: 'service-c',
+    port: 8080,
+    labels: { tier: 'data' },
+    description: 'Leaf service',
+    dependencies: [],
+  },
 ];
 
 const routes: RouteRuleSpecInput[] = [

@@ -87,9 +87,16 @@ beforeAll(async () => {
   });
   const bootstrap = {
     node: { service: 'frontend', instance: 'fe-1' },
-    listeners: [{ name: 'out', mode: 'outbound' as const, port: 0 }],
+    listeners: [
+      { name: 'out', mode: 'outbound' as const, port: 0 },
+      // A port for shop alone: a slice without shop cannot be applied (the forced NACK below).
+      { name: 'shop-port', mode: 'outbound' as const, port: 0, service: 'shop' },
+    ],
   };
-  proxy = await createProxy({ ...bootstrap, services: [] }, { drainTimeoutMs: 500 });
+  proxy = await createProxy(
+    { ...bootstrap, services: [{ name: 'shop', port: 8080 }] },
+    { drainTimeoutMs: 500 },
+  );
   client = new ControlClient({
     url: streamUrl(plane),
     token: JOIN_TOKEN,
@@ -166,7 +173,7 @@ describe('control plane → proxy', () => {
     );
   });
 
-  it('endpoint churn: a joining instance takes traffic within a second; a departed one is dropped after the grace period', async () => {
+  it('endpoint churn: a joining instance takes traffic within the stated time; a departed one is dropped after the grace period', async () => {
     const v3 = await upstream('v3');
     const bootstrap = {
       node: { service: 'shop', instance: 'shop-v3' },
@@ -221,5 +228,31 @@ describe('control plane → proxy', () => {
       'the first proxy to have the change',
     );
     for (let i = 0; i < 20; i++) expect(await through()).toBe('v2');
+  });
+
+  it('a slice the proxy cannot apply is NACKed, shows in /api/v1/proxies, and the proxy keeps serving', async () => {
+    const frontend = (await api('GET', '/services/frontend')).body;
+    const { id: _i, createdAt: _c, updatedAt: _u, ...spec } = frontend;
+    // frontend now declares it calls nothing: its slice loses shop, which its shop-port listener needs.
+    const narrowed = await api('PUT', '/services/frontend', { ...spec, dependencies: [] });
+    expect(narrowed.status).toBe(200);
+    const nacked = await eventually(async () => {
+      const items = (await api('GET', '/proxies')).body.items as ProxyStatus[];
+      const fe = items.find((p) => p.node.instance === 'fe-1');
+      return fe?.status === 'NACKED' ? fe : undefined;
+    }, 'the NACK to be recorded');
+    expect(nacked.lastNack?.error).toContain('shop');
+    expect(nacked.lastNack?.errors.length).toBeGreaterThan(0);
+    expect(client.nacks).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) expect(await through()).toBe('v2');
+
+    // Declared back to everything: the next slice applies and the proxy is SYNCED again.
+    const current = (await api('GET', '/services/frontend')).body;
+    const { id: _j, createdAt: _d, updatedAt: _v, dependencies: _deps, ...restored } = current;
+    expect((await api('PUT', '/services/frontend', restored)).status).toBe(200);
+    await eventually(async () => {
+      const items = (await api('GET', '/proxies')).body.items as ProxyStatus[];
+      return items.find((p) => p.node.instance === 'fe-1' && p.status === 'SYNCED');
+    }, 'SYNCED again');
   });
 });

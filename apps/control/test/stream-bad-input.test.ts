@@ -194,12 +194,15 @@ describe('proxy stream bad input', () => {
     await proxy.close();
   });
 
-  it('after all that, the server answers and the bystander still gets every change', async () => {
+  it('after all that, the server answers and the bystander still gets every change in its slice', async () => {
     expect((await getJson(`${plane.url}/healthz`)).status).toBe(200);
-    const created = await sendJson('POST', `${plane.url}/api/v1/services`, { name: 'service-d', port: 8080 });
+    const created = await sendJson('POST', `${plane.url}/api/v1/services/service-c/endpoints`, {
+      address: '10.9.9.9',
+      port: 8080,
+    });
     expect(created.status).toBe(201);
     const { view } = await bystander.update(created.revision);
-    expect(view?.services.map((s) => s.name)).toContain('service-d');
+    expect(view?.endpoints.map((e) => e.address)).toContain('10.9.9.9');
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
   });
 });

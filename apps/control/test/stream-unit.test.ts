@@ -154,6 +154,22 @@ describe('SliceCache', () => {
     });
   });
 
+  it('digests content, not key order (resources read back from jsonb come with their keys reordered)', () => {
+    const reverse = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).reverse()) as T;
+    const plain = snapshot(5);
+    const shuffled = {
+      ...plain,
+      services: plain.services.map(reverse),
+      routes: plain.routes.map(reverse),
+      endpoints: plain.endpoints.map(reverse),
+    };
+    const a = new SliceCache().snapshot(Mesh.of(plain, null), 'api');
+    const b = new SliceCache().snapshot(Mesh.of(shuffled, null), 'api');
+    expect(a.bytes.equals(b.bytes)).toBe(false);
+    expect(b.configDigest).toBe(a.configDigest);
+    expect(b.sliceDigest).toBe(a.sliceDigest);
+  });
+
   it('serialises one endpoints delta per set of services and revision', () => {
     const cache = new SliceCache();
     const m = mesh(3);

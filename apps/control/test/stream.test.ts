@@ -78,9 +78,10 @@ describe('proxy stream', () => {
     const message = SnapshotMessage.parse(data);
     expect(message.nonce).toMatch(/^[0-9a-f]{32}$/);
     const slice = MeshSlice.parse(message.slice);
-    expect(slice.services.map((s) => s.name)).toEqual(['ingress', 'service-a', 'service-b', 'service-c']);
-    expect(slice.routes.map((r) => r.name)).toEqual(['service-b-canary', 'service-c-retries']);
-    expect(slice.policies.map((p) => p.name)).toEqual(['service-c-defaults']);
+    // The seed declares service-a's dependencies: its slice is service-a and what it calls, not the whole mesh.
+    expect(slice.services.map((s) => s.name)).toEqual(['service-a', 'service-b']);
+    expect(slice.routes.map((r) => r.name)).toEqual(['service-b-canary']);
+    expect(slice.policies.map((p) => p.name)).toEqual([]);
     // The proxy's own registration is part of the revision it was sent.
     expect(slice.endpoints).toContainEqual(
       expect.objectContaining({
@@ -120,26 +121,30 @@ describe('proxy stream', () => {
     expect(status?.convergenceMs).toBeGreaterThanOrEqual(0);
   });
 
-  it('pushes every change to every proxy at once, serialising each slice once per revision', async () => {
+  it('pushes every change to every proxy that sees it at once, serialising each slice once per revision', async () => {
     const b1 = await join(a, { service: 'service-b', instance: 'b-1', address: '10.0.2.1' });
     const b2 = await join(a, { service: 'service-b', instance: 'b-2', address: '10.0.2.2' });
+    const a1 = await join(a, { service: 'service-a', instance: 'a-push', address: '10.0.1.2' });
     const c1 = await join(a, { service: 'service-c', instance: 'c-1', address: '10.0.3.1' });
     const joined = Math.max(
-      ...(await Promise.all([b1, b2, c1].map((p) => p.snapshot()))).map((m) => m.data.revision),
+      ...(await Promise.all([b1, b2, a1, c1].map((p) => p.snapshot()))).map((m) => m.data.revision),
     );
+    const cMark = c1.received.length;
     const revision = await shiftCanary(a, 25);
     expect(revision).toBeGreaterThan(joined);
 
-    const got = await Promise.all([b1, b2, c1].map((p) => p.update(revision)));
+    const got = await Promise.all([b1, b2, a1].map((p) => p.update(revision)));
     for (const m of got) {
       expect(m.data).toMatchObject({ type: 'config', revision });
       expect(canaryWeights(MeshSlice.parse(m.view))).toEqual([75, 25]);
     }
-    // One serialisation for the revision, the same bytes to all three (their slices are identical). Only the
-    // configuration changed, so only the configuration was sent.
-    expect(a.stream.slices.serialisationsFor(revision)).toBe(1);
+    // One serialisation per distinct slice: b-1 and b-2 get the very same bytes (one nonce); a-push, whose slice
+    // differs, another. Only the configuration changed, so only the configuration was sent. service-c does not
+    // call service-b: nothing.
     expect(got[0]?.raw.equals(got[1]?.raw as Buffer)).toBe(true);
-    expect(got[0]?.raw.equals(got[2]?.raw as Buffer)).toBe(true);
+    expect(got[0]?.raw.equals(got[2]?.raw as Buffer)).toBe(false);
+    await c1.flush();
+    expect(c1.received.length).toBe(cMark);
   });
 
   it('a NACK shows as NACKED with the error; answers with a stale nonce are ignored', async () => {
@@ -199,7 +204,7 @@ describe('proxy stream', () => {
   });
 
   it('keeps delivering after the LISTEN sessions are cut, including changes made while they were away', async () => {
-    const onB = await join(b, { service: 'service-c', instance: 'c-listen', address: '10.0.3.50' });
+    const onB = await join(b, { service: 'service-b', instance: 'b-listen', address: '10.0.2.51' });
     await onB.snapshot();
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();

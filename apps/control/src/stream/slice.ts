@@ -78,8 +78,19 @@ function nonce(): string {
   return randomBytes(16).toString('hex');
 }
 
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64');
+/**
+ * A digest of values' content, whatever the order of their keys: resources read back from jsonb columns come with
+ * their keys reordered, and must not look changed for that.
+ */
+function digest(...values: unknown[]): string {
+  const hash = createHash('sha256');
+  for (const value of values) hash.update(JSON.stringify(value, sortedKeys)).update('\n');
+  return hash.digest('base64');
+}
+
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**
@@ -122,7 +133,8 @@ export class SliceCache {
     if (cached) return cached;
     const parts = this.partsOf(mesh, scope);
     const inScope = mesh.services.filter((s) => scope.services.has(s.name));
-    const endpoints = JSON.stringify(inScope.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint)));
+    const list = inScope.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint));
+    const endpoints = JSON.stringify(list);
     const n = nonce();
     const entry: Encoded = {
       kind: 'snapshot',
@@ -131,7 +143,7 @@ export class SliceCache {
       bytes: Buffer.from(
         `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${mesh.id ? `"mesh":"${mesh.id}",` : ''}"slice":{"services":${parts.services},"endpoints":${endpoints},"routes":${parts.routes},"policies":${parts.policies}}}`,
       ),
-      sliceDigest: digest(`${parts.digest}\n${endpoints}`),
+      sliceDigest: digest(parts.digest, list),
       configDigest: parts.digest,
     };
     this.snapshots.set(scope.key, entry);
@@ -225,12 +237,15 @@ export class SliceCache {
   private partsOf(mesh: Mesh, scope: Scope): ConfigParts {
     let parts = this.parts.get(scope.key);
     if (!parts) {
-      const services = JSON.stringify(mesh.services.filter((s) => scope.services.has(s.name)).map(stripMeta));
-      const routes = JSON.stringify(mesh.routes.filter((r) => scope.services.has(r.service)).map(stripMeta));
-      const policies = JSON.stringify(
-        mesh.policies.filter((p) => scope.services.has(p.service)).map(stripMeta),
-      );
-      parts = { services, routes, policies, digest: digest(`${services}\n${routes}\n${policies}`) };
+      const services = mesh.services.filter((s) => scope.services.has(s.name)).map(stripMeta);
+      const routes = mesh.routes.filter((r) => scope.services.has(r.service)).map(stripMeta);
+      const policies = mesh.policies.filter((p) => scope.services.has(p.service)).map(stripMeta);
+      parts = {
+        services: JSON.stringify(services),
+        routes: JSON.stringify(routes),
+        policies: JSON.stringify(policies),
+        digest: digest(services, routes, policies),
+      };
       this.parts.set(scope.key, parts);
     }
     return parts;
