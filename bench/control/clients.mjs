@@ -12,7 +12,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
-const STREAM_PROTOCOL_VERSION = 1;
+const STREAM_PROTOCOL_VERSION = 2;
 const STREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const RING = 16; // receipts remembered per client
 // The control plane serialises `{"type":…,"revision":…,"nonce":…,…}` in this order; the head is read without

@@ -71,7 +71,16 @@ describe('proxy stream bad input', () => {
       /^invalid hello message: node\.port: must be a number/,
     ],
     ['a hello with an unknown field', [{ ...hello(), extra: 1 }], /extra: is not a known field/],
-    ['a hello from a newer protocol', [{ ...hello(), protocol: 2 }], /^invalid hello message: protocol/],
+    [
+      'a hello from a newer protocol',
+      [{ ...hello(), protocol: STREAM_PROTOCOL_VERSION + 1 }],
+      /^invalid hello message: protocol/,
+    ],
+    [
+      'a hello from an older protocol',
+      [{ ...hello(), protocol: STREAM_PROTOCOL_VERSION - 1 }],
+      /^invalid hello message: protocol/,
+    ],
     [
       'an ACK before the hello',
       [{ type: 'ack', revision: 1, nonce: 'x' }],

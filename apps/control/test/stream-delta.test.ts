@@ -263,4 +263,47 @@ describe('deltas and scoped slices', () => {
     const held = ledger.proxy.view?.endpoints.filter((e) => e.service === 'audit').map((e) => e.address);
     expect(held?.sort()).toEqual(['10.9.8.1', '10.9.8.2', '10.9.8.4', '10.9.8.5', '10.9.8.6', '10.9.8.7']);
   });
+
+  it('a refusal of an earlier update, answered after a later one was sent, still brings the whole slice', async () => {
+    const ledger = await ready({ service: 'ledger', instance: 'ledger-9', address: '10.9.9.1' }, false);
+    const mark = ledger.proxy.received.length;
+    const r1 = await addEndpoint('audit', '10.9.9.50');
+    const m1 = await ledger.proxy.waitFor((m) => m.revision === r1, 'the first update', 5000, mark);
+    const r2 = await addEndpoint('audit', '10.9.9.51');
+    await ledger.proxy.waitFor((m) => m.revision === r2, 'the second update', 5000, mark);
+    const before = ledger.proxy.received.length;
+    ledger.proxy.send({
+      type: 'nack',
+      revision: r1,
+      nonce: m1.data.nonce,
+      error: 'could not apply',
+      errors: [],
+    });
+    const whole = await ledger.proxy.waitFor((m) => m.type === 'snapshot', 'the whole slice', 5000, before);
+    expect(whole.data.revision).toBeGreaterThanOrEqual(r2);
+    const status = await proxyStatus(plane, 'ledger', 'ledger-9');
+    expect(status.lastNack).toMatchObject({ revision: r1, error: 'could not apply' });
+  });
+
+  it('a refused whole slice is sent again on the next resync, even when nothing changed', async () => {
+    const proxy = await join({ service: 'ledger', instance: 'ledger-10', address: '10.9.10.1' });
+    const first = await proxy.snapshot();
+    proxy.send({
+      type: 'nack',
+      revision: first.data.revision,
+      nonce: first.data.nonce,
+      error: 'busy',
+      errors: [],
+    });
+    await proxy.flush();
+    expect((await proxyStatus(plane, 'ledger', 'ledger-10')).status).toBe('NACKED');
+    const mark = proxy.received.length;
+    plane.stream.resync();
+    const again = await proxy.waitFor((m) => m.type === 'snapshot', 'the slice again', 5000, mark);
+    proxy.ack(again.data);
+    await eventually(
+      async () => ((await proxyStatus(plane, 'ledger', 'ledger-10'))?.status === 'SYNCED' ? 1 : undefined),
+      'SYNCED after the retry',
+    );
+  });
 });

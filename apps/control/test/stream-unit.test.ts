@@ -386,3 +386,22 @@ describe('endpoint diffs', () => {
     expect(log.endpointDiffsSince(4, 5, ['db'])).toBeNull();
   });
 });
+
+describe('a service deleted and created again between two updates', () => {
+  it('counts as an endpoint change of that service, so proxies holding its old endpoints get their whole slice', () => {
+    const m = mesh(1);
+    const log = new ChangeLog();
+    log.add({ revision: 1, services: null });
+    const withoutDb = { ...snapshot(2), services: snapshot(2).services.filter((s) => s.name !== 'db') };
+    const { endpoints: _gone, ...configWithoutDb } = withoutDb;
+    const dropped = m.applyConfig(configWithoutDb, null);
+    expect(dropped).toEqual(['db']);
+    log.add({ revision: 2, services: null, dropped });
+    const { endpoints: _none, ...configWithDb } = snapshot(3);
+    expect(m.applyConfig(configWithDb, null)).toEqual([]);
+    log.add({ revision: 3, services: null, dropped: [] });
+    expect(m.endpointsOf('db')).toEqual([]);
+    expect(log.since(1, 3)).toEqual({ config: true, services: new Set(['db']) });
+    expect(log.endpointDiffsSince(1, 3, ['db'])).toBeNull();
+  });
+});

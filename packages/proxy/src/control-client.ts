@@ -178,8 +178,14 @@ export class ControlClient {
         }),
       );
     });
+    // One message at a time, in order: each update builds on the state the one before it left, and applying is
+    // asynchronous; two frames arriving in one read must not both start from the same old state.
+    let queue: Promise<void> = Promise.resolve();
     socket.on('message', (data) => {
-      this.onMessage(socket, data.toString()).catch((err) => logger.error({ err }, 'control message failed'));
+      const text = data.toString();
+      queue = queue
+        .then(() => this.onMessage(socket, text))
+        .catch((err) => logger.error({ err }, 'control message failed'));
     });
     socket.on('close', (code, reason) => {
       if (this.socket === socket) this.socket = undefined;

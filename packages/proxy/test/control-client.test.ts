@@ -205,6 +205,26 @@ describe('control client', () => {
     expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v1');
   });
 
+  it('applies updates that arrive together one after the other, each on the state the one before left', async () => {
+    control = await fakeControl();
+    await startClient(control.url);
+    await control.next((m) => m.type === 'hello');
+    const [first, second] = slice([v1, v2]).endpoints;
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'snapshot', revision: 20, nonce: 'a', slice: slice([]) }),
+    );
+    // Both deltas go out at once, so that they arrive in one read while the snapshot may still be applying.
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'endpoints', revision: 21, nonce: 'b', changes: { svc: { set: [first] } } }),
+    );
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'endpoints', revision: 22, nonce: 'c', changes: { svc: { set: [second] } } }),
+    );
+    await control.next((m) => m.type === 'ack' && m.revision === 22);
+    expect(client?.revision).toBe(22);
+    expect(proxy?.snapshot.config.endpoints.map((e) => e.port).sort()).toEqual([v1.port, v2.port].sort());
+  });
+
   it('applies a config update keeping the endpoints it holds; refuses one before any snapshot', async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-lkg-')); // nothing on disk to start from
     control = await fakeControl();

@@ -15,7 +15,8 @@ import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
 import { TelemetryFrame } from './telemetry.ts';
 
-export const STREAM_PROTOCOL_VERSION = 1;
+/** 2: snapshots name their mesh, `config` messages, endpoint-by-endpoint `changes` (proxies of version 1 are refused). */
+export const STREAM_PROTOCOL_VERSION = 2;
 export const STREAM_PATH = '/api/v1/stream/proxy';
 /** Largest message either side accepts; bigger frames close the connection with CLOSE_CODES.tooBig. */
 export const STREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;

@@ -36,10 +36,11 @@ export class AdmissionQueue {
     return true;
   }
 
+  /** Stops admitting; whatever is queued is run at once (the caller then refuses it, rather than leave it hanging). */
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.queue.length = 0;
+    for (const admit of this.queue.splice(0)) admit();
   }
 
   private refill(): void {

@@ -126,6 +126,8 @@ interface ProxyRecord {
   configDigest: string | null;
   /** ... and of the whole slice (unknown after a delta). */
   sliceDigest: string | null;
+  /** Messages sent and not yet answered, oldest first (the proxy answers in order). */
+  unanswered: Map<string, { kind: Encoded['kind']; revision: number }>;
   lastSent: {
     kind: Encoded['kind'];
     revision: number;
@@ -144,6 +146,8 @@ interface ProxyRecord {
 
 /** Revisions read in one go when catching up; further behind than this, the mesh is rebuilt from the tables. */
 const CATCH_UP_ROWS = 500;
+/** Messages a proxy may leave unanswered before the oldest are forgotten (a proxy that stopped answering). */
+const MAX_UNANSWERED = 64;
 
 /**
  * Largest frame accepted before a valid hello. A hello is a few hundred bytes; without this, every
@@ -202,6 +206,7 @@ export class ProxyStream {
   private mesh: Mesh | undefined;
   private readonly changes = new ChangeLog();
   private closing = false;
+  /** Sweeps wait until graceMs + reconnectWindowMs after this (the start, or the last failed liveness tick). */
   private startedAt = 0;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -261,7 +266,10 @@ export class ProxyStream {
 
   /** Re-reads the newest revision whatever this process believes, e.g. after notifications may have been lost. */
   resync(): void {
-    if (!this.closing) this.loader.refresh();
+    if (this.closing) return;
+    this.loader.refresh();
+    // Proxies that refused their whole slice get it again: the refusal may have been passing.
+    for (const record of this.records.values()) if (record.syncedTo < 0) this.sync(record);
   }
 
   /** For the HTTP server's `upgrade` event: takes STREAM_PATH, answers 404 for any other path. */
@@ -357,8 +365,8 @@ export class ProxyStream {
         const diffs = mesh.applyEndpoints(row.revision, lists, row.createdAt);
         this.changes.add({ revision: row.revision, services: Object.keys(lists), diffs });
       } else {
-        mesh.applyConfig(row.snapshot as unknown as MeshConfig, row.createdAt);
-        this.changes.add({ revision: row.revision, services: null });
+        const dropped = mesh.applyConfig(row.snapshot as unknown as MeshConfig, row.createdAt);
+        this.changes.add({ revision: row.revision, services: null, dropped });
       }
     }
     this.log.debug({ revision: mesh.revision, wanted: target, read: rows.length }, 'pushing a new revision');
@@ -393,6 +401,9 @@ export class ProxyStream {
     );
     this.mesh = Mesh.of(snapshot, committedAt, meshId);
     this.changes.reset(steps);
+    // Steps read back from the database do not say which endpoints a config change dropped: whoever is connected
+    // gets its whole slice unless that is unchanged.
+    for (const record of this.records.values()) record.configDigest = null;
     this.log.debug({ revision: snapshot.revision }, 'loaded the mesh');
     for (const record of this.records.values()) this.sync(record);
   }
@@ -451,6 +462,11 @@ export class ProxyStream {
     record.scopeKey = scopeKey;
     record.sliceDigest = encoded.sliceDigest;
     if (encoded.configDigest !== null) record.configDigest = encoded.configDigest;
+    record.unanswered.set(encoded.nonce, { kind: encoded.kind, revision: encoded.revision });
+    if (record.unanswered.size > MAX_UNANSWERED) {
+      const oldest = record.unanswered.keys().next().value;
+      if (oldest !== undefined) record.unanswered.delete(oldest);
+    }
     record.lastSent = {
       kind: encoded.kind,
       revision: encoded.revision,
@@ -571,6 +587,7 @@ export class ProxyStream {
       scopeKey: null,
       configDigest: null,
       sliceDigest: null,
+      unanswered: new Map(),
       lastSent: null,
       ackedRevision: null,
       lastAnswer: null,
@@ -620,22 +637,32 @@ export class ProxyStream {
     record: ProxyRecord,
     answer: Extract<ProxyMessage, { type: 'ack' }> | Extract<ProxyMessage, { type: 'nack' }>,
   ): void {
-    const sent = record.lastSent;
-    if (!sent || answer.nonce !== sent.nonce || answer.revision !== sent.revision) {
+    const sent = record.unanswered.get(answer.nonce);
+    if (!sent || answer.revision !== sent.revision) {
       this.log.debug(
         { proxy: record.key, type: answer.type, revision: answer.revision },
-        'ignored an answer to a message that is not the last one sent',
+        'ignored an answer to no message awaiting one',
       );
       return;
     }
+    // Answers come in order: whatever was sent before this message has been answered already.
+    for (const nonce of record.unanswered.keys()) {
+      record.unanswered.delete(nonce);
+      if (nonce === answer.nonce) break;
+    }
+    const last = record.lastSent;
+    const isLast = last !== null && last.nonce === answer.nonce;
     const now = this.options.store.clock();
-    record.lastAnswer = { type: answer.type, revision: answer.revision };
     if (answer.type === 'ack') {
+      // An ACK of an earlier message says little: the later ones are still to be applied.
+      if (!isLast || !last) return;
+      record.lastAnswer = { type: 'ack', revision: answer.revision };
       record.ackedRevision = record.syncedTo;
-      record.convergenceMs = sent.committedAt
-        ? Math.max(0, now.getTime() - sent.committedAt.getTime())
+      record.convergenceMs = last.committedAt
+        ? Math.max(0, now.getTime() - last.committedAt.getTime())
         : null;
     } else {
+      record.lastAnswer = { type: 'nack', revision: answer.revision };
       record.lastNack = {
         revision: answer.revision,
         nonce: answer.nonce,
@@ -647,13 +674,14 @@ export class ProxyStream {
         { proxy: record.key, revision: answer.revision, kind: sent.kind, error: answer.error },
         `proxy refused ${sent.kind === 'snapshot' ? 'a snapshot' : `a ${sent.kind} update`}`,
       );
-      // What the proxy holds is no longer known: the next message it gets is its whole slice, at once when it
-      // refused a partial update (its slice is probably fine), at the next revision when it refused the slice.
+      // What the proxy holds is no longer known (updates sent after the refused one were built on it): the next
+      // message it gets is its whole slice, at once when it refused a partial update or more followed it, else
+      // on the next revision or resync.
       record.sliceDigest = null;
       record.configDigest = null;
       record.scopeKey = null;
       record.syncedTo = -1;
-      if (sent.kind !== 'snapshot') this.sync(record);
+      if (sent.kind !== 'snapshot' || !isLast) this.sync(record);
     }
   }
 
@@ -715,7 +743,11 @@ export class ProxyStream {
     if (this.tick || this.closing) return;
     this.tick = this.livenessOnce()
       .catch((err) => {
-        if (!this.closing) this.log.warn({ err }, 'proxy liveness sweep failed; will retry');
+        if (this.closing) return;
+        this.log.warn({ err }, 'proxy liveness sweep failed; will retry');
+        // Proxies' liveness could not be recorded meanwhile (the database is likely away): give them the same
+        // time to show it again as after a start, rather than sweep them the moment the database is back.
+        this.startedAt = this.options.store.clock().getTime();
       })
       .finally(() => {
         this.tick = undefined;

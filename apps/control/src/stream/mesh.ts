@@ -42,9 +42,18 @@ export function proxyEndpoint(endpoint: Endpoint): ProxyEndpoint {
   return rest;
 }
 
+/** JSON with every object's keys sorted: equal for equal content, whatever order the keys came in (jsonb). */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v === null || typeof v !== 'object' || Array.isArray(v)
+      ? v
+      : Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  );
+}
+
 function diff(before: readonly Endpoint[], after: readonly Endpoint[]): EndpointDiff {
-  const old = new Map(before.map((e) => [keyOf(e), JSON.stringify(proxyEndpoint(e))]));
-  const set = after.filter((e) => old.get(keyOf(e)) !== JSON.stringify(proxyEndpoint(e)));
+  const old = new Map(before.map((e) => [keyOf(e), canonicalJson(proxyEndpoint(e))]));
+  const set = after.filter((e) => old.get(keyOf(e)) !== canonicalJson(proxyEndpoint(e)));
   const kept = new Set(after.map(keyOf));
   const remove = before.filter((e) => !kept.has(keyOf(e))).map((e) => ({ address: e.address, port: e.port }));
   return { set, remove };
@@ -76,7 +85,7 @@ export class Mesh {
    * A new configuration. With endpoints (a whole snapshot) they replace all held; without (a config revision),
    * the endpoints held are kept for the services that still exist: a deleted service's go with it.
    */
-  applyConfig(snapshot: MeshConfig & { endpoints?: Endpoint[] }, committedAt: Date | null): void {
+  applyConfig(snapshot: MeshConfig & { endpoints?: Endpoint[] }, committedAt: Date | null): string[] {
     this.revision = snapshot.revision;
     this.configRevision = snapshot.revision;
     this.committedAt = committedAt;
@@ -90,10 +99,17 @@ export class Mesh {
         if (list) list.push(e);
         else this.endpoints.set(e.service, [e]);
       }
-    } else {
-      const names = new Set(snapshot.services.map((s) => s.name));
-      for (const service of this.endpoints.keys()) if (!names.has(service)) this.endpoints.delete(service);
+      return [];
     }
+    const names = new Set(snapshot.services.map((s) => s.name));
+    const dropped: string[] = [];
+    for (const service of this.endpoints.keys()) {
+      if (!names.has(service)) {
+        this.endpoints.delete(service);
+        dropped.push(service);
+      }
+    }
+    return dropped;
   }
 
   /** Replaces the endpoint lists of some services; returns what changed in each, as a proxy sees endpoints. */
@@ -130,6 +146,8 @@ export interface Step {
   services: readonly string[] | null;
   /** How each of those services' endpoints changed (unknown for steps read back from the database). */
   diffs?: Readonly<Record<string, EndpointDiff>>;
+  /** For a config change: the services whose endpoints went with them (deleted services). */
+  dropped?: readonly string[];
 }
 
 /** The last `capacity` steps, in revision order without gaps. */
@@ -159,11 +177,13 @@ export class ChangeLog {
     if (revision >= to) return changed;
     const first = this.steps[0];
     if (!first || revision + 1 < first.revision) return null;
-    for (const step of this.steps) {
-      if (step.revision <= revision) continue;
+    for (let i = Math.max(0, revision + 1 - first.revision); i < this.steps.length; i++) {
+      const step = this.steps[i] as Step;
       if (step.revision > to) break;
-      if (step.services === null) changed.config = true;
-      else for (const s of step.services) changed.services.add(s);
+      if (step.services === null) {
+        changed.config = true;
+        for (const s of step.dropped ?? []) changed.services.add(s);
+      } else for (const s of step.services) changed.services.add(s);
     }
     const last = this.steps.at(-1);
     if (!last || last.revision < to) return null;
@@ -183,9 +203,10 @@ export class ChangeLog {
     if (!first || revision + 1 < first.revision) return null;
     const wanted = new Set(services);
     const state = new Map<string, Map<string, { at: EndpointKey; now: Endpoint | null }>>();
-    for (const step of this.steps) {
-      if (step.revision <= revision) continue;
+    for (let i = Math.max(0, revision + 1 - first.revision); i < this.steps.length; i++) {
+      const step = this.steps[i] as Step;
       if (step.revision > to) break;
+      if (step.services === null && step.dropped?.some((s) => wanted.has(s))) return null;
       for (const service of step.services ?? []) {
         if (!wanted.has(service)) continue;
         const d = step.diffs?.[service];

@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { MeshSlice, ProxyEndpoint } from '@trellis/schema';
-import { type EndpointDiff, type Mesh, proxyEndpoint } from './mesh.ts';
+import { canonicalJson, type EndpointDiff, type Mesh, proxyEndpoint } from './mesh.ts';
 
 /** The names of the services a proxy of `service` needs. */
 export function sliceScope(mesh: Pick<Mesh, 'services'>, service: string): ReadonlySet<string> {
@@ -84,13 +84,8 @@ function nonce(): string {
  */
 function digest(...values: unknown[]): string {
   const hash = createHash('sha256');
-  for (const value of values) hash.update(JSON.stringify(value, sortedKeys)).update('\n');
+  for (const value of values) hash.update(canonicalJson(value)).update('\n');
   return hash.digest('base64');
-}
-
-function sortedKeys(_key: string, value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**
