@@ -1,6 +1,7 @@
 // `npm start`: install if needed, build, then run the control plane on an embedded Postgres (or DATABASE_URL)
 // and, once it is ready, the live demo mesh (packages/demo; TRELLIS_DEMO=false turns it off, which the demo itself
-// reads). SIGINT/SIGTERM go to both; this exits when both have stopped. The demo does not supervise the control
+// reads) and the console (apps/console's production build on TRELLIS_CONSOLE_PORT, 3000; TRELLIS_CONSOLE=false
+// turns it off). SIGINT/SIGTERM go to all; this exits when all have stopped. The demo does not supervise the control
 // plane: if it dies, its proxies keep serving from their last-known-good snapshots and reconnect when it is back.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -8,6 +9,25 @@ import { pathToFileURL } from 'node:url';
 import { ENV, ensureInstalled, ROOT, turbo } from './lib.mjs';
 
 ensureInstalled();
+
+// The console's settings, checked before the build so that a bad value stops the start at once, naming it.
+function consoleSettings(env) {
+  const enabled = (env.TRELLIS_CONSOLE ?? 'true').trim().toLowerCase();
+  if (enabled !== 'true' && enabled !== 'false') {
+    process.stderr.write(
+      `TRELLIS_CONSOLE: must be true or false, got ${JSON.stringify(env.TRELLIS_CONSOLE)}\n`,
+    );
+    process.exit(1);
+  }
+  const port = (env.TRELLIS_CONSOLE_PORT ?? '3000').trim();
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+    process.stderr.write(`TRELLIS_CONSOLE_PORT: must be a port number (0 picks a free one), got ${port}\n`);
+    process.exit(1);
+  }
+  return { enabled: enabled === 'true', port };
+}
+const consoleSetting = consoleSettings(ENV);
+
 if (turbo(['run', 'build', '--output-logs=errors-only']) !== 0) {
   process.stderr.write('build failed\n');
   process.exit(1);
@@ -30,9 +50,11 @@ function track(name, child) {
             : '\n'),
       );
     }
-    if (!stopping && name === 'demo' && code !== 0) {
-      // The demo could not start (a bad TRELLIS_DEMO_* value, a port in use): stop, as a bad setting does.
-      process.stderr.write(`the demo mesh exited (${signal ?? `code ${code}`}); stopping\n`);
+    if (!stopping && (name === 'demo' || name === 'console') && code !== 0) {
+      // It could not start (a bad TRELLIS_DEMO_* value, a port in use): stop, as a bad setting does.
+      process.stderr.write(
+        `the ${name === 'demo' ? 'demo mesh' : name} exited (${signal ?? `code ${code}`}); stopping\n`,
+      );
       stopAll('SIGTERM');
     }
     if (running.size === 0) process.exit(exitCode || (signal && !stopping ? 1 : 0));
@@ -102,6 +124,28 @@ async function ready(url) {
 
 const url = await controlUrl;
 await ready(url);
+if (!stopping && running.has('control plane') && consoleSetting.enabled) {
+  // The production build (`next build`, run by the build above), served by one process that prints
+  // "Trellis console is up: <url>" and stops on SIGINT/SIGTERM, or when this script dies (parent-watch).
+  const consoleDir = path.join(ROOT, 'apps', 'console');
+  const consoleApp = spawn(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(path.join(ROOT, 'packages', 'demo', 'dist', 'parent-watch.mjs')).href,
+      path.join(consoleDir, 'scripts', 'serve.mjs'),
+      '--port',
+      consoleSetting.port,
+    ],
+    {
+      cwd: consoleDir,
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+      env: { ...ENV, TRELLIS_CONSOLE_CONTROL_URL: url },
+    },
+  );
+  consoleApp.channel?.unref();
+  track('console', consoleApp);
+}
 if (!stopping && running.has('control plane')) {
   // With an IPC channel and the demo's parent-watch preload, the demo stops (and stops its processes) even if this
   // script is killed outright.

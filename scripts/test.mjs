@@ -1,5 +1,5 @@
 // `npm test`: install if needed, build, lint and typecheck, then every package's tests through turbo.
-// Each package's vitest writes a JSON report; this script totals them into one line per package and a last
+// Each package's vitest (or Playwright, in e2e/) writes a JSON report; this script totals them into one line per package and a last
 // line "N passed, N failed" for the whole run, and exits non-zero on any failure.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -49,15 +49,31 @@ for (const c of checks) {
   if (c.ok) passed += 1;
   else failed += 1;
 }
+/** A Playwright JSON report in vitest's terms: tests passed and failed (a setup error counts as one failure). */
+function fromPlaywright(r) {
+  const st = r.stats ?? {};
+  const files = new Set((r.suites ?? []).map((suite) => suite.file));
+  const errors = st.unexpected ? 0 : (r.errors ?? []).length;
+  return {
+    numPassedTests: (st.expected ?? 0) + (st.flaky ?? 0),
+    numFailedTests: (st.unexpected ?? 0) + errors,
+    numPendingTests: st.skipped ?? 0,
+    testResults: [...files].map(() => ({ status: 'passed', assertionResults: [{}] })),
+  };
+}
+
 for (const { dir, pkg } of packages) {
   if (!pkg.scripts?.test) continue;
-  const report = path.join(dir, '.reports', 'vitest.json');
+  // Each package's vitest writes .reports/vitest.json; a Playwright suite (e2e/) writes .reports/playwright.json.
+  const playwright = path.join(dir, '.reports', 'playwright.json');
+  const report = existsSync(playwright) ? playwright : path.join(dir, '.reports', 'vitest.json');
   if (!existsSync(report)) {
     lines.push(`  ${pkg.name.padEnd(20)} no test report (the test run did not finish)`);
     failed += 1;
     continue;
   }
-  const r = JSON.parse(readFileSync(report, 'utf8'));
+  const json = JSON.parse(readFileSync(report, 'utf8'));
+  const r = report === playwright ? fromPlaywright(json) : json;
   const p = r.numPassedTests ?? 0;
   // Failed tests, plus test files that failed without running any test (an import error, a crash).
   const brokenFiles = (r.testResults ?? []).filter(

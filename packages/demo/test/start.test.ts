@@ -1,8 +1,9 @@
 /**
  * `npm start` end to end (scripts/start.mjs, with the control plane on this file's own database and free ports):
- * the control plane comes up, then the demo mesh, which answers through the ingress and reports its traffic; then
- * Ctrl-C, sent as a terminal sends it (SIGINT to the whole foreground process group), stops everything: the script
- * exits 0 and not one of the processes it started is left running.
+ * the control plane comes up, then the console (which answers, and reaches the API through its rewrite) and the demo
+ * mesh, which answers through the ingress and reports its traffic; then Ctrl-C, sent as a terminal sends it (SIGINT
+ * to the whole foreground process group), stops everything: the script exits 0 and not one of the processes it
+ * started is left running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -52,6 +53,8 @@ describe('npm start', () => {
         TRELLIS_DEMO_PORT_BASE: '0',
         TRELLIS_DEMO_RATE: '20',
         TRELLIS_DEMO_REPORT_SECONDS: '1',
+        TRELLIS_CONSOLE: 'true',
+        TRELLIS_CONSOLE_PORT: '0',
       },
     });
     start = child;
@@ -91,11 +94,18 @@ describe('npm start', () => {
     expect(res.status).toBe(200);
     expect(chainOf(await res.json()).map((l) => l.service)).toEqual(['service-a', 'service-b', 'service-c']);
     await printed(/\[traffic\] last 1 s: \d+ sent, \d+ ok, 0 failed/);
+    const [, consoleUrl] = await printed(/Trellis console is up: (http:\/\/127\.0\.0\.1:\d+)/);
+    const page = await fetch(consoleUrl as string);
+    expect(page.status).toBe(200);
+    // The console reaches the control plane through its /api/v1 rewrite.
+    const proxied = await fetch(`${consoleUrl}/api/v1/services`);
+    expect(proxied.status).toBe(200);
 
     const pids = descendants(child.pid as number);
     leftovers = pids;
-    // The control plane, the demo launcher, 6 apps, 6 sidecars and the ingress gateway (and turbo's leftovers).
-    expect(pids.length).toBeGreaterThanOrEqual(15);
+    // The control plane, the console, the demo launcher, 6 apps, 6 sidecars and the ingress gateway (and turbo's
+    // leftovers).
+    expect(pids.length).toBeGreaterThanOrEqual(16);
 
     process.kill(-(child.pid as number), 'SIGINT');
     expect(await exited, output).toBe(0);

@@ -1,0 +1,24 @@
+import '@xyflow/react/dist/style.css';
+import './globals.css';
+import type { Metadata } from 'next';
+import type { ReactNode } from 'react';
+import { Nav } from './Nav';
+import { Providers } from './providers';
+
+export const metadata: Metadata = {
+  title: 'Trellis console',
+  description: 'The Trellis service mesh, live.',
+};
+
+export default function RootLayout({ children }: { children: ReactNode }) {
+  return (
+    <html lang="en">
+      <body>
+        <Providers>
+          <Nav />
+          <main>{children}</main>
+        </Providers>
+      </body>
+    </html>
+  );
+}

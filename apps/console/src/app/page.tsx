@@ -1,0 +1,5 @@
+import { TopologyView } from '../features/topology/TopologyView';
+
+export default function TopologyPage() {
+  return <TopologyView />;
+}

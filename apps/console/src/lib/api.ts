@@ -1,0 +1,50 @@
+/**
+ * The console's one way to read the control plane: a GET of `/api/v1/...` (rewritten by Next to the control plane),
+ * parsed with the shared zod schema at the boundary, so that a page never sees an unchecked shape.
+ */
+import type { z } from 'zod';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    message: string,
+    /** The HTTP status, or 0 when the control plane could not be reached or answered something unexpected. */
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function getJson<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  signal?: AbortSignal,
+  fetchImpl: typeof fetch = fetch,
+): Promise<z.infer<S>> {
+  let res: Response;
+  try {
+    res = await fetchImpl(path, { signal, headers: { accept: 'application/json' }, cache: 'no-store' });
+  } catch (cause) {
+    if (signal?.aborted) throw cause;
+    throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
+  }
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { message?: unknown };
+      if (typeof body.message === 'string') message = `${res.status}: ${body.message}`;
+    } catch {
+      // not JSON: a proxy error page, the control plane down behind the rewrite
+    }
+    throw new ApiError(`GET ${path} failed: ${message}`, res.status);
+  }
+  const parsed = schema.safeParse(await res.json());
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new ApiError(
+      `GET ${path}: unexpected answer${first ? ` (${first.path.join('.') || '(root)'}: ${first.message})` : ''}`,
+      0,
+    );
+  }
+  return parsed.data;
+}
