@@ -132,7 +132,8 @@ describe('GET /api/v1/topology', () => {
       ]),
     );
     expect(nodes).toEqual({
-      ingress: [true, 'idle', null, 0, 0, null, 0, 0],
+      // Nothing in the mesh calls the gateway: its traffic is what it passes on.
+      ingress: [true, 'healthy', 'source', 200, 20, 1, 0, 0],
       legacy: [false, 'idle', null, 0, 0, null, 0, 0],
       'service-a': [true, 'healthy', 'destination', 210, 21, 1, 1, 1],
       'service-b': [true, 'degraded', 'destination', 230, 23, 0.913, 2, 2],

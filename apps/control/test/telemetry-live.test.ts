@@ -92,6 +92,20 @@ describe('live view', () => {
     expect(services.get('service-c')?.counts.requests).toBe(30);
   });
 
+  it('reads a service nobody in the mesh calls (an ingress gateway) from the calls it passes on', () => {
+    const clock = new ManualClock(T0 + 12_000);
+    const live = view(clock);
+    live.ingest([
+      frame('ingress', T0 + 3000, [edge('ingress', 'service-a', { ok: 18, c5xx: 2 })]),
+      frame('service-a', T0 + 3000, [edge('ingress', 'service-a', { ok: 18, c5xx: 2 })]),
+    ]);
+    const { services } = live.snapshot();
+    expect(services.get('ingress')).toMatchObject({ reporter: 'source' });
+    expect(services.get('ingress')?.counts.requests).toBe(20);
+    expect(services.get('ingress')?.counts.stats(10).successRate).toBe(0.9);
+    expect(services.get('service-a')).toMatchObject({ reporter: 'destination' });
+  });
+
   it('keeps reading an edge from its caller while the caller reports, even in a second it reported nothing', () => {
     const clock = new ManualClock(T0 + 12_000);
     const live = view(clock);

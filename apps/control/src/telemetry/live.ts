@@ -179,6 +179,18 @@ export class LiveView {
       else if (callers.requests > 0) services.set(service, { service, reporter: 'source', counts: callers });
       else services.set(service, { service, reporter: null, counts: inbound });
     }
+    // A service nothing in the mesh reports calling (an ingress gateway: its clients run no proxy) is known only by
+    // what it passes on: its traffic is that of the calls it reports making.
+    const passedOn = new Map<string, Counts>();
+    for (const e of edges) {
+      if (e.reporter !== 'source' || services.get(e.source)?.reporter) continue;
+      const counts = passedOn.get(e.source) ?? new Counts();
+      counts.add(e.counts);
+      passedOn.set(e.source, counts);
+    }
+    for (const [service, counts] of passedOn) {
+      if (counts.requests > 0) services.set(service, { service, reporter: 'source', counts });
+    }
     return { at, start, end, windowSeconds: this.windowSeconds, edges, services };
   }
 
