@@ -79,8 +79,15 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     retentionCoarseMs: config.telemetryRetentionCoarseMs,
     flushIntervalMs: config.telemetryFlushMs,
   });
+  const replicas = new ReplicaRegistry({
+    db,
+    clock: store.clock,
+    logger: logger.child({ component: 'replicas' }),
+    id: crypto.randomUUID(),
+  });
   const stream = new ProxyStream({
     telemetry,
+    peers: async () => (await replicas.others()).map((r) => r.id),
     store,
     logger,
     joinToken: config.joinToken,
@@ -101,12 +108,6 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   stream.start();
   telemetry.start();
 
-  const replicas = new ReplicaRegistry({
-    db,
-    clock: store.clock,
-    logger: logger.child({ component: 'replicas' }),
-    id: crypto.randomUUID(),
-  });
   const app = await buildApp({
     db,
     logger,

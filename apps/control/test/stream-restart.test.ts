@@ -55,4 +55,29 @@ describe('after a control-plane restart', () => {
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(GRACE_MS + WINDOW_MS - 50);
   });
+
+  it('when another replica goes away, its proxies get the same time to come back before a survivor sweeps them', async () => {
+    const db = await createDatabase('peers');
+    const options = { proxyGraceMs: GRACE_MS, proxyTtlMs: 60_000, proxyReconnectWindowMs: WINDOW_MS };
+    const survivor = await startPlane(db, options);
+    planes.push(survivor);
+    const leaving = await startPlane(db, options);
+    const proxy = await FakeProxy.join(streamUrl(leaving), {
+      service: 'service-b',
+      instance: 'p-1',
+      address: '10.6.1.1',
+    });
+    await proxy.snapshot();
+    // Let the survivor's own start-up window pass, so that only the departure can hold its sweeps back.
+    await new Promise((r) => setTimeout(r, GRACE_MS + WINDOW_MS + 200));
+    await proxy.close();
+    const left = Date.now();
+    await leaving.stop();
+    await eventually(
+      async () => ((await healthOf(survivor, '10.6.1.1')) === 'unhealthy' ? true : undefined),
+      "the departed replica's proxy endpoint to turn unhealthy",
+      10_000,
+    );
+    expect(Date.now() - left).toBeGreaterThanOrEqual(GRACE_MS + WINDOW_MS - 50);
+  });
 });

@@ -97,6 +97,12 @@ export interface ProxyStreamOptions {
    * backoff of up to 30 s. Default 30 s.
    */
   reconnectWindowMs?: number;
+  /**
+   * The ids of the other control-plane replicas alive now. When one goes away, its proxies lose the stream that
+   * kept their endpoints fresh; they get the same grace plus reconnect window to come back (here or elsewhere)
+   * before this replica sweeps them.
+   */
+  peers?: () => Promise<readonly string[]>;
   /** Receives every batch of telemetry frames a proxy sends (the telemetry pipeline). */
   telemetry?: { ingest(frames: TelemetryFrame[]): void };
 }
@@ -208,6 +214,7 @@ export class ProxyStream {
   private closing = false;
   /** Sweeps wait until graceMs + reconnectWindowMs after this (the start, or the last failed liveness tick). */
   private startedAt = 0;
+  private knownPeers: ReadonlySet<string> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private tick: Promise<void> | undefined;
@@ -775,6 +782,7 @@ export class ProxyStream {
       }
     }
     if (this.closing) return;
+    await this.noticeDepartedPeers();
     const settling = this.startedAt + graceMs + (this.options.reconnectWindowMs ?? 30_000);
     if (store.clock().getTime() < settling) return;
     const keep = new Set(live.map((r) => r.endpointId as string));
@@ -783,6 +791,17 @@ export class ProxyStream {
     const now = store.clock().getTime();
     for (const [key, record] of this.records) {
       if (record.disconnectedAt && now - record.disconnectedAt.getTime() >= ttlMs) this.records.delete(key);
+    }
+  }
+
+  private async noticeDepartedPeers(): Promise<void> {
+    if (!this.options.peers) return;
+    const now = new Set(await this.options.peers());
+    const before = this.knownPeers;
+    this.knownPeers = now;
+    if (before && [...before].some((id) => !now.has(id))) {
+      this.log.info('a control-plane replica went away; its proxies get time to reconnect before any sweep');
+      this.startedAt = this.options.store.clock().getTime();
     }
   }
 
