@@ -8,6 +8,8 @@
 import type { Logger } from 'pino';
 import type { Db } from './db/client.ts';
 
+export const REPLICA_HEARTBEAT_MS = 5000;
+
 export interface Replica {
   id: string;
   url: string;
@@ -28,7 +30,7 @@ export class ReplicaRegistry {
   private url = '';
 
   constructor(private readonly options: ReplicaRegistryOptions) {
-    this.heartbeatMs = options.heartbeatMs ?? 5000;
+    this.heartbeatMs = options.heartbeatMs ?? REPLICA_HEARTBEAT_MS;
   }
 
   get self(): Replica {
@@ -52,10 +54,13 @@ export class ReplicaRegistry {
     this.timer.unref();
   }
 
-  /** The other live replicas. */
-  async others(): Promise<Replica[]> {
+  /**
+   * The other live replicas: refreshed within `staleAfterMs` (default three heartbeats; less to suspect a crashed
+   * replica sooner, e.g. before its proxies' grace period runs out).
+   */
+  async others(staleAfterMs = 3 * this.heartbeatMs): Promise<Replica[]> {
     const { db, clock, id } = this.options;
-    const stale = new Date(clock().getTime() - 3 * this.heartbeatMs);
+    const stale = new Date(clock().getTime() - staleAfterMs);
     const rows = await db.controlReplica.findMany({
       where: { heartbeatAt: { gt: stale } },
       orderBy: { startedAt: 'asc' },

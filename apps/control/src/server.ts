@@ -13,7 +13,7 @@ import { createDb, type Db } from './db/client.ts';
 import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
-import { ReplicaRegistry } from './replicas.ts';
+import { REPLICA_HEARTBEAT_MS, ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
@@ -87,7 +87,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   });
   const stream = new ProxyStream({
     telemetry,
-    peers: async () => (await replicas.others()).map((r) => r.id),
+    // A replica that missed a heartbeat and a half is taken for gone: well before its proxies' grace runs out.
+    peers: async () => (await replicas.others(1.5 * REPLICA_HEARTBEAT_MS)).map((r) => r.id),
     store,
     logger,
     joinToken: config.joinToken,
