@@ -1,6 +1,7 @@
 /**
  * The console against the live demo mesh, as an operator sees it: the topology graph with live traffic, the
- * services table, the proxies and their sync status. Screenshots of each page land in e2e/artifacts/.
+ * services table, a service's detail page with its live charts, the proxies and their sync status. Screenshots of
+ * each page land in e2e/artifacts/.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,5 +96,58 @@ test('the proxies page lists every demo proxy with its sync status', async ({ pa
     await expect(row).toContainText('SYNCED');
   }
   await page.screenshot({ path: path.join(ARTIFACTS, 'proxies.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test("a service's page shows its endpoints, proxies, rules and a live request-rate chart", async ({
+  page,
+}) => {
+  const errors = collectErrors(page);
+  await page.goto(consoleUrl('/services'));
+  await page.getByRole('table', { name: 'Services' }).getByRole('link', { name: 'service-c' }).click();
+  await expect(page).toHaveURL(/\/services\/service-c$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'service-c' })).toBeVisible();
+  await expect(page.getByTestId('service-health')).toHaveAttribute(
+    'data-health',
+    /^(healthy|degraded|failing)$/,
+  );
+  await expect.poll(async () => Number(await page.getByTestId('stat-rps').textContent())).toBeGreaterThan(0);
+
+  // Its three instances, each registered by its sidecar, and those sidecars running the current revision.
+  const endpoints = page.getByRole('table', { name: 'Endpoints' });
+  await expect(endpoints.getByTestId('endpoint-row')).toHaveCount(3);
+  await expect(endpoints.getByTestId('endpoint-row').first()).toContainText('proxy');
+  for (const instance of ['c-1', 'c-2', 'c-3']) {
+    await expect(page.getByTestId(`service-proxy-row-${instance}`)).toContainText('SYNCED');
+  }
+  await expect(page.getByRole('table', { name: 'Proxies' }).getByRole('row')).toHaveCount(4);
+
+  // The seeded rules for service-c.
+  await expect(page.getByTestId('route-row-service-c-retries')).toContainText('5xx');
+  await expect(page.getByTestId('policy-row-service-c-defaults')).toContainText('3 consecutive 5xx');
+
+  // The request-rate chart, once the control plane has a complete 10 s step of service-c's traffic.
+  const chart = page.getByTestId('chart-rps');
+  await expect(chart).toBeVisible({ timeout: 30_000 });
+  await expect.poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(1);
+  await expect(chart.locator('.recharts-line-curve')).toBeVisible();
+  await expect(chart).toContainText('req/s');
+  await expect(page.getByTestId('chart-latency')).toContainText('p99');
+
+  await page.screenshot({ path: path.join(ARTIFACTS, 'service.png'), fullPage: true });
+
+  // The longer windows read the 1 min buckets.
+  await page.getByRole('radio', { name: '1 h' }).check();
+  await expect(page.getByTestId('charts-range')).toContainText('1m steps');
+  await expect(page.getByTestId('chart-rps').or(page.getByTestId('charts-empty'))).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test('clicking a node of the topology opens its service page', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto(consoleUrl('/'));
+  await page.getByTestId('topology-node-service-b').click();
+  await expect(page).toHaveURL(/\/services\/service-b$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'service-b' })).toBeVisible();
   expect(errors).toEqual([]);
 });

@@ -1,6 +1,7 @@
 import { ProxyStatusList } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
-import { ApiError, getJson } from '../src/lib/api.ts';
+import { z } from 'zod';
+import { ApiError, getAllPages, getJson } from '../src/lib/api.ts';
 
 const answer = (status: number, body: unknown) => async () =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -36,5 +37,24 @@ describe('getJson', () => {
       throw new TypeError('fetch failed');
     }).catch((e: unknown) => e);
     expect((err as ApiError).status).toBe(0);
+  });
+});
+
+describe('getAllPages', () => {
+  it('follows the cursors, keeping the query of the path', async () => {
+    const asked: string[] = [];
+    const fetchImpl = async (input: string | URL | Request) => {
+      const url = new URL(String(input), 'http://console');
+      asked.push(`${url.pathname}${url.search}`);
+      const cursor = url.searchParams.get('cursor');
+      const body = cursor ? { items: [3], nextCursor: null } : { items: [1, 2], nextCursor: 'Mg' };
+      return new Response(JSON.stringify(body), { status: 200 });
+    };
+    const items = await getAllPages('/api/v1/routes?service=service-c', z.number(), undefined, fetchImpl);
+    expect(items).toEqual([1, 2, 3]);
+    expect(asked).toEqual([
+      '/api/v1/routes?service=service-c&limit=500',
+      '/api/v1/routes?service=service-c&limit=500&cursor=Mg',
+    ]);
   });
 });

@@ -75,6 +75,19 @@ describe('GET /api/v1/proxies across replicas', () => {
     expect(dead?.error).toBeTruthy();
   });
 
+  it('a replica whose URL reaches another replica is reported as misconfigured, its answer not counted', async () => {
+    const now = new Date();
+    const id = crypto.randomUUID();
+    await a.db.controlReplica.create({ data: { id, url: a.url, startedAt: now, heartbeatAt: now } });
+    try {
+      const list = await listOf(b);
+      expect(list.items.map((p) => p.node.instance).sort()).toEqual(['on-a', 'on-b']);
+      expect(list.replicas.find((r) => r.id === id)?.error).toContain('TRELLIS_ADVERTISE_URL');
+    } finally {
+      await a.db.controlReplica.delete({ where: { id } });
+    }
+  });
+
   it('a stopped replica removes itself', async () => {
     const before = (await listOf(a)).replicas.length;
     const c = await startPlane(a.databaseUrl);

@@ -107,6 +107,8 @@ describe('sliceFor', () => {
     expect(slice.routes.map((r) => r.name)).toEqual(['api-main']);
     expect(slice.endpoints).toEqual([]);
     expect(sliceScope(scoped, 'web')).toEqual(new Set(['web', 'api']));
+    // The proxy of a deleted service is owed nothing (it is closed at the next liveness check).
+    expect(sliceScope(scoped, 'deleted')).toEqual(new Set());
     // A service without declared dependencies still sees the whole mesh.
     expect(sliceFor(scoped, 'db').services.map((s) => s.name)).toEqual(['api', 'db', 'web']);
   });

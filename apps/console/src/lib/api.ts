@@ -2,6 +2,7 @@
  * The console's one way to read the control plane: a GET of `/api/v1/...` (rewritten by Next to the control plane),
  * parsed with the shared zod schema at the boundary, so that a page never sees an unchecked shape.
  */
+import { pageOf } from '@trellis/schema';
 import type { z } from 'zod';
 
 export class ApiError extends Error {
@@ -47,4 +48,34 @@ export async function getJson<S extends z.ZodType>(
     );
   }
   return parsed.data;
+}
+
+/**
+ * Every item of a paginated list (`{ items, nextCursor }`), following the cursors 500 at a time: the console shows
+ * whole lists, and a list cut at the API's default page size would silently hide the rest.
+ */
+export async function getAllPages<I extends z.ZodType>(
+  path: string,
+  item: I,
+  signal?: AbortSignal,
+  fetchImpl: typeof fetch = fetch,
+): Promise<z.infer<I>[]> {
+  const page = pageOf(item);
+  const items: z.infer<I>[] = [];
+  let cursor: string | null = null;
+  const [base, search] = path.split('?', 2) as [string, string | undefined];
+  do {
+    const query = new URLSearchParams(search);
+    query.set('limit', '500');
+    if (cursor) query.set('cursor', cursor);
+    const answer: { items: z.infer<I>[]; nextCursor: string | null } = await getJson(
+      `${base}?${query}`,
+      page,
+      signal,
+      fetchImpl,
+    );
+    items.push(...answer.items);
+    cursor = answer.nextCursor;
+  } while (cursor);
+  return items;
 }

@@ -19,7 +19,9 @@ import { canonicalJson, type EndpointDiff, type Mesh, proxyEndpoint } from './me
 /** The names of the services a proxy of `service` needs. */
 export function sliceScope(mesh: Pick<Mesh, 'services'>, service: string): ReadonlySet<string> {
   const own = mesh.services.find((s) => s.name === service);
-  if (own?.dependencies === undefined) return new Set(mesh.services.map((s) => s.name));
+  // A proxy whose service was deleted is about to be closed; until then it is owed nothing, not the whole mesh.
+  if (!own) return new Set();
+  if (own.dependencies === undefined) return new Set(mesh.services.map((s) => s.name));
   return new Set([service, ...own.dependencies]);
 }
 

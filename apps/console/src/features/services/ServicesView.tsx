@@ -1,6 +1,7 @@
 'use client';
 
 import type { TopologyNode } from '@trellis/schema';
+import Link from 'next/link';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
 import { useTopology } from '../topology/queries';
@@ -49,7 +50,7 @@ export function ServicesView() {
               return (
                 <tr key={s.name} data-testid={`service-row-${s.name}`}>
                   <th scope="row">
-                    <div>{s.name}</div>
+                    <Link href={`/services/${encodeURIComponent(s.name)}`}>{s.name}</Link>
                     {s.description ? <div className="muted small">{s.description}</div> : null}
                   </th>
                   <td>

@@ -16,7 +16,8 @@ import {
   Position,
   ReactFlow,
 } from '@xyflow/react';
-import { useMemo } from 'react';
+import { useRouter } from 'next/navigation';
+import { useCallback, useMemo } from 'react';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
 import { edgeId, type GraphStructure, type Position as XY } from './layout';
 
@@ -27,7 +28,7 @@ function ServiceNode({ data }: NodeProps<ServiceNodeType>) {
   const n = data.node;
   return (
     <div
-      className={`topology-node health-${n.health}`}
+      className={`topology-node health-${n.health}${n.registered ? ' clickable' : ''}`}
       data-testid={`topology-node-${n.service}`}
       data-health={n.health}
       title={`${n.service}: ${n.health}`}
@@ -90,6 +91,14 @@ export function TopologyGraph(props: {
   positions: Record<string, XY>;
 }) {
   const { topology, structure, positions } = props;
+  const router = useRouter();
+  // A registered service opens its detail page; names only seen in traffic (unknown callers) have none.
+  const onNodeClick = useCallback(
+    (_: unknown, node: ServiceNodeType) => {
+      if (node.data.node.registered) router.push(`/services/${encodeURIComponent(node.id)}`);
+    },
+    [router],
+  );
   const nodes = useMemo<ServiceNodeType[]>(() => {
     const byName = new Map(topology.nodes.map((n) => [n.service, n]));
     return structure.nodes.flatMap((name) => {
@@ -122,6 +131,7 @@ export function TopologyGraph(props: {
       fitView
       minZoom={0.1}
       nodesConnectable={false}
+      onNodeClick={onNodeClick}
       proOptions={{ hideAttribution: true }}
       colorMode="dark"
     >

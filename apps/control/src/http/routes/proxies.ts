@@ -30,13 +30,20 @@ function better(a: ProxyStatus, b: ProxyStatus): ProxyStatus {
   return Date.parse(b.connectedAt) > Date.parse(a.connectedAt) ? b : a;
 }
 
-async function ask(url: string): Promise<ProxyStatus[]> {
-  const res = await fetch(`${url}${API_PREFIX}/proxies?scope=local`, {
+async function ask(replica: { id: string; url: string }): Promise<ProxyStatus[]> {
+  const res = await fetch(`${replica.url}${API_PREFIX}/proxies?scope=local`, {
     signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
   });
   if (!res.ok) throw new Error(`answered ${res.status}`);
   const parsed = ProxyStatusList.safeParse(await res.json());
   if (!parsed.success) throw new Error('answered something that is not a proxy list');
+  // A wrong advertised URL (e.g. 127.0.0.1 on another host) reaches some other replica, often the asker itself.
+  const answering = parsed.data.replicas[0]?.id;
+  if (answering !== replica.id) {
+    throw new Error(
+      `another replica (${answering ?? 'unknown'}) answered at this URL; check TRELLIS_ADVERTISE_URL`,
+    );
+  }
   return parsed.data.items;
 }
 
@@ -50,7 +57,7 @@ export function registerProxyRoutes(app: FastifyInstance, stream: ProxyStream, r
 
     const merged = new Map(local.map((p) => [keyOf(p), p]));
     const others = await replicas.others();
-    const answers = await Promise.allSettled(others.map((r) => ask(r.url)));
+    const answers = await Promise.allSettled(others.map((r) => ask(r)));
     others.forEach((replica, i) => {
       const answer = answers[i];
       if (answer?.status === 'fulfilled') {

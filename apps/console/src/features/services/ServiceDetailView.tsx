@@ -1,0 +1,319 @@
+'use client';
+
+/**
+ * One service as an operator looks at it when something is off: its live numbers (the topology, every second),
+ * its health charts over a chosen window, and what it runs on and under: endpoints, the proxies beside them and
+ * whether they run the current revision, and the route rules and traffic policies that steer its traffic.
+ */
+import type { Endpoint, RouteRule, TrafficPolicy } from '@trellis/schema';
+import Link from 'next/link';
+import { useState } from 'react';
+import { ApiError } from '../../lib/api';
+import { ErrorBanner } from '../../lib/ErrorBanner';
+import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { useProxies } from '../proxies/queries';
+import { useTopology } from '../topology/queries';
+import { HealthCharts } from './HealthCharts';
+import type { ChartWindow } from './metrics';
+import { useService, useServiceEndpoints, useServicePolicies, useServiceRoutes } from './queries';
+
+export function ServiceDetailView({ name }: { name: string }) {
+  const [window, setWindow] = useState<ChartWindow>('5m');
+  const service = useService(name);
+  const topology = useTopology();
+  const node = topology.data?.nodes.find((n) => n.service === name);
+  const notFound = service.error instanceof ApiError && service.error.status === 404;
+
+  return (
+    <section className="page" aria-labelledby="service-title">
+      <nav aria-label="Breadcrumb" className="muted small">
+        <Link href="/services">Services</Link> / {name}
+      </nav>
+      <header className="page-header">
+        <h1 id="service-title">{name}</h1>
+        <span
+          className={`badge health-${node?.health ?? 'idle'}`}
+          data-testid="service-health"
+          data-health={node?.health ?? 'idle'}
+        >
+          <span className="health-dot" aria-hidden="true" /> {node?.health ?? 'idle'}
+        </span>
+        {service.data?.description ? <span className="muted">{service.data.description}</span> : null}
+      </header>
+      {notFound ? (
+        <p className="empty" role="alert">
+          There is no service named {name}. <Link href="/services">All services</Link>
+        </p>
+      ) : (
+        <>
+          {service.error ? <ErrorBanner error={service.error} /> : null}
+          {topology.error ? <ErrorBanner error={topology.error} /> : null}
+          <dl className="stats" aria-label="Live traffic">
+            <Stat label="Requests/s" testId="stat-rps" value={node ? formatRps(node.rps) : '–'} />
+            <Stat
+              label="Success rate"
+              testId="stat-success"
+              value={formatPercent(node?.successRate ?? null, 2)}
+            />
+            <Stat label="p99" testId="stat-p99" value={formatMs(node?.p99 ?? null)} />
+            <Stat
+              label="Endpoints (healthy / total)"
+              testId="stat-endpoints"
+              value={node ? `${node.endpoints.healthy} / ${node.endpoints.total}` : '–'}
+            />
+            {service.data ? (
+              <Stat
+                label="Protocol, port"
+                testId="stat-port"
+                value={`${service.data.protocol} ${service.data.port}`}
+              />
+            ) : null}
+          </dl>
+          <p className="muted small">
+            Live numbers over the last {topology.data?.windowSeconds ?? 10} s
+            {node?.reporter ? `, as reported by the ${node.reporter} proxies` : ''}.
+          </p>
+          <HealthCharts service={name} window={window} onWindowChange={setWindow} />
+          <Endpoints name={name} />
+          <Proxies name={name} />
+          <Rules name={name} />
+        </>
+      )}
+    </section>
+  );
+}
+
+function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="stat">
+      <dt>{label}</dt>
+      <dd data-testid={testId}>{value}</dd>
+    </div>
+  );
+}
+
+function labelText(labels: Record<string, string>, omit: string[] = []): string {
+  return Object.entries(labels)
+    .filter(([k]) => !omit.includes(k))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+}
+
+function Endpoints({ name }: { name: string }) {
+  const endpoints = useServiceEndpoints(name);
+  const items = [...(endpoints.data ?? [])].sort(
+    (a, b) => a.address.localeCompare(b.address) || a.port - b.port,
+  );
+  return (
+    <section className="panel" aria-labelledby="endpoints-title">
+      <h2 id="endpoints-title">Endpoints</h2>
+      {endpoints.error ? <ErrorBanner error={endpoints.error} /> : null}
+      {endpoints.isPending ? <p className="empty">Loading endpoints…</p> : null}
+      {endpoints.data && items.length === 0 ? (
+        <p className="empty">No endpoints: no instance of {name} is registered.</p>
+      ) : null}
+      {items.length > 0 ? (
+        <table className="table" aria-labelledby="endpoints-title">
+          <thead>
+            <tr>
+              <th scope="col">Address</th>
+              <th scope="col">Health</th>
+              <th scope="col">Version</th>
+              <th scope="col">Zone</th>
+              <th scope="col">Other labels</th>
+              <th scope="col">Source</th>
+              <th scope="col" className="num">
+                Weight
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((e: Endpoint) => (
+              <tr key={e.id} data-testid="endpoint-row">
+                <th scope="row" className="mono">
+                  {e.address}:{e.port}
+                </th>
+                <td>
+                  <span className={`badge endpoint-${e.health}`}>{e.health}</span>
+                </td>
+                <td>{e.labels.version ?? '–'}</td>
+                <td>{e.zone || '–'}</td>
+                <td className="small mono">{labelText(e.labels, ['version']) || '–'}</td>
+                <td>{e.source}</td>
+                <td className="num">{e.weight}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </section>
+  );
+}
+
+function Proxies({ name }: { name: string }) {
+  const proxies = useProxies();
+  const items = (proxies.data?.items ?? [])
+    .filter((p) => p.node.service === name)
+    .sort((a, b) => a.node.instance.localeCompare(b.node.instance));
+  return (
+    <section className="panel" aria-labelledby="service-proxies-title">
+      <h2 id="service-proxies-title">Proxies</h2>
+      {proxies.error ? <ErrorBanner error={proxies.error} /> : null}
+      {proxies.isPending ? <p className="empty">Loading proxies…</p> : null}
+      {proxies.data && items.length === 0 ? (
+        <p className="empty">
+          No proxy of {name} is connected (its endpoints may be registered another way).
+        </p>
+      ) : null}
+      {items.length > 0 ? (
+        <table className="table" aria-labelledby="service-proxies-title">
+          <thead>
+            <tr>
+              <th scope="col">Instance</th>
+              <th scope="col">Address</th>
+              <th scope="col">Status</th>
+              <th scope="col" className="num">
+                Acked / current revision
+              </th>
+              <th scope="col" className="num">
+                Convergence
+              </th>
+              <th scope="col">Last error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((p) => (
+              <tr key={p.node.instance} data-testid={`service-proxy-row-${p.node.instance}`}>
+                <th scope="row">{p.node.instance}</th>
+                <td className="mono">
+                  {p.node.address}:{p.node.port}
+                </td>
+                <td>
+                  <span className={`badge sync-${p.status.toLowerCase()}`}>{p.status}</span>
+                </td>
+                <td className="num">
+                  {p.ackedRevision ?? '–'} / {p.currentRevision}
+                </td>
+                <td className="num">{formatMs(p.convergenceMs)}</td>
+                <td className="small">{p.lastNack ? p.lastNack.error : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </section>
+  );
+}
+
+function subsetText(subset: Record<string, string>): string {
+  return labelText(subset) || 'all endpoints';
+}
+
+function matchText(rule: RouteRule): string {
+  if (rule.match.length === 0) return 'every request';
+  return rule.match
+    .map((m) => {
+      const parts: string[] = [];
+      if (m.path?.exact !== undefined) parts.push(`path = ${m.path.exact}`);
+      if (m.path?.prefix !== undefined) parts.push(`path ${m.path.prefix}*`);
+      if (m.path?.regex !== undefined) parts.push(`path ~ ${m.path.regex}`);
+      if (m.methods && m.methods.length > 0) parts.push(m.methods.join('|'));
+      if (m.headers.length > 0) parts.push(`headers ${m.headers.map((h) => h.name).join(', ')}`);
+      return parts.join(' ') || 'any';
+    })
+    .join(' or ');
+}
+
+function Rules({ name }: { name: string }) {
+  const routes = useServiceRoutes(name);
+  const policies = useServicePolicies(name);
+  const sortedRoutes = [...(routes.data ?? [])].sort(
+    (a, b) => a.priority - b.priority || a.name.localeCompare(b.name),
+  );
+  return (
+    <section className="panel" aria-labelledby="rules-title">
+      <h2 id="rules-title">Rules that apply</h2>
+      {routes.error ? <ErrorBanner error={routes.error} /> : null}
+      {policies.error ? <ErrorBanner error={policies.error} /> : null}
+      <h3 id="routes-title">Route rules</h3>
+      {routes.isPending ? <p className="empty">Loading route rules…</p> : null}
+      {routes.data && sortedRoutes.length === 0 ? (
+        <p className="empty">No route rule: requests go to every endpoint, with the defaults.</p>
+      ) : null}
+      {sortedRoutes.length > 0 ? (
+        <table className="table" aria-labelledby="routes-title">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" className="num">
+                Priority
+              </th>
+              <th scope="col">Matches</th>
+              <th scope="col">Destinations</th>
+              <th scope="col" className="num">
+                Timeout
+              </th>
+              <th scope="col">Retries</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sortedRoutes.map((r) => (
+              <tr key={r.name} data-testid={`route-row-${r.name}`}>
+                <th scope="row">{r.name}</th>
+                <td className="num">{r.priority}</td>
+                <td className="small">{matchText(r)}</td>
+                <td className="small">
+                  {r.destinations.map((d) => `${subsetText(d.subset)}: ${d.weight} %`).join(' · ')}
+                </td>
+                <td className="num">{formatMs(r.timeoutMs)}</td>
+                <td className="small">
+                  {r.retries.attempts > 0
+                    ? `${r.retries.attempts} on ${r.retries.retryOn.join(', ')}${r.retries.perTryTimeoutMs !== undefined ? `, ${formatMs(r.retries.perTryTimeoutMs)} per try` : ''}`
+                    : 'none'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <h3 id="policies-title">Traffic policies</h3>
+      {policies.isPending ? <p className="empty">Loading traffic policies…</p> : null}
+      {policies.data && policies.data.length === 0 ? (
+        <p className="empty">
+          No traffic policy: the proxies use the defaults (least request, finite limits).
+        </p>
+      ) : null}
+      {policies.data && policies.data.length > 0 ? (
+        <table className="table" aria-labelledby="policies-title">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Applies to</th>
+              <th scope="col">Load balancer</th>
+              <th scope="col">Circuit breaker</th>
+              <th scope="col">Outlier detection</th>
+            </tr>
+          </thead>
+          <tbody>
+            {policies.data.map((p: TrafficPolicy) => (
+              <tr key={p.name} data-testid={`policy-row-${p.name}`}>
+                <th scope="row">{p.name}</th>
+                <td className="small">{p.subset ? subsetText(p.subset) : 'all endpoints'}</td>
+                <td>{p.loadBalancer.type.replace('_', ' ')}</td>
+                <td className="small">
+                  {p.connectionPool.maxConnections} connections, {p.connectionPool.maxPendingRequests}{' '}
+                  pending, {p.connectionPool.maxRequests} requests
+                </td>
+                <td className="small">
+                  {p.outlierDetection.enabled
+                    ? `eject after ${p.outlierDetection.consecutive5xx} consecutive 5xx for ${formatMs(p.outlierDetection.baseEjectionTimeMs)} (at most ${p.outlierDetection.maxEjectionPercent} %)`
+                    : 'off'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </section>
+  );
+}
