@@ -1,37 +1,20 @@
-/**
- * The whole demo mesh as `npm start` runs it (six apps, six sidecars, the ingress gateway: real processes on
- * 127.0.0.1), joined to a real control plane on a database of this file's own. The ingress answers with the chain
- * a → b → c; the seeded canary shows both versions of service-b; every instance registered itself with its version
- * label; a killed process is started again and serves; stop() leaves no process behind.
- */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { ControlPlane } from '@trellis/control';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainOf, DEMO_INSTANCES, type Mesh, startMesh } from '../src/index.ts';
-import { inProcessControlPlane, JOIN_TOKEN } from './support/control.ts';
+import { chainOf, type Mesh } from '../src/index.ts';
+import { demoOnInProcessControlPlane } from './support/control.ts';
 import { alive, descendants } from './support/proc.ts';
 
 let plane: ControlPlane;
 let mesh: Mesh;
-let stateDir: string;
+let demo: Awaited<ReturnType<typeof demoOnInProcessControlPlane>> | undefined;
 
 beforeAll(async () => {
-  stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-demo-mesh-'));
-  plane = await inProcessControlPlane();
-  mesh = await startMesh({
-    controlUrl: plane.url,
-    joinToken: JOIN_TOKEN,
-    services: DEMO_INSTANCES,
-    stateDir,
-  });
+  demo = await demoOnInProcessControlPlane('mesh');
+  ({ plane, mesh } = demo);
 });
 
 afterAll(async () => {
-  await mesh?.stop();
-  await plane?.stop();
-  await fs.rm(stateDir, { recursive: true, force: true });
+  await demo?.stop();
 });
 
 async function getJson(

@@ -1,41 +1,23 @@
-/**
- * Telemetry end to end: the traffic generator sends a known number of requests through the ingress of the real
- * demo mesh; the proxies' telemetry reaches the control plane over their streams, and /api/v1/topology and
- * /api/v1/metrics show the edges ingress → service-a → service-b → service-c with counts that match what was
- * sent (every request is one call ingress → service-a; the calls further down are at least as many, retries
- * included).
- */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { ControlPlane } from '@trellis/control';
 import { MetricsSeries, Topology } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_INSTANCES, type Mesh, startMesh, TrafficGenerator } from '../src/index.ts';
-import { inProcessControlPlane, JOIN_TOKEN } from './support/control.ts';
+import { type Mesh, TrafficGenerator } from '../src/index.ts';
+import { demoOnInProcessControlPlane } from './support/control.ts';
 
 const RATE = 25;
 const SECONDS = 4;
 
 let plane: ControlPlane;
 let mesh: Mesh;
-let stateDir: string;
+let demo: Awaited<ReturnType<typeof demoOnInProcessControlPlane>> | undefined;
 
 beforeAll(async () => {
-  stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-demo-telemetry-'));
-  plane = await inProcessControlPlane();
-  mesh = await startMesh({
-    controlUrl: plane.url,
-    joinToken: JOIN_TOKEN,
-    services: DEMO_INSTANCES,
-    stateDir,
-  });
+  demo = await demoOnInProcessControlPlane('telemetry');
+  ({ plane, mesh } = demo);
 });
 
 afterAll(async () => {
-  await mesh?.stop();
-  await plane?.stop();
-  await fs.rm(stateDir, { recursive: true, force: true });
+  await demo?.stop();
 });
 
 async function getJson(url: string): Promise<any> {

@@ -4,12 +4,14 @@
  * `npm start` starts it, for tests that must SIGKILL it and start it again on the same port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ControlPlane, loadConfig, startControlPlane } from '@trellis/control';
 import { createDatabase, silentLogger } from '../../../../apps/control/test/support/db.ts';
 import { waitForControlPlane } from '../../src/control-api.ts';
-import { freePort, signalGroup } from '../../src/index.ts';
+import { DEMO_INSTANCES, freePort, type Mesh, signalGroup, startMesh } from '../../src/index.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const JOIN_TOKEN = 'demo-test-join-token';
@@ -27,6 +29,29 @@ export async function inProcessControlPlane(databaseUrl?: string): Promise<Contr
     },
     silentLogger,
   );
+}
+
+/** The whole demo mesh joined to a seeded in-process control plane, with its state in a temporary folder. */
+export async function demoOnInProcessControlPlane(
+  label: string,
+): Promise<{ plane: ControlPlane; mesh: Mesh; stop(): Promise<void> }> {
+  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `trellis-demo-${label}-`));
+  const plane = await inProcessControlPlane();
+  const mesh = await startMesh({
+    controlUrl: plane.url,
+    joinToken: JOIN_TOKEN,
+    services: DEMO_INSTANCES,
+    stateDir,
+  });
+  return {
+    plane,
+    mesh,
+    async stop() {
+      await mesh.stop();
+      await plane.stop();
+      await fs.rm(stateDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
