@@ -126,53 +126,38 @@ export class SliceCache {
   /** The snapshot message (the whole slice) for proxies of `service`. */
   snapshot(mesh: Mesh, service: string): Encoded {
     const scope = this.scopeOf(mesh, service);
-    const cached = this.snapshots.get(scope.key);
-    if (cached) return cached;
-    const parts = this.partsOf(mesh, scope);
-    const inScope = mesh.services.filter((s) => scope.services.has(s.name));
-    const list = inScope.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint));
-    const endpoints = JSON.stringify(list);
-    const n = nonce();
-    const entry: Encoded = {
-      kind: 'snapshot',
-      revision: mesh.revision,
-      nonce: n,
-      bytes: Buffer.from(
-        `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${mesh.id ? `"mesh":"${mesh.id}",` : ''}"slice":{"services":${parts.services},"endpoints":${endpoints},"routes":${parts.routes},"policies":${parts.policies}}}`,
-      ),
-      sliceDigest: digest(parts.digest, list),
-      configDigest: parts.digest,
-    };
-    this.snapshots.set(scope.key, entry);
-    this.count(mesh.revision);
-    return entry;
+    return this.once(this.snapshots, scope.key, mesh, (n) => {
+      const parts = this.partsOf(mesh, scope);
+      const inScope = mesh.services.filter((s) => scope.services.has(s.name));
+      const list = inScope.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint));
+      const meshId = mesh.id ? `"mesh":"${mesh.id}",` : '';
+      return {
+        kind: 'snapshot',
+        text: `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${meshId}"slice":{"services":${parts.services},"endpoints":${JSON.stringify(list)},"routes":${parts.routes},"policies":${parts.policies}}}`,
+        sliceDigest: digest(parts.digest, list),
+        configDigest: parts.digest,
+      };
+    });
   }
 
   /** The config message (the slice without endpoints) for proxies of `service`. */
   config(mesh: Mesh, service: string): Encoded {
     const scope = this.scopeOf(mesh, service);
-    const cached = this.configs.get(scope.key);
-    if (cached) return cached;
-    const parts = this.partsOf(mesh, scope);
-    const n = nonce();
-    const entry: Encoded = {
-      kind: 'config',
-      revision: mesh.revision,
-      nonce: n,
-      bytes: Buffer.from(
-        `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies}}}`,
-      ),
-      sliceDigest: null,
-      configDigest: parts.digest,
-    };
-    this.configs.set(scope.key, entry);
-    this.count(mesh.revision);
-    return entry;
+    return this.once(this.configs, scope.key, mesh, (n) => {
+      const parts = this.partsOf(mesh, scope);
+      return {
+        kind: 'config',
+        text: `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies}}}`,
+        sliceDigest: null,
+        configDigest: parts.digest,
+      };
+    });
   }
 
   /**
    * The endpoints message bringing proxies at revision `from` up to date for `services` (sorted), given what
-   * changed in them since: endpoint by endpoint, or whole lists for services where that would be no smaller.
+   * changed in them since: endpoint by endpoint, or whole lists for services where that would be no smaller
+   * (or whose changes are not known).
    */
   endpointChanges(
     mesh: Mesh,
@@ -181,52 +166,48 @@ export class SliceCache {
     diffs: Readonly<Record<string, EndpointDiff>>,
   ): Encoded {
     this.roll(mesh);
-    const key = `${from}|${services.join(',')}`;
-    const cached = this.deltas.get(key);
-    if (cached) return cached;
-    const lists: Record<string, ProxyEndpoint[]> = {};
-    const changes: Record<string, { set: ProxyEndpoint[]; remove: EndpointDiff['remove'] }> = {};
-    for (const service of services) {
-      const d = diffs[service];
-      const list = mesh.endpointsOf(service);
-      if (!d || d.set.length + d.remove.length >= list.length) lists[service] = list.map(proxyEndpoint);
-      else changes[service] = { set: d.set.map(proxyEndpoint), remove: d.remove };
-    }
-    const n = nonce();
-    const entry: Encoded = {
-      kind: 'endpoints',
-      revision: mesh.revision,
-      nonce: n,
-      bytes: Buffer.from(
-        JSON.stringify({ type: 'endpoints', revision: mesh.revision, nonce: n, services: lists, changes }),
-      ),
-      sliceDigest: null,
-      configDigest: null,
-    };
-    this.deltas.set(key, entry);
-    this.count(mesh.revision);
-    return entry;
+    return this.once(this.deltas, `${from}|${services.join(',')}`, mesh, (n) => {
+      const lists: Record<string, ProxyEndpoint[]> = {};
+      const changes: Record<string, { set: ProxyEndpoint[]; remove: EndpointDiff['remove'] }> = {};
+      for (const service of services) {
+        const d = diffs[service];
+        const list = mesh.endpointsOf(service);
+        if (!d || d.set.length + d.remove.length >= list.length) lists[service] = list.map(proxyEndpoint);
+        else changes[service] = { set: d.set.map(proxyEndpoint), remove: d.remove };
+      }
+      return {
+        kind: 'endpoints',
+        text: JSON.stringify({
+          type: 'endpoints',
+          revision: mesh.revision,
+          nonce: n,
+          services: lists,
+          changes,
+        }),
+        sliceDigest: null,
+        configDigest: null,
+      };
+    });
   }
 
-  /** The endpoints message replacing the endpoint lists of `services` (sorted, as the cache key). */
+  /** The endpoints message replacing the whole endpoint lists of `services` (sorted). */
   endpoints(mesh: Mesh, services: readonly string[]): Encoded {
-    this.roll(mesh);
-    const key = services.join(',');
-    const cached = this.deltas.get(key);
+    return this.endpointChanges(mesh, -1, services, {});
+  }
+
+  /** The message `key` of this revision from `map`, made (with a fresh nonce) and counted the first time. */
+  private once(
+    map: Map<string, Encoded>,
+    key: string,
+    mesh: Mesh,
+    make: (nonce: string) => Omit<Encoded, 'revision' | 'nonce' | 'bytes'> & { text: string },
+  ): Encoded {
+    const cached = map.get(key);
     if (cached) return cached;
-    const lists = Object.fromEntries(services.map((s) => [s, mesh.endpointsOf(s).map(proxyEndpoint)]));
     const n = nonce();
-    const entry: Encoded = {
-      kind: 'endpoints',
-      revision: mesh.revision,
-      nonce: n,
-      bytes: Buffer.from(
-        JSON.stringify({ type: 'endpoints', revision: mesh.revision, nonce: n, services: lists }),
-      ),
-      sliceDigest: null,
-      configDigest: null,
-    };
-    this.deltas.set(key, entry);
+    const { text, ...rest } = make(n);
+    const entry: Encoded = { ...rest, revision: mesh.revision, nonce: n, bytes: Buffer.from(text) };
+    map.set(key, entry);
     this.count(mesh.revision);
     return entry;
   }
