@@ -14,5 +14,6 @@ export default async function globalSetup() {
   const stack = await startStack();
   process.env.TRELLIS_E2E_CONSOLE_URL = stack.consoleUrl;
   process.env.TRELLIS_E2E_CONTROL_URL = stack.controlUrl;
+  process.env.TRELLIS_E2E_INGRESS_URL = stack.ingressUrl;
   return () => stack.stop();
 }

@@ -24,6 +24,8 @@ const JOIN_TOKEN = 'e2e-join-token';
 export interface Stack {
   controlUrl: string;
   consoleUrl: string;
+  /** The demo's ingress gateway, where its traffic enters the mesh (a test can send requests of its own). */
+  ingressUrl: string;
   stop(): Promise<void>;
 }
 
@@ -177,8 +179,10 @@ export async function startStack(): Promise<Stack> {
     );
     cleanups.push(() => demo.stop(15_000));
     await demo.printed(/Trellis demo mesh is up/, 90_000);
+    // The banner's "try  curl -s <ingress URL>" line.
+    const [, ingressUrl = ''] = await demo.printed(/try\s+curl -s (http\S+)/, 10_000);
 
-    return { controlUrl, consoleUrl: `http://127.0.0.1:${consolePort}`, stop };
+    return { controlUrl, consoleUrl: `http://127.0.0.1:${consolePort}`, ingressUrl, stop };
   } catch (err) {
     await stop();
     throw err;

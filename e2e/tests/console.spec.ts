@@ -5,16 +5,25 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, type Page, test } from '@playwright/test';
+import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
+import { ProxyStatusList, RouteRule } from '@trellis/schema';
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
 const SERVICES = ['ingress', 'service-a', 'service-b', 'service-c'];
 const INSTANCES = ['ingress-1', 'a-1', 'b-v1-1', 'b-v2-1', 'c-1', 'c-2', 'c-3'];
 
+function fromEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run through playwright.config.ts`);
+  return value;
+}
+
 function consoleUrl(pathname: string): string {
-  const base = process.env.TRELLIS_E2E_CONSOLE_URL;
-  if (!base) throw new Error('TRELLIS_E2E_CONSOLE_URL is not set: run through playwright.config.ts');
-  return `${base}${pathname}`;
+  return `${fromEnv('TRELLIS_E2E_CONSOLE_URL')}${pathname}`;
+}
+
+function controlUrl(pathname: string): string {
+  return `${fromEnv('TRELLIS_E2E_CONTROL_URL')}${pathname}`;
 }
 
 /** Every console error, uncaught exception and failed request of the page, to assert there are none. */
@@ -150,4 +159,158 @@ test('clicking a node of the topology opens its service page', async ({ page }) 
   await expect(page).toHaveURL(/\/services\/service-b$/);
   await expect(page.getByRole('heading', { level: 1, name: 'service-b' })).toBeVisible();
   expect(errors).toEqual([]);
+});
+
+const CANARY = 'service-b-canary';
+
+/** The seeded split of service-b (90 % v1, 10 % v2), put back through the API, once every proxy has it. */
+async function restoreCanary(request: APIRequestContext): Promise<void> {
+  const rule = RouteRule.parse(await (await request.get(controlUrl(`/api/v1/routes/${CANARY}`))).json());
+  const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = rule;
+  const seeded: Record<string, number> = { v1: 90, v2: 10 };
+  const res = await request.put(controlUrl(`/api/v1/routes/${CANARY}`), {
+    data: {
+      ...spec,
+      destinations: spec.destinations.map((d) => ({ ...d, weight: seeded[d.subset.version ?? ''] ?? 0 })),
+      timeoutMs: 2000,
+      retries: { ...spec.retries, attempts: 2 },
+    },
+  });
+  expect(res.status()).toBe(200);
+  const revision = Number(res.headers()['x-trellis-revision']);
+  await expect
+    .poll(async () => {
+      const { items } = ProxyStatusList.parse(
+        await (await request.get(controlUrl('/api/v1/proxies'))).json(),
+      );
+      return items.every((p) => p.status === 'DISCONNECTED' || (p.ackedRevision ?? 0) >= revision);
+    })
+    .toBe(true);
+}
+
+/** Which version of service-b answered each of `count` requests sent through the demo's ingress. */
+async function serviceBVersions(count: number): Promise<string[]> {
+  const ingress = fromEnv('TRELLIS_E2E_INGRESS_URL');
+  const versions: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(ingress);
+    let link = (await res.json().catch(() => undefined)) as
+      | { service?: string; version?: string; downstream?: unknown }
+      | undefined;
+    while (link && link.service !== 'service-b') link = link.downstream as typeof link;
+    if (link?.version) versions.push(link.version);
+  }
+  return versions;
+}
+
+// These two change service-b's route and put it back; they run last so the tests above see the seeded split.
+test('editing the canary split to 100 % v2 in the form: diff preview, apply, every proxy ACKs, traffic follows', async ({
+  page,
+  request,
+}) => {
+  const errors = collectErrors(page);
+  const puts: string[] = [];
+  page.on('request', (req) => {
+    if (req.method() === 'PUT') puts.push(req.url());
+  });
+  try {
+    await page.goto(consoleUrl('/services/service-b'));
+    const row = page.getByTestId(`route-row-${CANARY}`);
+    await expect(row).toContainText('version=v1: 90 % · version=v2: 10 %');
+    await row.getByRole('link', { name: `Edit ${CANARY}` }).click();
+    await expect(page).toHaveURL(new RegExp(`/routes/${CANARY}/edit$`));
+
+    const form = page.getByRole('form', { name: `Route rule ${CANARY}` });
+    const v1 = form.getByRole('spinbutton', { name: 'Weight of version=v1' });
+    const v2 = form.getByRole('spinbutton', { name: 'Weight of version=v2' });
+    await expect(v1).toHaveValue('90');
+    await expect(v2).toHaveValue('10');
+    const timeout = form.getByLabel('Timeout (ms)');
+    await expect(timeout).toHaveValue('2000');
+
+    // An invalid timeout: the schema's message next to the field, and nothing sent.
+    await timeout.fill('-5');
+    await form.getByRole('button', { name: 'Review changes' }).click();
+    await expect(form.getByTestId('field-error-timeoutMs')).toHaveText('must be at least 1 ms');
+    await expect(timeout).toHaveAttribute('aria-invalid', 'true');
+    await expect(form.getByTestId('diff-preview')).toHaveCount(0);
+    await timeout.fill('2000');
+
+    // v2 to 100: v1 follows to 0, slider and number agree, the total stays 100.
+    await v2.fill('100');
+    await expect(v1).toHaveValue('0');
+    await expect(form.getByRole('slider', { name: 'Weight of version=v1' })).toHaveValue('0');
+    await expect(form.getByRole('slider', { name: 'Weight of version=v2' })).toHaveValue('100');
+    await expect(form.getByTestId('weights-total')).toHaveText('Total: 100 %');
+
+    await form.getByRole('button', { name: 'Review changes' }).click();
+    await expect(form.getByTestId('field-error-timeoutMs')).toHaveCount(0);
+    const diff = form.getByTestId('diff-preview');
+    await expect(diff.getByTestId('diff-weights')).toContainText('90/10 → 0/100');
+    await expect(diff.getByTestId('diff-destinations[0].weight')).toContainText('90 → 0');
+    await expect(diff.getByTestId('diff-destinations[1].weight')).toContainText('10 → 100');
+    await expect(diff.getByRole('row')).toHaveCount(4);
+    expect(puts).toEqual([]);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'route-form.png'), fullPage: true });
+
+    await diff.getByRole('button', { name: 'Apply' }).click();
+    const ack = page.getByTestId('ack-indicator');
+    await expect(ack).toHaveAttribute('data-done', 'true');
+    await expect(ack).toHaveText(`✓ ${INSTANCES.length} / ${INSTANCES.length} proxies have the change`);
+    expect(puts).toHaveLength(1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'route-applied.png'), fullPage: true });
+
+    // Traffic follows: every request through the ingress now reaches service-b v2.
+    await expect
+      .poll(async () => [...new Set(await serviceBVersions(20))], { timeout: 15_000 })
+      .toEqual(['v2']);
+
+    // The service's page shows the new split.
+    await page.getByRole('link', { name: 'Back to service-b' }).click();
+    await expect(page.getByTestId(`route-row-${CANARY}`)).toContainText(
+      'version=v1: 0 % · version=v2: 100 %',
+    );
+    expect(errors).toEqual([]);
+  } finally {
+    await restoreCanary(request);
+  }
+});
+
+test('a stale edit gets the conflict message and Reload opens the current version', async ({
+  page,
+  request,
+}) => {
+  const errors = collectErrors(page);
+  try {
+    await page.goto(consoleUrl(`/routes/${CANARY}/edit`));
+    const form = page.getByRole('form', { name: `Route rule ${CANARY}` });
+    const timeout = form.getByLabel('Timeout (ms)');
+    await expect(timeout).toHaveValue('2000');
+    const loaded = Number((await page.getByTestId('route-version').textContent())?.replace(/\D/g, ''));
+
+    // Someone else changes the rule behind the form's back.
+    const current = RouteRule.parse(await (await request.get(controlUrl(`/api/v1/routes/${CANARY}`))).json());
+    const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = current;
+    const res = await request.put(controlUrl(`/api/v1/routes/${CANARY}`), {
+      data: { ...spec, timeoutMs: 2500 },
+    });
+    expect(res.status()).toBe(200);
+
+    await form.getByRole('spinbutton', { name: 'Weight of version=v2' }).fill('20');
+    await form.getByRole('button', { name: 'Review changes' }).click();
+    await form.getByTestId('diff-preview').getByRole('button', { name: 'Apply' }).click();
+    const conflict = form.getByTestId('conflict');
+    await expect(conflict).toContainText('Someone else changed this rule');
+    await expect(conflict).toContainText(`you have version ${loaded}, it is now at version ${loaded + 1}`);
+
+    await conflict.getByRole('button', { name: 'Reload' }).click();
+    await expect(page.getByTestId('route-version')).toHaveText(`version ${loaded + 1}`);
+    await expect(form.getByTestId('conflict')).toHaveCount(0);
+    await expect(timeout).toHaveValue('2500');
+    await expect(form.getByRole('spinbutton', { name: 'Weight of version=v2' })).toHaveValue('10');
+    // The refused PUT is the one expected error.
+    expect(errors.filter((e) => !e.startsWith('409 ') && !e.includes('409 (Conflict)'))).toEqual([]);
+  } finally {
+    await restoreCanary(request);
+  }
 });

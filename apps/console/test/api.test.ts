@@ -1,7 +1,7 @@
 import { ProxyStatusList } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ApiError, getAllPages, getJson } from '../src/lib/api.ts';
+import { ApiError, getAllPages, getJson, putJson } from '../src/lib/api.ts';
 
 const answer = (status: number, body: unknown) => async () =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -56,5 +56,60 @@ describe('getAllPages', () => {
       '/api/v1/routes?service=service-c&limit=500',
       '/api/v1/routes?service=service-c&limit=500&cursor=Mg',
     ]);
+  });
+});
+
+describe('putJson', () => {
+  it('sends the JSON body and returns the answer with the revision it created', async () => {
+    let sent: RequestInit | undefined;
+    const fetchImpl = async (_input: string | URL | Request, init?: RequestInit) => {
+      sent = init;
+      return new Response(JSON.stringify({ n: 7 }), {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-trellis-revision': '42' },
+      });
+    };
+    const change = await putJson('/api/v1/routes/r', { a: 1 }, z.object({ n: z.number() }), fetchImpl);
+    expect(change).toEqual({ value: { n: 7 }, revision: 42 });
+    expect(sent?.method).toBe('PUT');
+    expect(sent?.body).toBe('{"a":1}');
+    expect(new Headers(sent?.headers).get('content-type')).toBe('application/json');
+  });
+
+  it('carries the problem+json of a refusal: field errors, or the current resource on a conflict', async () => {
+    const problem = {
+      type: 'https://trellis.dev/errors/trellis-err-version-conflict',
+      title: 'The resource was changed by someone else',
+      status: 409,
+      detail: 'route "r" is at version 2, not 1: someone else changed it; reload and re-apply',
+      code: 'TRELLIS_ERR_VERSION_CONFLICT',
+      current: { name: 'r', version: 2 },
+    };
+    const err = await putJson('/api/v1/routes/r', {}, z.unknown(), answer(409, problem)).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(409);
+    expect((err as ApiError).message).toBe(problem.detail);
+    expect((err as ApiError).problem?.current).toEqual({ name: 'r', version: 2 });
+
+    const invalid = {
+      ...problem,
+      status: 400,
+      code: 'TRELLIS_ERR_VALIDATION',
+      detail: 'timeoutMs: must be at least 1 ms',
+      errors: [{ path: 'timeoutMs', message: 'must be at least 1 ms' }],
+    };
+    const err400 = await putJson('/x', {}, z.unknown(), answer(400, invalid)).catch((e: unknown) => e);
+    expect((err400 as ApiError).problem?.errors).toEqual([
+      { path: 'timeoutMs', message: 'must be at least 1 ms' },
+    ]);
+  });
+
+  it('reports an answer that is not problem+json by its status', async () => {
+    const fetchImpl = async () => new Response('Bad Gateway', { status: 502, statusText: 'Bad Gateway' });
+    const err = await putJson('/x', {}, z.unknown(), fetchImpl).catch((e: unknown) => e);
+    expect((err as ApiError).status).toBe(502);
+    expect((err as ApiError).problem).toBeUndefined();
   });
 });

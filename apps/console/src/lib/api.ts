@@ -2,7 +2,7 @@
  * The console's one way to read the control plane: a GET of `/api/v1/...` (rewritten by Next to the control plane),
  * parsed with the shared zod schema at the boundary, so that a page never sees an unchecked shape.
  */
-import { pageOf } from '@trellis/schema';
+import { Problem, pageOf } from '@trellis/schema';
 import type { z } from 'zod';
 
 export class ApiError extends Error {
@@ -11,6 +11,8 @@ export class ApiError extends Error {
     message: string,
     /** The HTTP status, or 0 when the control plane could not be reached or answered something unexpected. */
     readonly status: number,
+    /** The problem+json body of a 4xx/5xx answer, when the control plane sent one. */
+    readonly problem?: Problem,
   ) {
     super(message);
   }
@@ -78,4 +80,49 @@ export async function getAllPages<I extends z.ZodType>(
     cursor = answer.nextCursor;
   } while (cursor);
   return items;
+}
+
+/** A change's answer: the resource as stored and the mesh revision it created (`x-trellis-revision`). */
+export interface Change<T> {
+  value: T;
+  revision: number;
+}
+
+/**
+ * A PUT of a JSON body to `/api/v1/...`; the answer is parsed with `schema`. A 4xx/5xx throws an ApiError carrying
+ * the problem+json body (its `errors` for the fields, `current` on a 409), so a form can show each on its field.
+ */
+export async function putJson<S extends z.ZodType>(
+  path: string,
+  body: unknown,
+  schema: S,
+  fetchImpl: typeof fetch = fetch,
+): Promise<Change<z.infer<S>>> {
+  let res: Response;
+  try {
+    res = await fetchImpl(path, {
+      method: 'PUT',
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (cause) {
+    throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
+  }
+  let json: unknown;
+  try {
+    json = await res.json();
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const problem = Problem.safeParse(json);
+    const detail = problem.success ? problem.data.detail : `${res.status} ${res.statusText}`;
+    throw new ApiError(detail, res.status, problem.success ? problem.data : undefined);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new ApiError(`PUT ${path}: unexpected answer`, 0);
+  const revision = Number(res.headers.get('x-trellis-revision'));
+  if (!Number.isInteger(revision)) throw new ApiError(`PUT ${path}: no x-trellis-revision in the answer`, 0);
+  return { value: parsed.data, revision };
 }

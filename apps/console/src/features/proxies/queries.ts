@@ -7,11 +7,12 @@ export const proxiesKeys = {
   list: () => [...proxiesKeys.all, 'list'] as const,
 };
 
-export function useProxies() {
+/** Every proxy's sync status, read every `refetchMs` (the route form's ACK indicator reads it every second). */
+export function useProxies(refetchMs = 2000) {
   return useQuery({
     queryKey: proxiesKeys.list(),
     queryFn: ({ signal }) => getJson('/api/v1/proxies', ProxyStatusList, signal),
-    refetchInterval: 2000,
+    refetchInterval: refetchMs,
     placeholderData: keepPreviousData,
   });
 }

@@ -254,6 +254,9 @@ function Rules({ name }: { name: string }) {
                 Timeout
               </th>
               <th scope="col">Retries</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -270,6 +273,11 @@ function Rules({ name }: { name: string }) {
                   {r.retries.attempts > 0
                     ? `${r.retries.attempts} on ${r.retries.retryOn.join(', ')}${r.retries.perTryTimeoutMs !== undefined ? `, ${formatMs(r.retries.perTryTimeoutMs)} per try` : ''}`
                     : 'none'}
+                </td>
+                <td>
+                  <Link href={`/routes/${encodeURIComponent(r.name)}/edit`} aria-label={`Edit ${r.name}`}>
+                    Edit
+                  </Link>
                 </td>
               </tr>
             ))}
