@@ -11,6 +11,7 @@ import { useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { ProxyTable } from '../proxies/ProxyTable';
 import { useProxies } from '../proxies/queries';
 import { useTopology } from '../topology/queries';
 import { HealthCharts } from './HealthCharts';
@@ -166,40 +167,12 @@ function Proxies({ name }: { name: string }) {
         </p>
       ) : null}
       {items.length > 0 ? (
-        <table className="table" aria-labelledby="service-proxies-title">
-          <thead>
-            <tr>
-              <th scope="col">Instance</th>
-              <th scope="col">Address</th>
-              <th scope="col">Status</th>
-              <th scope="col" className="num">
-                Acked / current revision
-              </th>
-              <th scope="col" className="num">
-                Convergence
-              </th>
-              <th scope="col">Last error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((p) => (
-              <tr key={p.node.instance} data-testid={`service-proxy-row-${p.node.instance}`}>
-                <th scope="row">{p.node.instance}</th>
-                <td className="mono">
-                  {p.node.address}:{p.node.port}
-                </td>
-                <td>
-                  <span className={`badge sync-${p.status.toLowerCase()}`}>{p.status}</span>
-                </td>
-                <td className="num">
-                  {p.ackedRevision ?? '–'} / {p.currentRevision}
-                </td>
-                <td className="num">{formatMs(p.convergenceMs)}</td>
-                <td className="small">{p.lastNack ? p.lastNack.error : ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ProxyTable
+          items={items}
+          labelledBy="service-proxies-title"
+          showService={false}
+          rowTestId={(p) => `service-proxy-row-${p.node.instance}`}
+        />
       ) : null}
     </section>
   );
