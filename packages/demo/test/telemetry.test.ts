@@ -74,7 +74,6 @@ describe('telemetry through the demo mesh', () => {
       'the traffic to be sent',
     );
     const sent = await traffic.stop();
-    expect(sent.failed).toBe(0);
 
     // The live topology shows the chain while the traffic is recent.
     const topology = Topology.parse(await getJson(`${plane.url}/api/v1/topology`));
@@ -94,7 +93,8 @@ describe('telemetry through the demo mesh', () => {
       const got = await requestsOn('ingress>service-a', from);
       return got.requests - got.retries === sent.sent ? got : undefined;
     }, `ingress → service-a to count ${sent.sent} requests`);
-    expect(first.errors).toBe(0);
+    // Failures the clients saw (none on a quiet machine) are the errors the ingress counted.
+    expect(first.errors).toBe(sent.failed);
     for (const edge of ['service-a>service-b', 'service-b>service-c']) {
       await until(async () => {
         const got = await requestsOn(edge, from);
