@@ -28,13 +28,13 @@ import {
   killAllNow,
   machineCpu,
   otherCores,
-  runToEnd,
   selfAndChildrenCpuSeconds,
   sleep,
   start,
   stop,
   stopAll,
 } from '../proxy/procs.mjs';
+import { commandLine, writeReport } from '../report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -679,35 +679,11 @@ async function committedAt(apiBase, n) {
 
 const all = (workers, cmd, args, timeoutMs) => Promise.all(workers.map((w) => w.call(cmd, args, timeoutMs)));
 
+/** The workers' counters added up: every number the clients count (clients.mjs), the close and error tallies. */
 function sumCounters(list) {
-  const out = {
-    bytesIn: 0,
-    messagesIn: 0,
-    snapshots: 0,
-    configs: 0,
-    endpoints: 0,
-    snapshotBytes: 0,
-    configBytes: 0,
-    endpointsBytes: 0,
-    parseFallbacks: 0,
-    unknownMessages: 0,
-    acksSent: 0,
-    hellosSent: 0,
-    telemetryMessages: 0,
-    telemetryFrames: 0,
-    telemetryBytes: 0,
-    opens: 0,
-    reconnects: 0,
-    connectErrors: 0,
-    closes: {},
-    errors: {},
-    samples: [],
-    eventLoopDelayMsP99: 0,
-    eventLoopDelayMsMax: 0,
-  };
+  const out = { closes: {}, errors: {}, samples: [], eventLoopDelayMsP99: 0, eventLoopDelayMsMax: 0 };
   for (const c of list) {
-    for (const k of Object.keys(out))
-      if (typeof out[k] === 'number' && typeof c[k] === 'number') out[k] += c[k];
+    for (const [k, v] of Object.entries(c)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
     for (const [k, v] of Object.entries(c.closes)) out.closes[k] = (out.closes[k] ?? 0) + v;
     for (const [k, v] of Object.entries(c.errors)) out.errors[k] = (out.errors[k] ?? 0) + v;
     out.samples.push(...c.samples);
@@ -1654,26 +1630,8 @@ async function main() {
     scales,
     notes,
   };
-  report.command = `${Object.entries(process.env)
-    .filter(([k]) => k.startsWith('BENCH_'))
-    .map(([k, v]) => `${k}=${v} `)
-    .join(
-      '',
-    )}node bench/control/run.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-  const md = markdown(report);
-  fs.writeFileSync(path.join(RESULTS, 'control-latest.md'), md);
-  const round = (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
-  fs.writeFileSync(path.join(RESULTS, 'control-latest.json'), `${JSON.stringify(report, round, 2)}\n`);
-  const biome = path.join(ROOT, 'node_modules/.bin/biome');
-  if (fs.existsSync(biome)) {
-    await runToEnd(
-      'biome',
-      biome,
-      ['format', '--write', 'bench/results/control-latest.md', 'bench/results/control-latest.json'],
-      { cwd: ROOT, timeoutMs: 60_000 },
-    );
-  }
-  process.stdout.write(`\n${fs.readFileSync(path.join(RESULTS, 'control-latest.md'), 'utf8')}`);
+  report.command = commandLine('bench/control/run.mjs');
+  await writeReport('control', report, markdown(report), 3);
   log(
     `\nwrote bench/results/control-latest.md and bench/results/control-latest.json in ${report.elapsedSeconds} s`,
   );

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { commandLine, writeReport } from '../report.mjs';
 import { haproxyConf, nginxConf, trellisInbound, trellisOutbound } from './configs.mjs';
 import { profileMarkdown, summarizeProfile } from './cpuprofile.mjs';
 import {
@@ -928,30 +929,8 @@ async function main() {
     notes,
     profile,
   };
-  report.command = `${Object.entries(process.env)
-    .filter(([k]) => k.startsWith('BENCH_'))
-    .map(([k, v]) => `${k}=${v} `)
-    .join(
-      '',
-    )}node bench/proxy/run.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-  const md = markdown(report);
-  fs.writeFileSync(path.join(RESULTS, 'proxy-latest.md'), md);
-  const round = (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1e6) / 1e6 : v);
-  fs.writeFileSync(path.join(RESULTS, 'proxy-latest.json'), `${JSON.stringify(report, round, 2)}\n`);
-  // Lay the files out the way the repo's formatter (Biome) wants them, so that `npm run lint` stays clean.
-  const biome = path.join(ROOT, 'node_modules/.bin/biome');
-  if (fs.existsSync(biome)) {
-    await runToEnd(
-      'biome',
-      biome,
-      ['format', '--write', 'bench/results/proxy-latest.md', 'bench/results/proxy-latest.json'],
-      {
-        cwd: ROOT,
-        timeoutMs: 60_000,
-      },
-    );
-  }
-  process.stdout.write(`\n${fs.readFileSync(path.join(RESULTS, 'proxy-latest.md'), 'utf8')}`);
+  report.command = commandLine('bench/proxy/run.mjs');
+  await writeReport('proxy', report, markdown(report), 6);
   log(
     `\nwrote bench/results/proxy-latest.md and bench/results/proxy-latest.json` +
       `${profile ? ` and ${profile.file}` : ''} in ${report.elapsedSeconds} s`,

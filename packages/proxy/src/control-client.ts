@@ -25,6 +25,7 @@ import {
 } from '@trellis/schema';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import type { z } from 'zod';
 import type { TrellisProxy } from './proxy.ts';
 import { backoffDelay } from './resilience/backoff.ts';
 import { defaultRng } from './rng.ts';
@@ -243,20 +244,24 @@ export class ControlClient {
     }
     const message = parsed.data;
     let slice: MeshSlice;
+    // The part of the message the schema left unchecked (`unknown`), validated now: refused with a NACK if wrong.
+    const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T | undefined => {
+      const result = schema.safeParse(value);
+      if (result.success) return result.data;
+      const errors = toFieldErrors(result.error);
+      this.nack(
+        socket,
+        message.revision,
+        message.nonce,
+        `invalid ${what}: ${describeFieldErrors(errors)}`,
+        errors,
+      );
+      return undefined;
+    };
     if (message.type === 'snapshot') {
-      const checked = MeshSlice.safeParse(message.slice);
-      if (!checked.success) {
-        const errors = toFieldErrors(checked.error);
-        this.nack(
-          socket,
-          message.revision,
-          message.nonce,
-          `invalid snapshot: ${describeFieldErrors(errors)}`,
-          errors,
-        );
-        return;
-      }
-      slice = checked.data;
+      const valid = checked(MeshSlice, message.slice, 'snapshot');
+      if (!valid) return;
+      slice = valid;
     } else if (!this.current) {
       this.nack(
         socket,
@@ -267,21 +272,11 @@ export class ControlClient {
       );
       return;
     } else if (message.type === 'config') {
-      const checked = MeshSliceConfig.safeParse(message.config);
-      if (!checked.success) {
-        const errors = toFieldErrors(checked.error);
-        this.nack(
-          socket,
-          message.revision,
-          message.nonce,
-          `invalid config: ${describeFieldErrors(errors)}`,
-          errors,
-        );
-        return;
-      }
-      const listed = new Set(checked.data.services.map((s) => s.name));
+      const config = checked(MeshSliceConfig, message.config, 'config');
+      if (!config) return;
+      const listed = new Set(config.services.map((s) => s.name));
       slice = {
-        ...checked.data,
+        ...config,
         endpoints: this.current.slice.endpoints.filter((e) => listed.has(e.service)),
       };
     } else {
