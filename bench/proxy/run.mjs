@@ -6,6 +6,8 @@
 //   trellis-2hop  client → Trellis outbound sidecar → Trellis inbound sidecar → upstream (the real mesh path)
 //   nginx         client → nginx (1 worker, upstream keepalive 64) → upstream
 //   haproxy       client → HAProxy (nbthread 1, http-reuse always) → upstream
+//   node-floor    client → the barest Node http + undici proxy (bench/proxy/node-floor.mjs) → upstream: the
+//                 floor of the platform Trellis is built on
 // Reports peak req/s (wrk, closed loop), latency at a fixed rate (open loop, bench/proxy/open-loop.mjs), proxy
 // CPU seconds per 1000 requests and peak RSS. Writes bench/results/proxy-latest.{md,json}.
 
@@ -45,7 +47,8 @@ const PROXY_DIST = path.join(PROXY_DIR, 'dist/trellis-proxy.mjs');
 const RESULTS = path.join(ROOT, 'bench/results');
 const UPSTREAM = path.join(HERE, 'upstream.mjs');
 const OPEN_LOOP = path.join(HERE, 'open-loop.mjs');
-const ALL_SCENARIOS = ['direct', 'trellis-1hop', 'trellis-2hop', 'nginx', 'haproxy'];
+const ALL_SCENARIOS = ['direct', 'trellis-1hop', 'trellis-2hop', 'nginx', 'haproxy', 'node-floor'];
+const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
 
 // ---- settings: flags override env, env overrides defaults -----------------------------------------------------
 const { values: flags } = parseArgs({
@@ -366,6 +369,17 @@ async function startScenario(name, ports, upstreamPort) {
       await waitReady(ports.haproxy, [p]);
       return { port: ports.haproxy, procs: [p] };
     }
+    case 'node-floor': {
+      const p = start('node-floor', process.execPath, [
+        NODE_FLOOR,
+        '--port',
+        String(ports.floor),
+        '--upstream-port',
+        String(upstreamPort),
+      ]);
+      await waitReady(ports.floor, [p]);
+      return { port: ports.floor, procs: [p] };
+    }
     default:
       throw new Error(`unknown scenario ${name}`);
   }
@@ -533,6 +547,7 @@ const LABELS = {
   'trellis-2hop': 'Trellis, 2 hops (mesh path)',
   nginx: 'nginx, 1 worker',
   haproxy: 'HAProxy, 1 thread',
+  'node-floor': 'bare Node http + undici proxy (floor)',
 };
 const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
 const fmtMs = (n) => (n === null || n === undefined ? '—' : n.toFixed(3));
@@ -674,8 +689,8 @@ async function main() {
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}`);
   log(`estimated time: ~${Math.round(expectedS / 60)} min`);
 
-  const [up, t1, t2in, t2out, nginx, haproxy, prof] = await freePorts(7);
-  const ports = { t1, t2in, t2out, nginx, haproxy };
+  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor] = await freePorts(8);
+  const ports = { t1, t2in, t2out, nginx, haproxy, floor };
   const upstream = await startUpstream(up);
   const stacks = {};
   for (const name of S.scenarios) {

@@ -3,41 +3,19 @@
  * services table, a service's detail page with its live charts, the proxies and their sync status. Screenshots of
  * each page land in e2e/artifacts/.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
-import { ProxyStatusList, RouteRule } from '@trellis/schema';
+import { type APIRequestContext, expect, test } from '@playwright/test';
+import {
+  artifact,
+  collectErrors,
+  consoleUrl,
+  replaceRoute,
+  serviceBVersions,
+  untilAcked,
+  withWeights,
+} from '../support/env.ts';
 
-const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
 const SERVICES = ['ingress', 'service-a', 'service-b', 'service-c'];
 const INSTANCES = ['ingress-1', 'a-1', 'b-v1-1', 'b-v2-1', 'c-1', 'c-2', 'c-3'];
-
-function fromEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through playwright.config.ts`);
-  return value;
-}
-
-function consoleUrl(pathname: string): string {
-  return `${fromEnv('TRELLIS_E2E_CONSOLE_URL')}${pathname}`;
-}
-
-function controlUrl(pathname: string): string {
-  return `${fromEnv('TRELLIS_E2E_CONTROL_URL')}${pathname}`;
-}
-
-/** Every console error, uncaught exception and failed request of the page, to assert there are none. */
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('response', (res) => {
-    if (res.status() >= 400) errors.push(`${res.status()} ${res.url()}`);
-  });
-  return errors;
-}
 
 test('the topology shows the demo services, coloured by health, with live traffic on the edges', async ({
   page,
@@ -72,7 +50,7 @@ test('the topology shows the demo services, coloured by health, with live traffi
   await expect(page.getByTestId('topology-updated')).not.toHaveText(updated ?? '', { timeout: 5000 });
   expect(await node.boundingBox()).toEqual(before);
 
-  await page.screenshot({ path: path.join(ARTIFACTS, 'topology.png') });
+  await page.screenshot({ path: artifact('topology.png') });
   expect(errors).toEqual([]);
 });
 
@@ -90,7 +68,7 @@ test('the services table lists the seeded services with their health and traffic
   await expect(c.getByRole('cell').first()).toHaveText(/healthy|degraded|failing/);
   // service-c runs three instances, each registered by its sidecar.
   await expect(c).toContainText('3 / 3');
-  await page.screenshot({ path: path.join(ARTIFACTS, 'services.png'), fullPage: true });
+  await page.screenshot({ path: artifact('services.png'), fullPage: true });
   expect(errors).toEqual([]);
 });
 
@@ -104,7 +82,7 @@ test('the proxies page lists every demo proxy with its sync status', async ({ pa
     await expect(row).toBeVisible();
     await expect(row).toContainText('SYNCED');
   }
-  await page.screenshot({ path: path.join(ARTIFACTS, 'proxies.png'), fullPage: true });
+  await page.screenshot({ path: artifact('proxies.png'), fullPage: true });
   expect(errors).toEqual([]);
 });
 
@@ -139,11 +117,16 @@ test("a service's page shows its endpoints, proxies, rules and a live request-ra
   const chart = page.getByTestId('chart-rps');
   await expect(chart).toBeVisible({ timeout: 30_000 });
   await expect.poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(1);
+  // The chart is live: its newest step moves on (10 s steps, read every 5 s) while the page stays open.
+  const lastStep = Number(await chart.getAttribute('data-last'));
+  await expect
+    .poll(async () => Number(await chart.getAttribute('data-last')), { timeout: 30_000 })
+    .toBeGreaterThan(lastStep);
   await expect(chart.locator('.recharts-line-curve')).toBeVisible();
   await expect(chart).toContainText('req/s');
   await expect(page.getByTestId('chart-latency')).toContainText('p99');
 
-  await page.screenshot({ path: path.join(ARTIFACTS, 'service.png'), fullPage: true });
+  await page.screenshot({ path: artifact('service.png'), fullPage: true });
 
   // The longer windows read the 1 min buckets.
   await page.getByRole('radio', { name: '1 h' }).check();
@@ -152,10 +135,12 @@ test("a service's page shows its endpoints, proxies, rules and a live request-ra
   expect(errors).toEqual([]);
 });
 
-test('clicking a node of the topology opens its service page', async ({ page }) => {
+test('clicking a node of the topology opens its panel, and the panel its service page', async ({ page }) => {
   const errors = collectErrors(page);
   await page.goto(consoleUrl('/'));
   await page.getByTestId('topology-node-service-b').click();
+  const panel = page.getByRole('complementary', { name: 'Service service-b' });
+  await panel.getByRole('link', { name: 'Open service page' }).click();
   await expect(page).toHaveURL(/\/services\/service-b$/);
   await expect(page.getByRole('heading', { level: 1, name: 'service-b' })).toBeVisible();
   expect(errors).toEqual([]);
@@ -165,42 +150,13 @@ const CANARY = 'service-b-canary';
 
 /** The seeded split of service-b (90 % v1, 10 % v2), put back through the API, once every proxy has it. */
 async function restoreCanary(request: APIRequestContext): Promise<void> {
-  const rule = RouteRule.parse(await (await request.get(controlUrl(`/api/v1/routes/${CANARY}`))).json());
-  const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = rule;
-  const seeded: Record<string, number> = { v1: 90, v2: 10 };
-  const res = await request.put(controlUrl(`/api/v1/routes/${CANARY}`), {
-    data: {
-      ...spec,
-      destinations: spec.destinations.map((d) => ({ ...d, weight: seeded[d.subset.version ?? ''] ?? 0 })),
-      timeoutMs: 2000,
-      retries: { ...spec.retries, attempts: 2 },
-    },
-  });
-  expect(res.status()).toBe(200);
-  const revision = Number(res.headers()['x-trellis-revision']);
-  await expect
-    .poll(async () => {
-      const { items } = ProxyStatusList.parse(
-        await (await request.get(controlUrl('/api/v1/proxies'))).json(),
-      );
-      return items.every((p) => p.status === 'DISCONNECTED' || (p.ackedRevision ?? 0) >= revision);
-    })
-    .toBe(true);
-}
-
-/** Which version of service-b answered each of `count` requests sent through the demo's ingress. */
-async function serviceBVersions(count: number): Promise<string[]> {
-  const ingress = fromEnv('TRELLIS_E2E_INGRESS_URL');
-  const versions: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const res = await fetch(ingress);
-    let link = (await res.json().catch(() => undefined)) as
-      | { service?: string; version?: string; downstream?: unknown }
-      | undefined;
-    while (link && link.service !== 'service-b') link = link.downstream as typeof link;
-    if (link?.version) versions.push(link.version);
-  }
-  return versions;
+  const revision = await replaceRoute(request, CANARY, (spec) => ({
+    ...spec,
+    destinations: withWeights(spec.destinations, { v1: 90, v2: 10 }),
+    timeoutMs: 2000,
+    retries: { ...spec.retries, attempts: 2 },
+  }));
+  await untilAcked(request, revision);
 }
 
 // These two change service-b's route and put it back; they run last so the tests above see the seeded split.
@@ -251,14 +207,14 @@ test('editing the canary split to 100 % v2 in the form: diff preview, apply, eve
     await expect(diff.getByTestId('diff-destinations[1].weight')).toContainText('10 → 100');
     await expect(diff.getByRole('row')).toHaveCount(4);
     expect(puts).toEqual([]);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'route-form.png'), fullPage: true });
+    await page.screenshot({ path: artifact('route-form.png'), fullPage: true });
 
     await diff.getByRole('button', { name: 'Apply' }).click();
     const ack = page.getByTestId('ack-indicator');
     await expect(ack).toHaveAttribute('data-done', 'true');
     await expect(ack).toHaveText(`✓ ${INSTANCES.length} / ${INSTANCES.length} proxies have the change`);
     expect(puts).toHaveLength(1);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'route-applied.png'), fullPage: true });
+    await page.screenshot({ path: artifact('route-applied.png'), fullPage: true });
 
     // Traffic follows: every request through the ingress now reaches service-b v2.
     await expect
@@ -289,12 +245,7 @@ test('a stale edit gets the conflict message and Reload opens the current versio
     const loaded = Number((await page.getByTestId('route-version').textContent())?.replace(/\D/g, ''));
 
     // Someone else changes the rule behind the form's back.
-    const current = RouteRule.parse(await (await request.get(controlUrl(`/api/v1/routes/${CANARY}`))).json());
-    const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = current;
-    const res = await request.put(controlUrl(`/api/v1/routes/${CANARY}`), {
-      data: { ...spec, timeoutMs: 2500 },
-    });
-    expect(res.status()).toBe(200);
+    await replaceRoute(request, CANARY, (spec) => ({ ...spec, timeoutMs: 2500 }));
 
     await form.getByRole('spinbutton', { name: 'Weight of version=v2' }).fill('20');
     await form.getByRole('button', { name: 'Review changes' }).click();

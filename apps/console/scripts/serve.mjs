@@ -22,11 +22,25 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const app = next({ dev: false, dir, hostname: values.host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
+// WebSocket upgrades (the control plane's event and telemetry feeds under /api/v1/stream/) take the same
+// per-request rewrite as REST calls (src/proxy.ts); Next proxies the upgrade to the control plane.
+const upgrade = app.getUpgradeHandler();
 const server = http.createServer((req, res) => {
   handle(req, res).catch((err) => {
     process.stderr.write(`${err?.stack ?? err}\n`);
     if (!res.headersSent) res.statusCode = 500;
     res.end();
+  });
+});
+server.on('upgrade', (req, socket, head) => {
+  socket.on('error', () => socket.destroy());
+  if (!(req.url ?? '').startsWith('/api/v1/stream/')) {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  Promise.resolve(upgrade(req, socket, head)).catch((err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    socket.destroy();
   });
 });
 server.listen(port, values.host, () => {

@@ -1,7 +1,7 @@
 import { ProxyStatusList } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ApiError, getAllPages, getJson, putJson } from '../src/lib/api.ts';
+import { ApiError, getAllPages, getJson, putJson, sendJson } from '../src/lib/api.ts';
 
 const answer = (status: number, body: unknown) => async () =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -111,5 +111,41 @@ describe('putJson', () => {
     const err = await putJson('/x', {}, z.unknown(), fetchImpl).catch((e: unknown) => e);
     expect((err as ApiError).status).toBe(502);
     expect((err as ApiError).problem).toBeUndefined();
+  });
+});
+
+describe('sendJson', () => {
+  it('sends a DELETE without a body and returns the revision of its 204', async () => {
+    let sent: RequestInit | undefined;
+    let url = '';
+    const fetchImpl = async (input: string | URL | Request, init?: RequestInit) => {
+      url = String(input);
+      sent = init;
+      return new Response(null, { status: 204, headers: { 'x-trellis-revision': '43' } });
+    };
+    const change = await sendJson(
+      'DELETE',
+      '/api/v1/routes/r?version=3',
+      undefined,
+      z.undefined(),
+      fetchImpl,
+    );
+    expect(change).toEqual({ value: undefined, revision: 43 });
+    expect(url).toBe('/api/v1/routes/r?version=3');
+    expect(sent?.method).toBe('DELETE');
+    expect(sent?.body).toBeUndefined();
+    expect(new Headers(sent?.headers).get('content-type')).toBeNull();
+  });
+
+  it('POSTs the JSON body', async () => {
+    let sent: RequestInit | undefined;
+    const fetchImpl = async (_input: string | URL | Request, init?: RequestInit) => {
+      sent = init;
+      return new Response(JSON.stringify({ n: 1 }), { status: 201, headers: { 'x-trellis-revision': '9' } });
+    };
+    const change = await sendJson('POST', '/api/v1/routes', { n: 1 }, z.object({ n: z.number() }), fetchImpl);
+    expect(change).toEqual({ value: { n: 1 }, revision: 9 });
+    expect(sent?.method).toBe('POST');
+    expect(sent?.body).toBe('{"n":1}');
   });
 });

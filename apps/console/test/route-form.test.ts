@@ -1,15 +1,20 @@
-import { type ProxyStatus, type RouteRule, RouteRuleReplace, toFieldErrors } from '@trellis/schema';
+import { type RouteRule, RouteRuleReplace, RouteRuleSpec, toFieldErrors } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import {
-  ackProgress,
+  addDestination,
+  diffNewRoute,
   diffRoute,
   formFields,
   formValuesOf,
-  placeErrors,
+  newRouteOf,
+  type RouteFormValues,
   rebalance,
+  removeDestination,
   replaceBodyOf,
+  validateCreate,
   validateReplace,
 } from '../src/features/routes/form.ts';
+import { placeErrors } from '../src/features/rules/form.ts';
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -81,28 +86,105 @@ describe('rebalance', () => {
   });
 });
 
+const withWeights = (weights: number[], patch: Partial<RouteFormValues> = {}): RouteFormValues => {
+  const values = formValuesOf(RULE);
+  return {
+    ...values,
+    ...patch,
+    destinations: values.destinations.map((d, i) => ({ ...d, weight: weights[i] ?? d.weight })),
+  };
+};
+
+describe('formValuesOf', () => {
+  it('holds every field of the rule as the inputs show it', () => {
+    const values = formValuesOf(RULE);
+    expect(values.destinations).toEqual([
+      { subset: 'version=v1', weight: 90 },
+      { subset: 'version=v2', weight: 10 },
+    ]);
+    expect(values.timeoutMs).toBe('2000');
+    expect(values.retries).toEqual({
+      attempts: '2',
+      perTryTimeoutMs: '500',
+      retryOn: ['connect-failure', 'reset', 'gateway-error'],
+      retriableStatusCodes: '',
+      baseIntervalMs: '25',
+      maxIntervalMs: '250',
+    });
+    expect(values.delay.on).toBe(false);
+    expect(values.abort.on).toBe(false);
+    expect(values.mirror.on).toBe(false);
+  });
+
+  it('round-trips a rule with every part set', () => {
+    const full = RouteRuleSpec.parse({
+      name: 'full',
+      service: 'svc',
+      priority: 5,
+      match: [
+        {
+          path: { regex: '/api/.*' },
+          methods: ['GET', 'POST'],
+          headers: [
+            { name: 'x-user', exact: 'alice' },
+            { name: 'x-trace', regex: '[0-9]+' },
+            { name: 'x-debug', present: true },
+            { name: 'x-internal', present: false },
+          ],
+        },
+        { path: { prefix: '/v2' } },
+      ],
+      destinations: [
+        { subset: { version: 'v1', zone: 'a' }, weight: 70 },
+        { subset: {}, weight: 30 },
+      ],
+      timeoutMs: 3000,
+      retries: {
+        attempts: 3,
+        perTryTimeoutMs: 1000,
+        retryOn: ['retriable-status-codes'],
+        retriableStatusCodes: [500, 503],
+        backoff: { baseIntervalMs: 10, maxIntervalMs: 100 },
+      },
+      fault: { delay: { fixedDelayMs: 200, percent: 5 }, abort: { httpStatus: 418, percent: 1.5 } },
+      mirror: { subset: { version: 'v2' }, percent: 10 },
+      headers: {
+        request: { set: { 'x-env': 'prod' }, remove: ['x-debug', 'cookie'] },
+        response: { set: {}, remove: ['server'] },
+      },
+    });
+    const result = validateCreate('svc', formValuesOf(full));
+    expect(result).toEqual({ ok: true, body: full });
+  });
+});
+
 describe('replaceBodyOf and validateReplace', () => {
   it('builds a PUT body the schema accepts, with the version the rule was loaded at', () => {
-    const body = replaceBodyOf(RULE, { weights: [0, 100], timeoutMs: '3000', retryAttempts: '1' });
+    const values = withWeights([0, 100]);
+    values.timeoutMs = '3000';
+    values.retries = { ...values.retries, attempts: '1' };
+    const body = replaceBodyOf(RULE, values);
     expect(body).not.toHaveProperty('id');
     expect(body).not.toHaveProperty('createdAt');
     expect(body.version).toBe(3);
-    const result = validateReplace(body);
+    const result = validateReplace(RULE, values);
     expect(result.ok).toBe(true);
     if (result.ok) {
       expect(result.body.destinations.map((d) => d.weight)).toEqual([0, 100]);
       expect(result.body.timeoutMs).toBe(3000);
       expect(result.body.retries.attempts).toBe(1);
       expect(result.body.retries.perTryTimeoutMs).toBe(500);
+      expect(result.body.name).toBe(RULE.name);
     }
   });
 
   it("gives the API's own messages at the API's paths", () => {
-    const bad = replaceBodyOf(RULE, { weights: [90, 10], timeoutMs: '-5', retryAttempts: '' });
-    const result = validateReplace(bad);
+    const values = withWeights([90, 10], { timeoutMs: '-5' });
+    values.retries = { ...values.retries, attempts: '' };
+    const result = validateReplace(RULE, values);
     expect(result.ok).toBe(false);
     if (!result.ok) {
-      const expected = RouteRuleReplace.safeParse(bad);
+      const expected = RouteRuleReplace.safeParse(replaceBodyOf(RULE, values));
       expect(expected.success).toBe(false);
       if (!expected.success) expect(result.errors).toEqual(toFieldErrors(expected.error));
       expect(result.errors).toContainEqual({ path: 'timeoutMs', message: 'must be at least 1 ms' });
@@ -111,16 +193,138 @@ describe('replaceBodyOf and validateReplace', () => {
   });
 
   it('refuses weights that do not sum to 100', () => {
-    const result = validateReplace(replaceBodyOf(RULE, { ...formValuesOf(RULE), weights: [80, 10] }));
+    const result = validateReplace(RULE, withWeights([80, 10]));
     expect(result).toEqual({
       ok: false,
       errors: [{ path: 'destinations', message: 'weights must sum to 100, got 90' }],
     });
   });
+
+  it('refuses a bad regex, retries out of range and a subset not written key=value', () => {
+    const values = formValuesOf(RULE);
+    values.matches = [{ pathKind: 'regex', path: '(', methods: [], headers: [] }];
+    values.retries = { ...values.retries, attempts: '11' };
+    values.destinations = [{ subset: 'v1', weight: 100 }];
+    const result = validateReplace(RULE, values);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors).toContainEqual({
+        path: 'match[0].path.regex',
+        message: 'is not a valid regular expression',
+      });
+      expect(result.errors).toContainEqual({
+        path: 'retries.attempts',
+        message: 'must be between 0 and 10',
+      });
+      expect(result.errors).toContainEqual({
+        path: 'destinations[0].subset',
+        message: 'write labels as key=value, separated by commas',
+      });
+    }
+  });
+
+  it('leaves the fault and mirror out when they are off, and checks them when on', () => {
+    const values = formValuesOf(RULE);
+    const off = validateReplace(RULE, values);
+    expect(off.ok && off.body.fault).toBeUndefined();
+    values.abort = { on: true, httpStatus: '200', percent: '100' };
+    values.mirror = { on: true, subset: 'version=v2', percent: '150' };
+    const on = validateReplace(RULE, values);
+    expect(on.ok).toBe(false);
+    if (!on.ok) {
+      expect(on.errors).toContainEqual({
+        path: 'fault.abort.httpStatus',
+        message: 'must be between 400 and 599',
+      });
+      expect(on.errors).toContainEqual({ path: 'mirror.percent', message: 'must be between 0 and 100' });
+    }
+  });
+
+  it('refuses headers the proxy manages', () => {
+    const values = formValuesOf(RULE);
+    values.headers = { ...values.headers, request: { set: [{ name: 'Host', value: 'x' }], remove: '' } };
+    const result = validateReplace(RULE, values);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors.map((e) => e.path)).toEqual(['headers.request.set.Host']);
+      expect(placeErrors(result.errors, formFields(values)).byField['headers.request.set']).toHaveLength(1);
+    }
+  });
 });
 
-describe('placeErrors', () => {
-  const fields = formFields(2);
+describe('creating', () => {
+  it('starts from the API defaults for the service and posts a spec without version', () => {
+    const rule = newRouteOf('service-b');
+    expect(rule.service).toBe('service-b');
+    expect(rule.name).toBe('service-b-route');
+    const values = formValuesOf(rule);
+    values.name = 'b-fault';
+    values.priority = '10';
+    values.matches = [
+      {
+        pathKind: 'none',
+        path: '',
+        methods: [],
+        headers: [{ name: 'x-request-id', kind: 'exact', value: 'e2e' }],
+      },
+    ];
+    values.abort = { on: true, httpStatus: '418', percent: '100' };
+    const result = validateCreate('service-b', values);
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.body).not.toHaveProperty('version');
+      expect(result.body.match).toEqual([{ headers: [{ name: 'x-request-id', exact: 'e2e' }] }]);
+      expect(result.body.fault).toEqual({ abort: { httpStatus: 418, percent: 100 } });
+      const diff = diffNewRoute(result.body);
+      expect(diff[0]).toEqual({ field: 'weights', label: 'Split (weights)', from: '–', to: '100' });
+      expect(diff.filter((line) => line.to === 'none')).toEqual([]);
+      expect(diff).toContainEqual({ field: 'name', label: 'Name', from: '–', to: 'b-fault' });
+      expect(diff).toContainEqual({
+        field: 'match[0].headers[0].exact',
+        label: 'Match 1: header 1 is',
+        from: '–',
+        to: 'e2e',
+      });
+      expect(diff).toContainEqual({
+        field: 'fault.abort.httpStatus',
+        label: 'Fault: abort status',
+        from: '–',
+        to: '418',
+      });
+    }
+  });
+
+  it('refuses a name that is not a DNS label', () => {
+    const values = formValuesOf(newRouteOf('svc'));
+    values.name = 'Bad_Name';
+    const result = validateCreate('svc', values);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors.map((e) => e.path)).toEqual(['name']);
+  });
+});
+
+describe('adding and removing destinations', () => {
+  it('adds at weight 0 and gives a removed weight to the others', () => {
+    const added = addDestination([{ subset: 'version=v1', weight: 100 }]);
+    expect(added).toEqual([
+      { subset: 'version=v1', weight: 100 },
+      { subset: '', weight: 0 },
+    ]);
+    const three = [
+      { subset: 'a=1', weight: 50 },
+      { subset: 'a=2', weight: 30 },
+      { subset: 'a=3', weight: 20 },
+    ];
+    expect(removeDestination(three, 0)).toEqual([
+      { subset: 'a=2', weight: 60 },
+      { subset: 'a=3', weight: 40 },
+    ]);
+    expect(removeDestination([{ subset: '', weight: 100 }], 0)).toEqual([{ subset: '', weight: 100 }]);
+  });
+});
+
+describe('placeErrors on the route form', () => {
+  const fields = formFields(formValuesOf(RULE));
 
   it('puts each error on the most specific field it falls within', () => {
     const placed = placeErrors(
@@ -128,7 +332,7 @@ describe('placeErrors', () => {
         { path: 'timeoutMs', message: 'must be at least 1 ms' },
         { path: 'destinations', message: 'weights must sum to 100, got 90' },
         { path: 'destinations[1].weight', message: 'must be between 0 and 100' },
-        { path: 'destinations[1].subset', message: 'same subset as destinations[0]' },
+        { path: 'destinations[1].subset.version', message: 'label values must be at most 63 characters' },
         { path: 'retries.attempts', message: 'must be an integer' },
       ],
       fields,
@@ -137,28 +341,27 @@ describe('placeErrors', () => {
       timeoutMs: ['must be at least 1 ms'],
       destinations: ['weights must sum to 100, got 90'],
       'destinations[1].weight': ['must be between 0 and 100'],
-      'destinations[1]': ['subset: same subset as destinations[0]'],
+      'destinations[1].subset': ['version: label values must be at most 63 characters'],
       'retries.attempts': ['must be an integer'],
     });
     expect(placed.other).toEqual([]);
   });
 
-  it('keeps errors of fields the form does not show apart', () => {
+  it('places header match errors on their row', () => {
+    const values = formValuesOf(RULE);
+    values.matches = [
+      { pathKind: 'none', path: '', methods: [], headers: [{ name: '', kind: 'exact', value: '' }] },
+    ];
     const placed = placeErrors(
-      [
-        { path: 'retries.perTryTimeoutMs', message: 'must not exceed timeoutMs (300)' },
-        { path: '', message: 'a JSON body is required' },
-        { path: 'timeoutMsX', message: 'is not a known field' },
-      ],
-      fields,
+      [{ path: 'match[0].headers[0].name', message: 'must not be empty' }],
+      formFields(values),
     );
-    expect(placed.byField).toEqual({});
-    expect(placed.other).toHaveLength(3);
-  });
-
-  it('does not repeat a message', () => {
-    const e = { path: 'timeoutMs', message: 'must be at least 1 ms' };
-    expect(placeErrors([e, e], fields).byField).toEqual({ timeoutMs: ['must be at least 1 ms'] });
+    expect(placed.byField).toEqual({ 'match[0].headers[0].name': ['must not be empty'] });
+    const one = placeErrors(
+      [{ path: 'match[0].headers[0]', message: 'a header match needs exactly one of exact, regex, present' }],
+      formFields(values),
+    );
+    expect(Object.keys(one.byField)).toEqual(['match[0].headers[0]']);
   });
 });
 
@@ -207,27 +410,33 @@ describe('diffRoute', () => {
   });
 });
 
-describe('ackProgress', () => {
-  const proxy = (instance: string, status: ProxyStatus['status'], ackedRevision: number | null) =>
-    ({ node: { instance }, status, ackedRevision }) as unknown as ProxyStatus;
-
-  it('counts the connected proxies at or past the revision', () => {
-    const proxies = [
-      proxy('a', 'SYNCED', 12),
-      proxy('b', 'SYNCED', 13),
-      proxy('c', 'STALE', 11),
-      proxy('d', 'NACKED', null),
-      proxy('e', 'DISCONNECTED', 5),
-    ];
-    expect(ackProgress(proxies, 12)).toEqual({ acked: 2, connected: 4, done: false });
-    expect(ackProgress(proxies.slice(0, 2), 12)).toEqual({ acked: 2, connected: 2, done: true });
-  });
-
-  it('is not done with no connected proxy', () => {
-    expect(ackProgress([proxy('e', 'DISCONNECTED', 20)], 12)).toEqual({
-      acked: 0,
-      connected: 0,
-      done: false,
+describe('diffRoute beyond the weights', () => {
+  it('lists each other field that changes, labelled, in the rule order', () => {
+    const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...spec } = RULE;
+    const after = RouteRuleSpec.parse({
+      ...spec,
+      match: [{ path: { prefix: '/api' }, methods: ['GET'] }],
+      retries: { ...RULE.retries, retryOn: ['5xx'], perTryTimeoutMs: undefined },
+      fault: { delay: { fixedDelayMs: 100, percent: 50 } },
+      mirror: { subset: { version: 'v2' }, percent: 10 },
+      headers: { request: { set: { 'x-env': 'prod' } }, response: { remove: ['server'] } },
     });
+    expect(diffRoute(RULE, after)).toEqual([
+      { field: 'match[0].path.prefix', label: 'Match 1: path starts with', from: '–', to: '/api' },
+      { field: 'match[0].methods', label: 'Match 1: methods', from: '–', to: 'GET' },
+      {
+        field: 'retries.retryOn',
+        label: 'Retry on',
+        from: 'connect-failure, reset, gateway-error',
+        to: '5xx',
+      },
+      { field: 'fault.delay.fixedDelayMs', label: 'Fault: delay (ms)', from: '–', to: '100' },
+      { field: 'fault.delay.percent', label: 'Fault: delayed requests (%)', from: '–', to: '50' },
+      { field: 'mirror.subset', label: 'Mirror: subset', from: '–', to: 'version=v2' },
+      { field: 'mirror.percent', label: 'Mirror: mirrored requests (%)', from: '–', to: '10' },
+      { field: 'headers.request.set', label: 'Request headers set', from: 'none', to: 'x-env=prod' },
+      { field: 'headers.response.remove', label: 'Response headers removed', from: 'none', to: 'server' },
+      { field: 'retries.perTryTimeoutMs', label: 'Timeout per try (ms)', from: '500', to: '–' },
+    ]);
   });
 });

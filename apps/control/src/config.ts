@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { z } from 'zod';
 
 /** The monorepo root, found from this file's location (apps/control/src). */
@@ -50,6 +51,17 @@ const EnvSchema = z
     TRELLIS_TELEMETRY_FLUSH_MS: int(100, 3_600_000).default(10_000),
     TRELLIS_TELEMETRY_RETENTION_10S_MS: int(60_000, 90 * 86_400_000).default(86_400_000),
     TRELLIS_TELEMETRY_RETENTION_1M_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
+    TRELLIS_CA_KEY: z
+      .string()
+      .refine((v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32, {
+        error: 'must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)',
+      })
+      .optional(),
+    TRELLIS_TRUST_DOMAIN: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, { error: 'must be a lower-case DNS name' })
+      .default(DEFAULT_TRUST_DOMAIN),
+    TRELLIS_CERT_TTL_MS: int(10_000, 30 * 86_400_000).default(86_400_000),
   })
   .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
     path: ['TRELLIS_PROXY_TTL_MS'],
@@ -93,6 +105,15 @@ export interface Config {
   telemetryRetentionFineMs: number;
   /** How long 1-minute telemetry buckets are kept. */
   telemetryRetentionCoarseMs: number;
+  /**
+   * Encrypts the CA's private keys at rest (32 bytes). When unset, a key is made and kept in `dataDir/ca.key`:
+   * fine for one control plane; replicas must share one key, so set it for them.
+   */
+  caKey: Buffer | undefined;
+  /** The SPIFFE trust domain of proxies' identities. */
+  trustDomain: string;
+  /** Lifetime of the certificates issued to proxies. */
+  certificateTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -128,5 +149,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     telemetryFlushMs: e.TRELLIS_TELEMETRY_FLUSH_MS,
     telemetryRetentionFineMs: e.TRELLIS_TELEMETRY_RETENTION_10S_MS,
     telemetryRetentionCoarseMs: e.TRELLIS_TELEMETRY_RETENTION_1M_MS,
+    caKey: e.TRELLIS_CA_KEY === undefined ? undefined : Buffer.from(e.TRELLIS_CA_KEY, 'base64'),
+    trustDomain: e.TRELLIS_TRUST_DOMAIN,
+    certificateTtlMs: e.TRELLIS_CERT_TTL_MS,
   };
 }

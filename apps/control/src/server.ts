@@ -8,6 +8,8 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { CertificateAuthority } from './ca/authority.ts';
+import { resolveCaKey } from './ca/key.ts';
 import { type Config, DEV_JOIN_TOKEN, REPO_ROOT } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
 import type { RunningPostgres } from './db/embedded.ts';
@@ -17,6 +19,7 @@ import { REPLICA_HEARTBEAT_MS, ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
+import { EventStream } from './stream/events.ts';
 import { ProxyStream } from './stream/hub.ts';
 import { RevisionListener } from './stream/notify.ts';
 import { TelemetryPipeline } from './telemetry/pipeline.ts';
@@ -34,6 +37,8 @@ export interface ControlPlane {
   stream: ProxyStream;
   /** Telemetry from the proxies: live view, Postgres buckets, live stream on TELEMETRY_STREAM_PATH. */
   telemetry: TelemetryPipeline;
+  /** Signs proxies' certificates (their mTLS identities). */
+  certificates: CertificateAuthority;
   /**
    * Closes proxy streams (CLOSE_CODES.shuttingDown), writes pending telemetry, closes the LISTEN session, the API
    * and the database.
@@ -85,8 +90,21 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger: logger.child({ component: 'replicas' }),
     id: crypto.randomUUID(),
   });
+  const events = new EventStream({
+    logger,
+    currentRevision: (): number => stream.currentRevision,
+  });
+  const certificates = await CertificateAuthority.load({
+    db,
+    key: await resolveCaKey(config.caKey, config.dataDir, logger),
+    trustDomain: config.trustDomain,
+    certificateTtlMs: config.certificateTtlMs,
+    clock: store.clock,
+  });
   const stream = new ProxyStream({
     telemetry,
+    events,
+    certificates,
     // A replica that missed a heartbeat and a half is taken for gone: well before its proxies' grace runs out.
     peers: async () => (await replicas.others(1.5 * REPLICA_HEARTBEAT_MS)).map((r) => r.id),
     store,
@@ -117,6 +135,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     stream,
     telemetry,
     replicas,
+    events,
   });
 
   const reapLog = logger.child({ component: 'endpoint-ttl' });
@@ -150,6 +169,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     seeded,
     stream,
     telemetry,
+    certificates,
     async stop() {
       clearInterval(reaper);
       await replicas.stop().catch((err) => logger.warn({ err }, 'could not remove this replica'));

@@ -93,7 +93,10 @@ describe('control plane process', () => {
       expect(plane.databaseUrl).toBe(url);
       expect((await getJson(`${plane.url}/readyz`)).status).toBe(200);
       expect((await getJson(`${plane.url}/api/v1/services`)).body.items).toHaveLength(4);
-      await expect(fs.access(path.join(dataDir, 'unused'))).rejects.toThrow();
+      // No embedded Postgres; only the CA key file, made there because TRELLIS_CA_KEY is not set.
+      await expect(fs.access(path.join(dataDir, 'unused', 'pg'))).rejects.toThrow();
+      expect(await fs.readdir(path.join(dataDir, 'unused'))).toEqual(['ca.key']);
+      expect((await fs.stat(path.join(dataDir, 'unused', 'ca.key'))).mode & 0o777).toBe(0o600);
     } finally {
       await plane.stop();
     }

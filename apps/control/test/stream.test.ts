@@ -13,7 +13,7 @@ import {
   FakeProxy,
   getJson,
   proxyStatus,
-  sendJson,
+  shiftCanary,
   startPlane,
   streamUrl,
 } from './support/proxy-client.ts';
@@ -31,21 +31,6 @@ async function join(
   const proxy = await FakeProxy.join(streamUrl(plane), node, extra);
   open.push(proxy);
   return proxy;
-}
-
-/** PUTs the seeded canary route with new weights; returns the revision it created. */
-async function shiftCanary(plane: ControlPlane, v2: number): Promise<number> {
-  const current = await getJson(`${plane.url}/api/v1/routes/service-b-canary`);
-  const { id: _i, createdAt: _c, updatedAt: _u, ...spec } = current.body;
-  const put = await sendJson('PUT', `${plane.url}/api/v1/routes/service-b-canary`, {
-    ...spec,
-    destinations: [
-      { subset: { version: 'v1' }, weight: 100 - v2 },
-      { subset: { version: 'v2' }, weight: v2 },
-    ],
-  });
-  expect(put.status).toBe(200);
-  return put.revision;
 }
 
 function canaryWeights(slice: MeshSlice): number[] {

@@ -90,6 +90,31 @@ describe('telemetry stream', () => {
     ]);
   });
 
+  it('carries the endpoints held ejected and the breakers refusing requests', async () => {
+    const c = await subscribe('?service=service-c');
+    const first = await c.waitFor((m) => m.type === 'live', 'a message');
+    expect(LiveTelemetryMessage.parse(first.data).nodes[0]?.ejectedEndpoints).toEqual([]);
+    control.telemetry.ingest([
+      frame(
+        'service-b',
+        T0 + 6000,
+        [edge('service-b', 'service-c', { errors: 3, overflows: 3, endpoint: '' })],
+        'service-b-1',
+        [{ service: 'service-c', endpoint: '10.0.3.3:8080', remainingMs: 60_000 }],
+      ),
+    ]);
+    const update = await c.waitFor(
+      (m) => m.type === 'live' && m.nodes[0]?.ejectedEndpoints.length > 0,
+      'a live message with an ejected endpoint',
+    );
+    const message = LiveTelemetryMessage.parse(update.data);
+    expect(message.nodes[0]?.ejectedEndpoints).toEqual([{ endpoint: '10.0.3.3:8080', proxies: 1 }]);
+    expect(message.edges.find((e) => e.source === 'service-b')).toMatchObject({
+      overflows: 3,
+      breakerOpen: true,
+    });
+  });
+
   it('closes a subscription with a bad query with 4400 and a reason naming the field', async () => {
     for (const [query, field] of [
       ['?service=not%20a%20name', 'service'],

@@ -1,9 +1,9 @@
 // Bundles the demo into plain ESM files that `node` runs without a TypeScript loader: the launcher CLI, the demo
 // app every service instance runs, and the preload that ties each child's life to its supervisor's. A dozen of
 // these processes start at once on `npm start`, so each must start fast and small.
-import { build } from 'esbuild';
+import { bundleNode } from '../../../scripts/bundle.mjs';
 
-await build({
+await bundleNode({
   entryPoints: {
     'trellis-demo': 'src/main.ts',
     'demo-app': 'src/app-main.ts',
@@ -11,11 +11,4 @@ await build({
   },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: true,
-  legalComments: 'none',
-  logLevel: 'warning',
 });

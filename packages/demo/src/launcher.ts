@@ -200,6 +200,25 @@ async function writeConfig(dir: string, config: ProxyConfigInput): Promise<strin
 }
 
 /** Starts the mesh and resolves once it serves (see the module comment); on failure stops what it started. */
+/** Resolves once every proxy's admin /certs shows a certificate. */
+export async function waitForIdentities(adminUrls: readonly string[], timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  const pending = new Set(adminUrls);
+  while (pending.size > 0) {
+    for (const url of [...pending]) {
+      const certs = await fetch(`${url}certs`)
+        .then((r) => r.json() as Promise<{ certificate: unknown; lastError: string | null }>)
+        .catch(() => undefined);
+      if (certs?.certificate) pending.delete(url);
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > until) {
+      throw new Error(`proxies without a certificate after ${timeoutMs} ms: ${[...pending].join(', ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const ingressSpec = options.ingress === undefined ? DEMO_INGRESS : options.ingress;
   const names = new Set<string>();
@@ -364,7 +383,15 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     await Promise.all(instances.map((i) => i.sidecar.start(readyTimeoutMs)));
     await ingress?.proxy.start(readyTimeoutMs);
     const syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
-    if (syncTimeoutMs > 0) await mesh.waitForSync(syncTimeoutMs);
+    if (syncTimeoutMs > 0) {
+      await mesh.waitForSync(syncTimeoutMs);
+      // And every proxy holds its workload certificate: traffic from then on is mutual TLS from the first
+      // request, instead of switching from plaintext while it flows.
+      await waitForIdentities(
+        [...(ingress ? [ingress.adminUrl] : []), ...instances.map((i) => i.adminUrl)],
+        syncTimeoutMs,
+      );
+    }
     options.signal?.throwIfAborted();
   } catch (error) {
     await stop();

@@ -24,7 +24,7 @@ import {
   type TrafficResult,
   waitForSynced,
 } from '../src/index.ts';
-import { ChildControlPlane, JOIN_TOKEN } from './support/control.ts';
+import { ChildControlPlane, createDatabase, JOIN_TOKEN } from './support/control.ts';
 
 const OUTAGE_MS = Number(process.env.TRELLIS_TEST_OUTAGE_MS ?? 30_000);
 const RATE = 20;
@@ -38,7 +38,7 @@ beforeAll(async () => {
   stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-demo-outage-'));
   // A long TTL: proxies reconnect with a backoff that reaches 30 s, and their endpoints must outlive the outage
   // plus that wait (they turn unhealthy after the grace period, which the balancers' panic mode rides out).
-  control = await ChildControlPlane.create({ TRELLIS_PROXY_TTL_MS: '600000' });
+  control = await ChildControlPlane.create(await createDatabase('demo'), { TRELLIS_PROXY_TTL_MS: '600000' });
   await control.start();
   mesh = await startMesh({
     controlUrl: control.url,

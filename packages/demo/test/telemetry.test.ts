@@ -86,6 +86,14 @@ describe('telemetry through the demo mesh', () => {
       expect(edge(s, d)?.rps, `${s} → ${d}`).toBeGreaterThan(0);
     }
     expect(topology.nodes.find((n) => n.service === 'service-a')?.rps).toBeGreaterThan(0);
+    // Ejections (c-3 fails at random, so there may be none) name an endpoint and the proxies holding it ejected.
+    for (const node of topology.nodes) {
+      for (const e of node.ejectedEndpoints) {
+        expect(e.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+        expect(e.proxies).toBeGreaterThanOrEqual(1);
+      }
+    }
+    for (const e of topology.edges) expect(e.breakerOpen).toBe(e.overflows > 0);
 
     // The history counts every request exactly once on the first edge (attempts less retries), once telemetry has
     // caught up.

@@ -19,6 +19,8 @@ export interface AdminSource {
   stats(): unknown;
   /** /metrics: Prometheus text exposition. */
   metrics(): Promise<string>;
+  /** /certs: the workload identity and its certificate's dates (never the key). */
+  certificates(): unknown;
 }
 
 export interface AdminOptions {
@@ -57,6 +59,7 @@ const PAGES: Record<string, (source: AdminSource) => Page | Promise<Page>> = {
   '/config': (source) => json(200, source.config()),
   '/clusters': (source) => json(200, source.clusters()),
   '/stats': (source) => json(200, source.stats()),
+  '/certs': (source) => json(200, source.certificates()),
   '/metrics': async (source) => ({
     status: 200,
     contentType: PROMETHEUS_CONTENT_TYPE,

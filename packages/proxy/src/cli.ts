@@ -5,9 +5,11 @@
 
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
 import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
 import { type Bootstrap, ControlClient } from './control-client.ts';
+import { IdentityManager } from './identity.ts';
 import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
 
 /**
@@ -22,7 +24,14 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
   const served =
     config.listeners.find((l) => l.mode === 'inbound') ?? config.listeners.find((l) => l.mode === 'ingress');
   const port = served ? (proxy.address(served.name)?.port ?? served.port) : 0;
+  const identity = new IdentityManager({
+    service: config.node.service,
+    trustDomain: options.trustDomain,
+    logger: log,
+  });
+  proxy.useIdentity(identity);
   return new ControlClient({
+    workload: identity,
     url: options.controlPlane ?? '',
     token: options.joinToken,
     identity: {
@@ -43,7 +52,7 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
 const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
                      [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]
                      [--control-plane ws://host:7070/api/v1/stream/proxy --join-token T
-                      --advertise-address 127.0.0.1 --state-dir DIR]`;
+                      --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]`;
 
 export interface CliOptions {
   config: string;
@@ -57,6 +66,8 @@ export interface CliOptions {
   joinToken: string;
   advertiseAddress: string;
   stateDir: string | undefined;
+  /** The SPIFFE trust domain of the proxy's identity (the control plane's TRELLIS_TRUST_DOMAIN). */
+  trustDomain: string;
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -74,6 +85,7 @@ export function parseCli(argv: string[]): CliOptions {
       'join-token': { type: 'string', default: '' },
       'advertise-address': { type: 'string', default: '127.0.0.1' },
       'state-dir': { type: 'string' },
+      'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -86,6 +98,9 @@ export function parseCli(argv: string[]): CliOptions {
     throw new Error('--admin-port must be 0–65535');
   if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0)
     throw new Error('--drain-timeout-ms must be ≥ 0');
+  const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(trustDomain))
+    throw new Error('--trust-domain must be a lower-case DNS name');
   return {
     config: values.config,
     adminHost: values['admin-host'] ?? '127.0.0.1',
@@ -98,6 +113,7 @@ export function parseCli(argv: string[]): CliOptions {
     joinToken: values['join-token'] ?? '',
     advertiseAddress: values['advertise-address'] ?? '127.0.0.1',
     stateDir: values['state-dir'],
+    trustDomain,
   };
 }
 

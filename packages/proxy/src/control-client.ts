@@ -14,6 +14,7 @@ import {
   ControlMessage,
   describeFieldErrors,
   type FieldError,
+  IdentityMessage,
   MeshSlice,
   MeshSliceConfig,
   type ProxyConfigInput,
@@ -26,6 +27,7 @@ import {
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { z } from 'zod';
+import type { IdentityManager } from './identity.ts';
 import type { TrellisProxy } from './proxy.ts';
 import { backoffDelay } from './resilience/backoff.ts';
 import { defaultRng } from './rng.ts';
@@ -45,7 +47,12 @@ export interface ControlClientOptions {
   logger: Logger;
   rng?: Rng;
   backoff?: { baseIntervalMs: number; maxIntervalMs: number };
+  /** The proxy's workload identity: certificates are requested (and renewed) over the stream when given. */
+  workload?: IdentityManager;
 }
+
+/** Retries of a refused or failed certificate request back off from 1 s to a minute. */
+const IDENTITY_BACKOFF = { baseIntervalMs: 1000, maxIntervalMs: 60_000 };
 
 interface Persisted {
   revision: number;
@@ -95,7 +102,11 @@ export class ControlClient {
   private timer: NodeJS.Timeout | undefined;
   private current: Persisted | undefined;
   private frames: TelemetryFrame[] = [];
+  /** The last frame published listed endpoints held ejected. */
+  private heldEjected = false;
   private telemetryTimer: NodeJS.Timeout | undefined;
+  private identityTimer: NodeJS.Timeout | undefined;
+  private identityAttempt = 0;
   /** Resolves each time a connection is established (tests wait on it). */
   connected = 0;
   acks = 0;
@@ -125,9 +136,15 @@ export class ControlClient {
     this.telemetryTimer.unref();
   }
 
-  /** The proxy's telemetry sink: frames are batched and sent each second while connected. */
+  /**
+   * The proxy's telemetry sink: frames are batched and sent each second while connected. Empty frames are left
+   * out, except the first with no ejected endpoints after some: the control plane learns the ejections ended.
+   */
   publish(frame: TelemetryFrame): void {
-    if (frame.edges.length === 0 && frame.ejections === 0) return;
+    const held = frame.ejectedNow.length > 0;
+    const heldBefore = this.heldEjected;
+    this.heldEjected = held;
+    if (frame.edges.length === 0 && frame.ejections === 0 && !held && !heldBefore) return;
     this.frames.push(frame);
     if (this.frames.length > MAX_QUEUED_FRAMES) this.frames.shift();
   }
@@ -143,6 +160,7 @@ export class ControlClient {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.identityTimer);
     clearInterval(this.telemetryTimer);
     const socket = this.socket;
     if (socket && socket.readyState !== WebSocket.CLOSED) {
@@ -190,6 +208,7 @@ export class ControlClient {
     });
     socket.on('close', (code, reason) => {
       if (this.socket === socket) this.socket = undefined;
+      this.options.workload?.abandon();
       if (this.stopped) return;
       const delay = backoffDelay(
         Math.min(this.attempt, 16),
@@ -235,6 +254,11 @@ export class ControlClient {
       raw = JSON.parse(text);
     } catch {
       socket.close(CLOSE_CODES.protocolError, 'malformed JSON');
+      return;
+    }
+    const type = (raw as { type?: unknown } | null)?.type;
+    if (type === 'certificate' || type === 'certificate-error') {
+      this.onIdentity(socket, raw);
       return;
     }
     const parsed = ControlMessage.safeParse(raw);
@@ -296,9 +320,69 @@ export class ControlClient {
     this.current = { revision: message.revision, slice, ...(mesh ? { mesh } : {}) };
     this.acks += 1;
     this.send(socket, { type: 'ack', revision: message.revision, nonce: message.nonce });
+    // Synced: the stream is usable, so this is when a missing or due certificate is asked for.
+    void this.requestIdentity(socket);
     if (this.options.stateDir) {
       await writeLastKnownGood(this.options.stateDir, this.current).catch((err) =>
         this.options.logger.warn({ err }, 'could not save the last-known-good snapshot'),
+      );
+    }
+  }
+
+  private onIdentity(socket: WebSocket, raw: unknown): void {
+    const identity = this.options.workload;
+    const parsed = IdentityMessage.safeParse(raw);
+    if (!parsed.success) {
+      socket.close(CLOSE_CODES.protocolError, describeFieldErrors(toFieldErrors(parsed.error)).slice(0, 120));
+      return;
+    }
+    if (!identity) return;
+    const result = identity.accept(parsed.data);
+    if (result.ok) {
+      this.identityAttempt = 0;
+      this.scheduleIdentity(identity.renewAt() - Date.now());
+    } else {
+      this.scheduleIdentity(
+        backoffDelay(Math.min(this.identityAttempt++, 16), IDENTITY_BACKOFF, this.options.rng ?? defaultRng),
+      );
+    }
+  }
+
+  private scheduleIdentity(delayMs: number): void {
+    clearTimeout(this.identityTimer);
+    if (this.stopped) return;
+    // setTimeout holds at most 2^31-1 ms; a later renewal is re-planned when the timer fires.
+    this.identityTimer = setTimeout(
+      () => {
+        this.identityTimer = undefined;
+        const socket = this.socket;
+        if (socket) void this.requestIdentity(socket);
+        else this.scheduleIdentity(1000);
+      },
+      Math.min(Math.max(0, delayMs), 2_000_000_000),
+    );
+    this.identityTimer.unref();
+  }
+
+  /**
+   * Sends a CSR if one is due. Called after each ACK and by the timer; while a timer is planned (the renewal, or
+   * the backoff after a refusal) only the timer acts, so refusals are not retried at the pace of revisions.
+   */
+  private async requestIdentity(socket: WebSocket): Promise<void> {
+    const identity = this.options.workload;
+    if (!identity || this.stopped || socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
+    if (this.identityTimer || identity.awaiting) return;
+    if (!identity.due()) {
+      // Not yet: a timer can fire a millisecond early.
+      this.scheduleIdentity(identity.renewAt() - Date.now() + 1);
+      return;
+    }
+    try {
+      this.send(socket, await identity.request());
+    } catch (err) {
+      this.options.logger.error({ err }, 'could not make a certificate request');
+      this.scheduleIdentity(
+        backoffDelay(Math.min(this.identityAttempt++, 16), IDENTITY_BACKOFF, this.options.rng ?? defaultRng),
       );
     }
   }

@@ -3,18 +3,47 @@
  * endpoint address and connection settings. Pools outlive config snapshots so that a swap drops no connection;
  * after a swap, pools no snapshot refers to are closed gracefully (in-flight requests finish first).
  */
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
+import type { ClientTls } from './mtls.ts';
 
 export interface PoolOptions {
   connections: number;
   connectTimeoutMs: number;
+  /** Mutual TLS to a mesh proxy; its generation changes with each certificate. */
+  tls?: ClientTls;
+}
+
+/**
+ * Connects with mutual TLS; when the peer refuses the handshake and plaintext is allowed (permissive mode), with
+ * plaintext instead. A mesh proxy answers TLS only once it holds a certificate: one just started, or restarted
+ * while the control plane is away, must not turn its callers' certificates into failed requests. The fallback
+ * happens before any request is written on the connection, so nothing is sent twice.
+ */
+const HANDSHAKE_REFUSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function meshConnector(tls: ClientTls, timeout: number): buildConnector.connector {
+  const secure = buildConnector({ ...tls.connect, timeout });
+  const plain = buildConnector({ timeout });
+  return (options, callback) => {
+    secure(options, (error, socket) => {
+      // Only a peer that cut the handshake off (it has no certificate yet); never one that presented the wrong
+      // identity or an untrusted certificate.
+      const refused = error !== null && HANDSHAKE_REFUSED.has((error as NodeJS.ErrnoException).code ?? '');
+      if (!error || !tls.fallback || !refused) {
+        if (error) callback(error, null);
+        else callback(null, socket as NonNullable<typeof socket>);
+        return;
+      }
+      plain({ ...options, protocol: 'http:' }, callback);
+    });
+  };
 }
 
 export class Pools {
   private readonly pools = new Map<string, Pool>();
 
   static key(address: string, port: number, options: PoolOptions): string {
-    return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}`;
+    return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.tls?.generation ?? 0}`;
   }
 
   get(address: string, port: number, options: PoolOptions): Pool {
@@ -22,10 +51,12 @@ export class Pools {
     let pool = this.pools.get(key);
     if (!pool) {
       const host = address.includes(':') ? `[${address}]` : address;
-      pool = new Pool(`http://${host}:${port}`, {
+      const tls = options.tls;
+      if (tls) this.retireOlder(`${address}:${port}|`, tls.generation);
+      pool = new Pool(`${tls ? 'https' : 'http'}://${host}:${port}`, {
         connections: options.connections,
         pipelining: 1,
-        connect: { timeout: options.connectTimeoutMs },
+        connect: tls ? meshConnector(tls, options.connectTimeoutMs) : { timeout: options.connectTimeoutMs },
         headersTimeout: 0,
         bodyTimeout: 0,
         keepAliveTimeout: 30_000,
@@ -35,6 +66,18 @@ export class Pools {
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** A new certificate: pools of the origin made with older ones close once their requests finish. */
+  private retireOlder(origin: string, generation: number): void {
+    for (const [key, pool] of this.pools) {
+      if (!key.startsWith(origin)) continue;
+      const made = Number(key.slice(key.lastIndexOf('|') + 1));
+      if (made > 0 && made < generation) {
+        this.pools.delete(key);
+        pool.close().catch(() => {});
+      }
+    }
   }
 
   /** Closes, gracefully, the pools of origins ("address:port") not in `live`. */

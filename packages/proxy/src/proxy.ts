@@ -8,15 +8,19 @@ import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import {
   describeFieldErrors,
+  type EjectedEndpoint,
   type FieldError,
   type Listener,
+  MAX_EJECTED_NOW,
   ProxyConfig,
   toFieldErrors,
 } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
 import { type AdminSource, startAdmin } from './admin.ts';
+import type { IdentityManager } from './identity.ts';
 import { HttpListener } from './listeners/http.ts';
 import { TcpListener } from './listeners/tcp.ts';
+import { acceptMeshConnections, MeshTls, peerIdentity, peerService } from './mtls.ts';
 import { Pools } from './pools.ts';
 import { defaultRng } from './rng.ts';
 import { buildSnapshot, type Snapshot } from './runtime.ts';
@@ -107,6 +111,8 @@ export class TrellisProxy {
   private readonly rng: Rng;
   private readonly reloads = { applied: 0, rejected: 0 };
   private admin: { url: string; close(): Promise<void> } | undefined;
+  private identity: IdentityManager | undefined;
+  private meshTls: MeshTls | undefined;
   private applying: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -118,6 +124,7 @@ export class TrellisProxy {
     this.rng = options.rng ?? defaultRng;
     this.log = options.logger ?? pino({ level: 'silent' });
     this.recorder = new TelemetryRecorder(node);
+    this.recorder.reportEjectedFrom(() => this.ejectedNow());
   }
 
   static async create(input: unknown, options: ProxyOptions = {}): Promise<TrellisProxy> {
@@ -192,6 +199,7 @@ export class TrellisProxy {
         recorder: this.recorder,
         endpoints: this.endpoints,
         source: config.node.service,
+        tls: () => this.meshTls,
       });
     } catch (error) {
       return this.rejected(`could not build the config: ${(error as Error).message}`, []);
@@ -239,7 +247,7 @@ export class TrellisProxy {
         config.limits,
       ).server;
     }
-    return new HttpListener(
+    const server = new HttpListener(
       l.name,
       {
         current: () => this.current,
@@ -251,9 +259,23 @@ export class TrellisProxy {
           this.originPools.get(address, port, { connections: 1024, connectTimeoutMs: 10_000 }),
         log: this.log,
         accessLog: this.options.accessLog ?? false,
+        peer: (socket) => {
+          const meshTls = this.meshTls;
+          const identity = peerIdentity(socket);
+          const service = meshTls && identity ? peerService(socket, meshTls.trustDomain) : undefined;
+          return identity ? { identity, service } : undefined;
+        },
       },
       config.limits,
     ).server;
+    if (l.mode === 'inbound') {
+      acceptMeshConnections(
+        server,
+        () => this.meshTls?.server,
+        () => this.current.config.mtls.mode,
+      );
+    }
+    return server;
   }
 
   adminSource(): AdminSource {
@@ -275,7 +297,17 @@ export class TrellisProxy {
         edges: this.recorder.totals(),
       }),
       metrics: () => metrics.registry.metrics(),
+      certificates: () => this.identity?.status() ?? { identity: null, certificate: null },
     };
+  }
+
+  /**
+   * The workload identity whose certificate this proxy presents (shown on /certs): from its first certificate on,
+   * calls to mesh endpoints use mutual TLS and inbound listeners accept it.
+   */
+  useIdentity(identity: IdentityManager): void {
+    this.identity = identity;
+    this.meshTls = new MeshTls(identity.trustDomain, identity);
   }
 
   clusterStatus() {
@@ -305,6 +337,23 @@ export class TrellisProxy {
         active: e.active,
       })),
     }));
+  }
+
+  /** Endpoints outlier detection holds ejected now (by the proxy's clock), at most MAX_EJECTED_NOW of them. */
+  ejectedNow(): EjectedEndpoint[] {
+    const held: EjectedEndpoint[] = [];
+    if (this.current === undefined) return held;
+    const now = this.clock.now();
+    const seen = new Set<EndpointState>();
+    for (const cluster of this.current.clusters.values()) {
+      for (const e of cluster.endpoints) {
+        if (e.ejectedUntil === 0 || e.ejectedUntil <= now || seen.has(e)) continue;
+        seen.add(e);
+        held.push({ service: e.service, endpoint: e.key, remainingMs: Math.ceil(e.ejectedUntil - now) });
+        if (held.length === MAX_EJECTED_NOW) return held;
+      }
+    }
+    return held;
   }
 
   /** Stops accepting, lets requests in flight finish (up to the drain timeout), then closes everything. */

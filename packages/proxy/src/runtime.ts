@@ -17,6 +17,7 @@ import {
 } from '@trellis/schema';
 import type { Dispatcher } from 'undici';
 import { HostSet } from './balance/host-set.ts';
+import type { MeshTls } from './mtls.ts';
 import type { Pools } from './pools.ts';
 import { ActiveHealthChecker } from './resilience/health-check.ts';
 import { OutlierDetector } from './resilience/outlier.ts';
@@ -46,6 +47,8 @@ export interface RuntimeDeps {
   endpoints: Map<string, EndpointState>;
   source: string;
   onEjectionChange?(): void;
+  /** Mutual TLS to mesh endpoints, once the proxy holds a certificate. */
+  tls?: () => MeshTls | undefined;
 }
 
 export interface Destination {
@@ -110,6 +113,7 @@ export function buildSnapshot(config: ProxyConfig, deps: RuntimeDeps): Snapshot 
           labels: e.labels,
           zone: e.zone,
           health: e.health,
+          mesh: e.source === 'proxy',
         });
         deps.endpoints.set(key, state);
       } else {
@@ -117,6 +121,7 @@ export function buildSnapshot(config: ProxyConfig, deps: RuntimeDeps): Snapshot 
         state.labels = e.labels;
         state.zone = e.zone;
         state.health = e.health;
+        state.mesh = e.source === 'proxy';
       }
       endpoints.push(state);
     }
@@ -219,7 +224,7 @@ function buildCluster(
   const attempt = (subset: Subset): Dispatch => {
     const policy = policyFor(subset);
     const pool = policy.connectionPool;
-    const dispatchers = new WeakMap<EndpointState, Dispatcher>();
+    const dispatchers = new WeakMap<EndpointState, { generation: number; dispatcher: Dispatcher }>();
     return compose(
       breaker(cluster.breakerFor(subset), () => deps.recorder.overflow(deps.source, service.name)),
       balance(cluster.hostSet(subset), service.name),
@@ -227,15 +232,22 @@ function buildCluster(
       connect({
         // Looked up once per endpoint for this snapshot, not per request.
         dispatcher: (endpoint) => {
+          const meshTls = endpoint.mesh && config.mtls.mode !== 'off' ? deps.tls?.() : undefined;
+          const generation = meshTls?.ready ? meshTls.generation : 0;
           let found = dispatchers.get(endpoint);
-          if (!found) {
-            found = deps.pools.get(endpoint.address, endpoint.port, {
-              connections: pool.maxConnections,
-              connectTimeoutMs: pool.connectTimeoutMs,
-            });
+          if (!found || found.generation !== generation) {
+            const tls = generation > 0 ? meshTls?.client(service.name, config.mtls.mode) : undefined;
+            found = {
+              generation,
+              dispatcher: deps.pools.get(endpoint.address, endpoint.port, {
+                connections: pool.maxConnections,
+                connectTimeoutMs: pool.connectTimeoutMs,
+                ...(tls ? { tls } : {}),
+              }),
+            };
             dispatchers.set(endpoint, found);
           }
-          return found;
+          return found.dispatcher;
         },
         report: (endpoint, outcome) => outlier.report(endpoint, outcome),
       }),

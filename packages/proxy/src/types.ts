@@ -34,6 +34,8 @@ export interface EndpointState {
   ejectedUntil: number;
   /** Requests in flight to this endpoint (least-request balancing reads it). */
   active: number;
+  /** A mesh proxy's inbound listener (registered by the proxy): reached over mutual TLS when possible. */
+  mesh: boolean;
 }
 
 /** A fresh endpoint state: healthy, not ejected, idle. `key` is "address:port" (IPv6 in brackets). */
@@ -54,6 +56,7 @@ export function newEndpointState(
     health: 'healthy',
     ejectedUntil: 0,
     active: 0,
+    mesh: false,
     ...fields,
   };
 }

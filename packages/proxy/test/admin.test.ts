@@ -18,6 +18,7 @@ function fakeSource(overrides: Partial<AdminSource> = {}) {
     }),
     stats: () => ({ requests: 12 }),
     metrics: async () => '# TYPE x counter\nx 1\n',
+    certificates: () => ({ identity: 'spiffe://t/ns/default/sa/web', certificate: null }),
     ...overrides,
   };
   return { state, source };
@@ -57,11 +58,15 @@ describe('startAdmin', () => {
     expect(await getJson(`${admin.url}/ready`)).toMatchObject({ status: 200, body: { ready: true } });
   });
 
-  it('serves /config, /clusters and /stats as JSON, as the source gives them', async () => {
+  it('serves /config, /clusters, /certs and /stats as JSON, as the source gives them', async () => {
     const { source } = fakeSource();
     const admin = await start(source);
     expect(await getJson(`${admin.url}/config`)).toMatchObject({ status: 200, body: source.config() });
     expect(await getJson(`${admin.url}/clusters`)).toMatchObject({ status: 200, body: source.clusters() });
+    expect(await getJson(`${admin.url}/certs`)).toMatchObject({
+      status: 200,
+      body: { identity: 'spiffe://t/ns/default/sa/web', certificate: null },
+    });
     expect(await getJson(`${admin.url}/stats?verbose=1`)).toMatchObject({
       status: 200,
       body: { requests: 12 },

@@ -64,6 +64,7 @@ function endpoint(port: number, health: EndpointState['health'] = 'healthy'): En
     health,
     ejectedUntil: 0,
     active: 0,
+    mesh: false,
   };
 }
 

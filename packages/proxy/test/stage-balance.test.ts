@@ -39,6 +39,22 @@ describe('balance stage', () => {
     }
   });
 
+  it('a retry leaves the tried host even when the balancer keeps choosing it (least request over two hosts)', async () => {
+    // The host that fails fast has the fewest requests in flight: least request with two choices over two hosts
+    // picks it every time. Found by the reliability suite (a killed instance got the retries of its own failures).
+    const [dead, alive] = hosts(2) as [EndpointState, EndpointState];
+    alive.active = 5;
+    const set = new HostSet([dead, alive], LoadBalancer.parse({ type: 'least_request' }), 50, mulberry32(4));
+    const stage = balance(set, 'svc')(async () => response(200));
+    for (let i = 0; i < 20; i++) {
+      const req = request();
+      await stage(req);
+      expect(req.context.tried[0]).toBe(dead);
+      await stage(req);
+      expect(req.context.tried[1]).toBe(alive);
+    }
+  });
+
   it('answers 503 no_healthy_upstream when every endpoint is out', async () => {
     const list = hosts(2);
     for (const h of list) h.health = 'unhealthy';

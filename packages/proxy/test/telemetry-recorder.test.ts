@@ -1,4 +1,4 @@
-import { type EdgeStats, TelemetryFrame } from '@trellis/schema';
+import { type EdgeStats, MAX_EJECTED_NOW, TelemetryFrame } from '@trellis/schema';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TelemetryRecorder } from '../src/telemetry/recorder.ts';
 import type { Clock } from '../src/types.ts';
@@ -186,6 +186,36 @@ describe('TelemetryRecorder', () => {
       { destination: 'api', endpoint: 'a', count: 2 },
       { destination: 'api', endpoint: 'b', count: 2 },
     ]);
+  });
+
+  it('lists the endpoints held ejected when each window closes, at most MAX_EJECTED_NOW', () => {
+    const clock = fakeClock();
+    const r = new TelemetryRecorder(NODE, clock);
+    expect(valid(r.flush(clock.advance(1000))).ejectedNow).toEqual([]);
+
+    let held = [{ service: 'api', endpoint: '10.0.0.1:80', remainingMs: 5000 }];
+    let reads = 0;
+    r.reportEjectedFrom(() => {
+      reads++;
+      return held;
+    });
+    r.record('web', 'api', '10.0.0.2:80', 200, 1, 0, 0);
+    r.record('web', 'api', '10.0.0.2:80', 200, 1, 0, 0);
+    expect(reads).toBe(0);
+    expect(valid(r.flush(clock.advance(1000))).ejectedNow).toEqual(held);
+    expect(reads).toBe(1);
+
+    held = Array.from({ length: MAX_EJECTED_NOW + 5 }, (_, i) => ({
+      service: 'api',
+      endpoint: `10.0.${i >> 8}.${i & 255}:80`,
+      remainingMs: 100,
+    }));
+    const many = valid(r.flush(clock.advance(1000)));
+    expect(many.ejectedNow).toHaveLength(MAX_EJECTED_NOW);
+    expect(many.ejectedNow[0]).toEqual(held[0]);
+
+    held = [];
+    expect(valid(r.flush(clock.advance(1000))).ejectedNow).toEqual([]);
   });
 
   it('reports requests in flight as a gauge', () => {

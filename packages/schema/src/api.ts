@@ -65,6 +65,35 @@ export const Revision = RevisionSummary.extend({
 });
 export type Revision = z.infer<typeof Revision>;
 
+/** GET /revisions: newest first; `kind` narrows the list to config or endpoint revisions. */
+export const RevisionListQuery = PageQuery.extend({ kind: RevisionKind.optional() });
+
+/**
+ * POST /revisions/:revision/rollback: the optional body. With `expectedRevision`, the rollback is refused (409) when
+ * the mesh is no longer at that revision.
+ */
+export const RollbackRequest = z.strictObject({
+  expectedRevision: count(0, 2_147_483_647).optional(),
+});
+export type RollbackRequest = z.infer<typeof RollbackRequest>;
+
+/** The resources a config revision holds, as named in a rollback's list of changes. */
+export const ConfigResourceKind = z.enum(['service', 'route', 'policy']);
+export type ConfigResourceKind = z.infer<typeof ConfigResourceKind>;
+
+/**
+ * The answer of a rollback: the revision it created (null when the configuration already matched), the revision
+ * whose configuration was restored, each resource it created, updated or deleted, and the services created after
+ * that revision that it kept (they may have live endpoints and proxies).
+ */
+export const RollbackResult = z.object({
+  revision: z.number().int().nullable(),
+  restoredFrom: z.number().int(),
+  changes: z.array(z.object({ kind: ConfigResourceKind, name: z.string(), action: AuditAction })),
+  kept: z.array(z.string()),
+});
+export type RollbackResult = z.infer<typeof RollbackResult>;
+
 export const AuditEntry = z.object({
   id: z.string(),
   revision: z.number().int(),

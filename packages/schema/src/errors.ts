@@ -13,9 +13,14 @@ export const ERRORS = {
   TRELLIS_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
   TRELLIS_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Cannot produce the requested media type' },
   TRELLIS_ERR_VERSION_CONFLICT: { status: 409, title: 'The resource was changed by someone else' },
+  TRELLIS_ERR_REVISION_CONFLICT: {
+    status: 409,
+    title: 'The mesh is no longer at the expected revision',
+  },
   TRELLIS_ERR_ALREADY_EXISTS: { status: 409, title: 'A resource with this name already exists' },
   TRELLIS_ERR_IN_USE: { status: 409, title: 'The resource is still referenced by others' },
   TRELLIS_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  TRELLIS_ERR_URI_TOO_LONG: { status: 414, title: 'A part of the request path is too long' },
   TRELLIS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   TRELLIS_ERR_UNKNOWN_REFERENCE: {
     status: 422,

@@ -55,6 +55,11 @@ export const TopologyNode = z.object({
   /** Whose reports the traffic numbers come from: the service's inbound proxies, else its callers'; null when idle. */
   reporter: Reporter.nullable(),
   endpoints: EndpointCounts,
+  /**
+   * Endpoints that outlier detection holds ejected now, as the proxies calling the service last reported in the
+   * live window: the endpoint's "address:port" and how many of those proxies hold it ejected. Empty when none.
+   */
+  ejectedEndpoints: z.array(z.object({ endpoint: z.string(), proxies: z.number().int() })).default([]),
 });
 export type TopologyNode = z.infer<typeof TopologyNode>;
 
@@ -68,6 +73,10 @@ export const TopologyEdge = z.object({
   idle: z.boolean(),
   /** The source service lists the destination among its dependencies. */
   declared: z.boolean(),
+  /** Requests refused by circuit-breaker limits on this edge in the live window. */
+  overflows: z.number().int().default(0),
+  /** A circuit breaker refused requests on this edge in the live window (overflows > 0). */
+  breakerOpen: z.boolean().default(false),
 });
 export type TopologyEdge = z.infer<typeof TopologyEdge>;
 

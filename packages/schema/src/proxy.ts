@@ -114,6 +114,13 @@ export const ProxyConfig = z
     routes: z.array(RouteRuleSpec).default([]),
     policies: z.array(TrafficPolicySpec).default([]),
     limits: ProxyLimits.prefault({}),
+    /**
+     * Mutual TLS between sidecars, once the proxy holds a certificate. "off": calls to other sidecars are
+     * plaintext (inbound listeners still accept TLS); "permissive": calls use mutual TLS, falling back to plaintext
+     * for a sidecar without a certificate yet, and inbound listeners accept both; "strict": mutual TLS only.
+     * Off by default for now: a cold mesh pays for a storm of handshakes in its first seconds (see README).
+     */
+    mtls: z.strictObject({ mode: z.enum(['off', 'permissive', 'strict']).default('off') }).prefault({}),
   })
   .superRefine((config, ctx) => {
     const services = new Set(config.services.map((s) => s.name));

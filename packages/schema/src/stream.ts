@@ -15,7 +15,11 @@ import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
 import { TelemetryFrame } from './telemetry.ts';
 
-/** 2: snapshots name their mesh, `config` messages, endpoint-by-endpoint `changes` (proxies of version 1 are refused). */
+/**
+ * 2: snapshots name their mesh, `config` messages, endpoint-by-endpoint `changes`; certificates (`csr`, answered
+ * with `certificate` or `certificate-error`, sent only to a proxy that asked). Proxies of another version are
+ * refused.
+ */
 export const STREAM_PROTOCOL_VERSION = 2;
 export const STREAM_PATH = '/api/v1/stream/proxy';
 /** Largest message either side accepts; bigger frames close the connection with CLOSE_CODES.tooBig. */
@@ -80,11 +84,28 @@ export const TelemetryMessage = z.strictObject({
   frames: z.array(TelemetryFrame).max(60),
 });
 
+/** Largest PEM accepted in a certificate message or request: a certificate or CSR is 1–2 KiB. */
+const PEM_MAX = 16 * 1024;
+const pem = (label: string) =>
+  text(PEM_MAX).regex(new RegExp(`^-----BEGIN ${label}-----[\\s\\S]+-----END ${label}-----\\s*$`), {
+    error: `must be a PEM ${label.toLowerCase()}`,
+  });
+
+/**
+ * A certificate signing request for the proxy's identity (a PKCS#10 CSR whose only URI SAN is the SPIFFE ID of
+ * the service the proxy registered as). The key stays with the proxy. `id` pairs the answer with the request.
+ */
+export const CsrMessage = z.strictObject({
+  type: z.literal('csr'),
+  id: text(64).min(1),
+  csr: pem('CERTIFICATE REQUEST'),
+});
+
 export const ProxyMessage = z.discriminatedUnion(
   'type',
-  [HelloMessage, AckMessage, NackMessage, TelemetryMessage],
+  [HelloMessage, AckMessage, NackMessage, TelemetryMessage, CsrMessage],
   {
-    error: 'type must be "hello", "ack", "nack" or "telemetry"',
+    error: 'type must be "hello", "ack", "nack", "telemetry" or "csr"',
   },
 );
 export type ProxyMessage = z.infer<typeof ProxyMessage>;
@@ -155,6 +176,27 @@ export function applyEndpointsMessage(
     ...Object.values(message.changes).flatMap((c) => c.set),
   ];
 }
+
+/** The certificate issued for a CSR: the chain (leaf first) and the roots to trust, several during a rotation. */
+export const CertificateMessage = z.strictObject({
+  type: z.literal('certificate'),
+  id: text(64).min(1),
+  chain: z.array(pem('CERTIFICATE')).min(1).max(4),
+  roots: z.array(pem('CERTIFICATE')).min(1).max(4),
+  expiresAt: z.iso.datetime(),
+});
+export type CertificateMessage = z.infer<typeof CertificateMessage>;
+
+/** A CSR refused, and why (another identity than the proxy's, a bad signature, no CA). */
+export const CertificateErrorMessage = z.strictObject({
+  type: z.literal('certificate-error'),
+  id: text(64).min(1),
+  error: text(4096),
+});
+
+/** What the control plane sends that is not a revision of the mesh: answers to CSRs. */
+export const IdentityMessage = z.discriminatedUnion('type', [CertificateMessage, CertificateErrorMessage]);
+export type IdentityMessage = z.infer<typeof IdentityMessage>;
 
 export const ControlMessage = z.discriminatedUnion(
   'type',

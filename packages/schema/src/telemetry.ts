@@ -124,6 +124,20 @@ export const EndpointEjections = z.strictObject({
 });
 export type EndpointEjections = z.infer<typeof EndpointEjections>;
 
+/** Most endpoints one frame lists in `ejectedNow`; a proxy holding more ejected reports the first ones. */
+export const MAX_EJECTED_NOW = 1024;
+
+/** An endpoint the proxy's outlier detection holds ejected when the window closed. */
+export const EjectedEndpoint = z.strictObject({
+  /** The destination service whose endpoint it is. */
+  service: text(253).min(1, { error: 'must not be empty' }),
+  /** The endpoint's key, "address:port" (an IPv6 address in brackets). */
+  endpoint: text(512).min(1, { error: 'must not be empty' }),
+  /** How much longer the ejection lasts, in milliseconds. */
+  remainingMs: counter(),
+});
+export type EjectedEndpoint = z.infer<typeof EjectedEndpoint>;
+
 export const TelemetryNode = z.strictObject({
   service: DnsLabel,
   instance: text(253),
@@ -142,6 +156,14 @@ export const TelemetryFrame = z
     /** Endpoint ejections during the window; the sum of `ejected`. */
     ejections: counter(),
     ejected: z.array(EndpointEjections),
+    /**
+     * Endpoints held ejected when the window closed: the current state, where `ejected` lists events. Left out
+     * by proxies that predate it, which reads as none.
+     */
+    ejectedNow: z
+      .array(EjectedEndpoint)
+      .max(MAX_EJECTED_NOW, { error: `must list at most ${MAX_EJECTED_NOW} endpoints` })
+      .default([]),
     /** Requests in flight when the window closed. */
     activeRequests: counter(),
   })
@@ -157,6 +179,18 @@ export const TelemetryFrame = z
         });
       }
       seen.add(key);
+    });
+    const held = new Set<string>();
+    frame.ejectedNow.forEach((e, i) => {
+      const key = JSON.stringify([e.service, e.endpoint]);
+      if (held.has(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ejectedNow', i],
+          message: 'the same service and endpoint appear twice',
+        });
+      }
+      held.add(key);
     });
     let ejected = 0;
     for (const e of frame.ejected) ejected += e.count;

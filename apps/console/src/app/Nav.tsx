@@ -7,6 +7,7 @@ const LINKS = [
   { href: '/', label: 'Topology' },
   { href: '/services', label: 'Services' },
   { href: '/proxies', label: 'Proxies' },
+  { href: '/history', label: 'History' },
 ];
 
 export function Nav() {

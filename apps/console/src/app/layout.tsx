@@ -2,6 +2,7 @@ import '@xyflow/react/dist/style.css';
 import './globals.css';
 import type { Metadata } from 'next';
 import type { ReactNode } from 'react';
+import { FeedIndicator } from './FeedIndicator';
 import { Nav } from './Nav';
 import { Providers } from './providers';
 
@@ -15,7 +16,10 @@ export default function RootLayout({ children }: { children: ReactNode }) {
     <html lang="en">
       <body>
         <Providers>
-          <Nav />
+          <div className="topbar">
+            <Nav />
+            <FeedIndicator />
+          </div>
           <main>{children}</main>
         </Providers>
       </body>

@@ -1,7 +1,15 @@
 'use client';
 
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { type ReactNode, useState } from 'react';
+import { createContext, type ReactNode, useContext, useEffect, useState } from 'react';
+import { connectEventFeed, type FeedState } from '../lib/events';
+
+const FeedContext = createContext<FeedState>('connecting');
+
+/** Whether the control plane's event feed is connected (the header shows it). */
+export function useFeedState(): FeedState {
+  return useContext(FeedContext);
+}
 
 export function Providers({ children }: { children: ReactNode }) {
   const [client] = useState(
@@ -12,5 +20,11 @@ export function Providers({ children }: { children: ReactNode }) {
         },
       }),
   );
-  return <QueryClientProvider client={client}>{children}</QueryClientProvider>;
+  const [feed, setFeed] = useState<FeedState>('connecting');
+  useEffect(() => connectEventFeed(client, setFeed), [client]);
+  return (
+    <QueryClientProvider client={client}>
+      <FeedContext.Provider value={feed}>{children}</FeedContext.Provider>
+    </QueryClientProvider>
+  );
 }

@@ -89,10 +89,12 @@ export interface Change<T> {
 }
 
 /**
- * A PUT of a JSON body to `/api/v1/...`; the answer is parsed with `schema`. A 4xx/5xx throws an ApiError carrying
- * the problem+json body (its `errors` for the fields, `current` on a 409), so a form can show each on its field.
+ * A PUT, POST or DELETE of `/api/v1/...` (with a JSON body unless `body` is undefined); a JSON answer is parsed
+ * with `schema`, a 204 gives `value: undefined`. A 4xx/5xx throws an ApiError carrying the problem+json body (its
+ * `errors` for the fields, `current` on a 409), so a form can show each on its field.
  */
-export async function putJson<S extends z.ZodType>(
+export async function sendJson<S extends z.ZodType>(
+  method: 'PUT' | 'POST' | 'DELETE',
   path: string,
   body: unknown,
   schema: S,
@@ -101,9 +103,12 @@ export async function putJson<S extends z.ZodType>(
   let res: Response;
   try {
     res = await fetchImpl(path, {
-      method: 'PUT',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       cache: 'no-store',
     });
   } catch (cause) {
@@ -111,7 +116,7 @@ export async function putJson<S extends z.ZodType>(
   }
   let json: unknown;
   try {
-    json = await res.json();
+    json = res.status === 204 ? undefined : await res.json();
   } catch {
     json = undefined;
   }
@@ -121,8 +126,19 @@ export async function putJson<S extends z.ZodType>(
     throw new ApiError(detail, res.status, problem.success ? problem.data : undefined);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new ApiError(`PUT ${path}: unexpected answer`, 0);
+  if (!parsed.success) throw new ApiError(`${method} ${path}: unexpected answer`, 0);
   const revision = Number(res.headers.get('x-trellis-revision'));
-  if (!Number.isInteger(revision)) throw new ApiError(`PUT ${path}: no x-trellis-revision in the answer`, 0);
+  if (!Number.isInteger(revision))
+    throw new ApiError(`${method} ${path}: no x-trellis-revision in the answer`, 0);
   return { value: parsed.data, revision };
+}
+
+/** A PUT of a JSON body to `/api/v1/...` (see `sendJson`). */
+export function putJson<S extends z.ZodType>(
+  path: string,
+  body: unknown,
+  schema: S,
+  fetchImpl: typeof fetch = fetch,
+): Promise<Change<z.infer<S>>> {
+  return sendJson('PUT', path, body, schema, fetchImpl);
 }

@@ -3,13 +3,19 @@
  * `deps`, so tests run it in-process (inject) or on a real port with the same code.
  */
 import { formatPath, unstorableText } from '@trellis/schema';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
 import type { ReplicaRegistry } from '../replicas.ts';
 import type { StoreDeps } from '../store/change.ts';
+import type { EventStream } from '../stream/events.ts';
 import type { ProxyStream } from '../stream/hub.ts';
 import type { TelemetryPipeline } from '../telemetry/pipeline.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -38,6 +44,15 @@ export interface AppDeps {
    * TELEMETRY_STREAM_PATH go to its live stream, and closing the app closes that stream.
    */
   telemetry?: TelemetryPipeline;
+  /** The console's event feed: WebSocket upgrades on EVENTS_STREAM_PATH go to it; closing the app closes it. */
+  events?: EventStream;
+}
+
+function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const { status, body } = toProblem(error, request.url);
+  if (status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.debug({ code: body.code }, body.detail);
+  return reply.code(status).type('application/problem+json').send(body);
 }
 
 /**
@@ -95,6 +110,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimitBytes,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Errors the router raises before any route runs (a path segment too long, a malformed URL) get the same
+    // problem+json as every other error, not fastify's own JSON.
+    frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
   });
 
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -106,12 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toProblem(error, request.url);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.debug({ code: body.code }, body.detail);
-    return reply.code(status).type('application/problem+json').send(body);
-  });
+  app.setErrorHandler(sendProblem);
 
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = toProblem(
@@ -142,9 +155,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerProxyRoutes(app, stream, deps.replicas);
     app.addHook('preClose', () => stream.close());
   }
-  if (stream || telemetry) {
+  const events = deps.events;
+  if (events) app.addHook('preClose', () => events.close());
+  if (stream || telemetry || events) {
     app.server.on('upgrade', (req, socket, head) => {
       if (telemetry?.stream.handles(req)) telemetry.stream.handleUpgrade(req, socket, head);
+      else if (events?.handles(req)) events.handleUpgrade(req, socket, head);
       else if (stream) stream.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     });

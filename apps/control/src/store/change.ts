@@ -97,6 +97,7 @@ export async function change<T>(
   deps: StoreDeps,
   actor: string,
   apply: (ctx: ChangeContext) => Promise<T>,
+  options: { summary?: string } = {},
 ): Promise<ChangeResult<T>> {
   try {
     return await deps.db.$transaction(async (tx) => {
@@ -113,7 +114,7 @@ export async function change<T>(
         ? { kind: 'endpoints', endpoints: json(await endpointLists(tx, touched)) }
         : { kind: 'config', snapshot: json(await buildConfig(tx, revision)) };
       await tx.revision.create({
-        data: { revision, createdAt: now, actor, summary: summarize(records), ...content },
+        data: { revision, createdAt: now, actor, summary: options.summary ?? summarize(records), ...content },
       });
       await tx.$executeRaw`SELECT pg_notify(${REVISION_CHANNEL}, ${String(revision)})`;
       await tx.auditEntry.createMany({

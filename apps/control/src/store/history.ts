@@ -5,9 +5,9 @@ import type {
   EndpointLists,
   MeshConfig,
   Page,
-  PageQuery,
   Revision,
   RevisionKind,
+  RevisionListQuery,
   RevisionSummary,
 } from '@trellis/schema';
 import type { z } from 'zod';
@@ -15,10 +15,16 @@ import type { StoreDeps } from './change.ts';
 import { notFound } from './common.ts';
 import { decodeCursor, paginate } from './paging.ts';
 
-export async function listRevisions(deps: StoreDeps, query: PageQuery): Promise<Page<RevisionSummary>> {
+export async function listRevisions(
+  deps: StoreDeps,
+  query: z.infer<typeof RevisionListQuery>,
+): Promise<Page<RevisionSummary>> {
   const before = decodeCursor(query.cursor, 'number');
   const rows = await deps.db.revision.findMany({
-    where: before === undefined ? {} : { revision: { lt: before } },
+    where: {
+      ...(before === undefined ? {} : { revision: { lt: before } }),
+      ...(query.kind ? { kind: query.kind } : {}),
+    },
     select: { revision: true, createdAt: true, actor: true, summary: true, kind: true },
     orderBy: { revision: 'desc' },
     take: query.limit + 1,

@@ -33,12 +33,14 @@ import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
+import { CertificateRefused, type IssuedCertificate } from '../ca/authority.ts';
 import { TrellisError } from '../errors.ts';
 import type { StoreDeps } from '../store/change.ts';
 import { buildSnapshot } from '../store/snapshot.ts';
 import { AdmissionQueue } from './admission.ts';
 import { Batcher } from './batch.ts';
 import { LatestOnly } from './coalesce.ts';
+import type { MeshEventSink } from './events.ts';
 import { ChangeLog, Mesh, type Step } from './mesh.ts';
 import {
   type Registration,
@@ -105,10 +107,20 @@ export interface ProxyStreamOptions {
   peers?: () => Promise<readonly string[]>;
   /** Receives every batch of telemetry frames a proxy sends (the telemetry pipeline). */
   telemetry?: { ingest(frames: TelemetryFrame[]): void };
+  /** Hears of each revision loaded and of changes in proxies' sync states (the console's event feed). */
+  events?: MeshEventSink;
+  /** Signs proxies' certificate requests (their mTLS identity); without it, CSRs are answered with an error. */
+  certificates?: CertificateIssuer;
+}
+
+export interface CertificateIssuer {
+  issue(csrPem: string, service: string): Promise<IssuedCertificate>;
 }
 
 interface Connection {
   ws: WebSocket;
+  /** A CSR of this connection is being signed. */
+  csrInFlight?: boolean;
   remote: string;
   phase: 'hello' | 'registering' | 'ready' | 'closing' | 'closed';
   helloTimer: NodeJS.Timeout | undefined;
@@ -185,7 +197,7 @@ function rawText(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-const MESSAGE_TYPES = new Set(['hello', 'ack', 'nack', 'telemetry']);
+const MESSAGE_TYPES = new Set(['hello', 'ack', 'nack', 'telemetry', 'csr']);
 
 /** Why a parsed JSON value is not a ProxyMessage, in a few words an operator can act on. */
 function invalidMessage(value: unknown, error: z.ZodError): string {
@@ -193,9 +205,9 @@ function invalidMessage(value: unknown, error: z.ZodError): string {
     return 'invalid message: must be a JSON object';
   }
   const type = (value as { type?: unknown }).type;
-  if (type === undefined) return 'invalid message: no "type" (hello, ack, nack or telemetry)';
+  if (type === undefined) return 'invalid message: no "type" (hello, ack, nack, telemetry or csr)';
   if (typeof type !== 'string' || !MESSAGE_TYPES.has(type)) {
-    return `unknown message type ${JSON.stringify(type)}; expected hello, ack, nack or telemetry`;
+    return `unknown message type ${JSON.stringify(type)}; expected hello, ack, nack, telemetry or csr`;
   }
   return `invalid ${type} message: ${describeFieldErrors(toFieldErrors(error))}`;
 }
@@ -375,6 +387,7 @@ export class ProxyStream {
         const dropped = mesh.applyConfig(row.snapshot as unknown as MeshConfig, row.createdAt);
         this.changes.add({ revision: row.revision, services: null, dropped });
       }
+      this.options.events?.revisionLoaded(row.revision, row.kind === 'endpoints' ? 'endpoints' : 'config');
     }
     this.log.debug({ revision: mesh.revision, wanted: target, read: rows.length }, 'pushing a new revision');
     for (const record of this.records.values()) this.sync(record);
@@ -412,6 +425,7 @@ export class ProxyStream {
     // gets its whole slice unless that is unchanged.
     for (const record of this.records.values()) record.configDigest = null;
     this.log.debug({ revision: snapshot.revision }, 'loaded the mesh');
+    this.options.events?.revisionLoaded(snapshot.revision, 'config');
     for (const record of this.records.values()) this.sync(record);
   }
 
@@ -508,6 +522,7 @@ export class ProxyStream {
     ws.on('close', (code, reason) => {
       this.onClose(conn, code, reason.toString('utf8'));
       closed();
+      if (conn.record) this.options.events?.proxiesChanged();
     });
     if (this.closing) {
       this.closeConn(conn, CLOSE_CODES.shuttingDown, 'control plane shutting down');
@@ -560,7 +575,58 @@ export class ProxyStream {
       return;
     }
     if (message.type === 'telemetry') this.onTelemetry(record, message.frames);
+    else if (message.type === 'csr') this.onCsr(conn, record, message);
     else this.onAnswer(record, message);
+  }
+
+  /**
+   * Signs the proxy's CSR for the service it registered as (the identity its join token admitted). One request at
+   * a time per connection: signing costs CPU, and a proxy needs a certificate a day, not a stream of them.
+   */
+  private onCsr(
+    conn: Connection,
+    record: ProxyRecord,
+    message: Extract<ProxyMessage, { type: 'csr' }>,
+  ): void {
+    const reply = (answer: object) => {
+      if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(answer));
+    };
+    const refuse = (error: string) => reply({ type: 'certificate-error', id: message.id, error });
+    const issuer = this.options.certificates;
+    if (!issuer) {
+      refuse('this control plane issues no certificates');
+      return;
+    }
+    if (conn.csrInFlight) {
+      refuse('a certificate request of this proxy is already being signed');
+      return;
+    }
+    conn.csrInFlight = true;
+    this.track(
+      issuer
+        .issue(message.csr, record.node.service)
+        .then(
+          (issued) =>
+            reply({
+              type: 'certificate',
+              id: message.id,
+              chain: issued.chain,
+              roots: issued.roots,
+              expiresAt: issued.expiresAt.toISOString(),
+            }),
+          (err: unknown) => {
+            const reason =
+              err instanceof CertificateRefused ? err.message : 'the certificate could not be signed';
+            if (!(err instanceof CertificateRefused))
+              this.log.error({ err, proxy: record.key }, 'signing a CSR failed');
+            else this.log.warn({ proxy: record.key, reason }, 'refused a certificate request');
+            refuse(reason);
+          },
+        )
+        .finally(() => {
+          conn.csrInFlight = false;
+        }),
+    );
   }
 
   private async onHello(conn: Connection, hello: Extract<ProxyMessage, { type: 'hello' }>): Promise<void> {
@@ -638,6 +704,7 @@ export class ProxyStream {
       record.ackedRevision = since;
     }
     this.sync(record);
+    this.options.events?.proxiesChanged();
   }
 
   private onAnswer(
@@ -665,6 +732,7 @@ export class ProxyStream {
       if (!isLast || !last) return;
       record.lastAnswer = { type: 'ack', revision: answer.revision };
       record.ackedRevision = record.syncedTo;
+      this.options.events?.proxiesChanged();
       record.convergenceMs = last.committedAt
         ? Math.max(0, now.getTime() - last.committedAt.getTime())
         : null;
@@ -684,6 +752,7 @@ export class ProxyStream {
       // What the proxy holds is no longer known (updates sent after the refused one were built on it): the next
       // message it gets is its whole slice, at once when it refused a partial update or more followed it, else
       // on the next revision or resync.
+      this.options.events?.proxiesChanged();
       record.sliceDigest = null;
       record.configDigest = null;
       record.scopeKey = null;

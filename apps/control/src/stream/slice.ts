@@ -2,8 +2,9 @@
  * What a proxy is sent: the slice of the mesh its service needs, stripped of control-plane metadata (ids,
  * versions, timestamps), which proxies have no use for and which would make otherwise identical slices differ.
  *
- * Scoping lives in one place, `sliceScope`: a service that declares its `dependencies` gets those services and
- * itself; one that declares none gets the whole mesh.
+ * Scoping lives in one place, `serviceScope` in @trellis/schema (shared with the console, which shows whose proxies a
+ * change reaches): a service that declares its `dependencies` gets those services and itself; one that declares none
+ * gets the whole mesh.
  *
  * Serialising for every proxy on every change would cost O(proxies × slice) CPU per revision, so `SliceCache`
  * serialises each distinct message once per revision and hands the same Buffer to every proxy that gets it: one
@@ -13,16 +14,12 @@
  * anything, and one whose endpoints a configuration change did not touch is sent the configuration alone.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { MeshSlice, ProxyEndpoint } from '@trellis/schema';
+import { type MeshSlice, type ProxyEndpoint, serviceScope } from '@trellis/schema';
 import { canonicalJson, type EndpointDiff, type Mesh, proxyEndpoint } from './mesh.ts';
 
-/** The names of the services a proxy of `service` needs. */
+/** The names of the services a proxy of `service` needs, by the mesh's one scoping rule. */
 export function sliceScope(mesh: Pick<Mesh, 'services'>, service: string): ReadonlySet<string> {
-  const own = mesh.services.find((s) => s.name === service);
-  // A proxy whose service was deleted is about to be closed; until then it is owed nothing, not the whole mesh.
-  if (!own) return new Set();
-  if (own.dependencies === undefined) return new Set(mesh.services.map((s) => s.name));
-  return new Set([service, ...own.dependencies]);
+  return serviceScope(mesh.services, service);
 }
 
 type Meta = { id: string; version: number; createdAt: string; updatedAt: string };

@@ -8,6 +8,10 @@
  * Memory is bounded three ways: buckets older than the window are dropped, series without a frame for `idleMs`
  * are dropped, and at most `maxSeries` series exist (frames for new series beyond that are counted and ignored).
  *
+ * Ejections are state, not counts: each proxy's newest frame says which endpoints it holds ejected and for how
+ * much longer. An endpoint is shown ejected while some proxy whose newest frame is in the window holds it and that
+ * frame's time left has not run out; a proxy that stops reporting takes its ejections with it.
+ *
  * Which side to believe (see packages/schema/src/metrics.ts): an edge is read from its caller's reports when the
  * caller runs a proxy that reports outbound calls, else from the callee's (callers outside the mesh, or without a
  * proxy). A service's own traffic is what its inbound proxies saw, else what its callers reported sending it.
@@ -25,6 +29,8 @@ export interface LiveViewOptions {
   idleMs?: number;
   /** Most series (edge × reporter, service × reporter) kept. Default 20 000. */
   maxSeries?: number;
+  /** Most proxies whose ejected endpoints are kept. Default 10 000. */
+  maxProxies?: number;
 }
 
 /** Frames dated further ahead than this (a proxy with a wrong clock) are left out of the live view. */
@@ -53,6 +59,23 @@ export interface LiveService {
   counts: Counts;
 }
 
+/** An endpoint held ejected, and by how many proxies. */
+export interface LiveEjection {
+  endpoint: string;
+  proxies: number;
+}
+
+/**
+ * What one proxy's newest frame said it holds ejected. A frame holding none replaces what an older one said, so
+ * that an older frame arriving late cannot bring an ejection back (until the next prune forgets it).
+ */
+interface HeldEjections {
+  /** The second that frame's window started in. */
+  second: number;
+  /** Destination service, endpoint and when (this plane's clock, epoch ms) the ejection runs out. */
+  endpoints: { service: string; endpoint: string; until: number }[];
+}
+
 export interface LiveSnapshot {
   /** When the snapshot was taken. */
   at: Date;
@@ -64,6 +87,8 @@ export interface LiveSnapshot {
   edges: LiveEdge[];
   /** Every destination service seen lately. */
   services: Map<string, LiveService>;
+  /** Destination service → its endpoints held ejected now, by endpoint. Services with none are left out. */
+  ejected: Map<string, LiveEjection[]>;
 }
 
 function key(reporter: Reporter, source: string, destination: string): string {
@@ -75,20 +100,26 @@ export class LiveView {
   private readonly settleMs: number;
   private readonly idleMs: number;
   private readonly maxSeries: number;
+  private readonly maxProxies: number;
   private readonly edges = new Map<string, Series>();
   /** Keyed with source '' : the traffic a destination service received, by reporter. */
   private readonly services = new Map<string, Series>();
   /** Services whose proxies report outbound calls, and when they last did. */
   private readonly sourceReporters = new Map<string, number>();
+  /** Proxy (service, instance) → the ejections its newest frame reported. */
+  private readonly held = new Map<string, HeldEjections>();
   private prunedAt = Number.NEGATIVE_INFINITY;
   /** Edge reports ignored because `maxSeries` was reached. */
   dropped = 0;
+  /** Frames whose ejected endpoints were ignored because `maxProxies` was reached. */
+  droppedEjections = 0;
 
   constructor(private readonly options: LiveViewOptions) {
     this.windowSeconds = options.windowSeconds ?? 10;
     this.settleMs = options.settleMs ?? 1000;
     this.idleMs = options.idleMs ?? 5 * 60_000;
     this.maxSeries = options.maxSeries ?? 20_000;
+    this.maxProxies = options.maxProxies ?? 10_000;
   }
 
   get seriesCount(): number {
@@ -108,6 +139,7 @@ export class LiveView {
     for (const frame of frames) {
       const second = Math.floor(frame.windowStart / 1000) * 1000;
       const inWindow = second >= start && second <= now + MAX_FUTURE_MS;
+      if (inWindow) this.hold(frame, second, now);
       for (const report of reportsOf(frame)) {
         if (report.reporter === 'source') this.sourceReporters.set(frame.node.service, now);
         if (!inWindow) continue;
@@ -140,6 +172,9 @@ export class LiveView {
     }
     for (const [service, at] of this.sourceReporters) {
       if (now - at > this.idleMs) this.sourceReporters.delete(service);
+    }
+    for (const [proxy, held] of this.held) {
+      if (held.second < start || held.endpoints.every((e) => e.until <= now)) this.held.delete(proxy);
     }
   }
 
@@ -191,7 +226,57 @@ export class LiveView {
     for (const [service, counts] of passedOn) {
       if (counts.requests > 0) services.set(service, { service, reporter: 'source', counts });
     }
-    return { at, start, end, windowSeconds: this.windowSeconds, edges, services };
+    return { at, start, end, windowSeconds: this.windowSeconds, edges, services, ejected: this.ejected(at) };
+  }
+
+  /** Endpoints held ejected at `at` by proxies whose newest frame is in the window (prune() dropped the others). */
+  private ejected(at: Date): Map<string, LiveEjection[]> {
+    const now = at.getTime();
+    const counts = new Map<string, Map<string, number>>();
+    for (const held of this.held.values()) {
+      for (const { service, endpoint, until } of held.endpoints) {
+        if (until <= now) continue;
+        let byEndpoint = counts.get(service);
+        if (!byEndpoint) {
+          byEndpoint = new Map();
+          counts.set(service, byEndpoint);
+        }
+        byEndpoint.set(endpoint, (byEndpoint.get(endpoint) ?? 0) + 1);
+      }
+    }
+    const ejected = new Map<string, LiveEjection[]>();
+    for (const [service, byEndpoint] of counts) {
+      ejected.set(
+        service,
+        [...byEndpoint]
+          .map(([endpoint, proxies]) => ({ endpoint, proxies }))
+          .sort((a, b) => a.endpoint.localeCompare(b.endpoint)),
+      );
+    }
+    return ejected;
+  }
+
+  /** Takes a proxy's ejected endpoints from its frame, unless a newer frame of that proxy came first. */
+  private hold(frame: TelemetryFrame, second: number, now: number): void {
+    const proxy = JSON.stringify([frame.node.service, frame.node.instance]);
+    const previous = this.held.get(proxy);
+    if (previous && previous.second > second) return;
+    if (frame.ejectedNow.length === 0) {
+      if (previous) this.held.set(proxy, { second, endpoints: [] });
+      return;
+    }
+    if (!previous && this.held.size >= this.maxProxies) {
+      this.droppedEjections++;
+      return;
+    }
+    this.held.set(proxy, {
+      second,
+      endpoints: frame.ejectedNow.map((e) => ({
+        service: e.service,
+        endpoint: e.endpoint,
+        until: now + e.remainingMs,
+      })),
+    });
   }
 
   private series(

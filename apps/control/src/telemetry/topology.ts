@@ -1,7 +1,8 @@
 /**
  * The topology: the live view (what is being called) laid over the registry (what exists: services, their
  * endpoints, and the dependencies they declare). Nodes are every registered service plus every name seen in
- * traffic; edges are the calls seen lately plus declared dependencies nobody is calling, marked idle.
+ * traffic; edges are the calls seen lately plus declared dependencies nobody is calling, marked idle. A node lists
+ * the endpoints proxies hold ejected now; an edge counts the requests circuit breakers refused in the window.
  */
 import type { EndpointCounts, Topology, TopologyEdge, TopologyNode } from '@trellis/schema';
 import type { Db } from '../db/client.ts';
@@ -39,6 +40,7 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
   const registered = new Map(registry.map((s) => [s.name, s]));
   const names = new Set<string>(registered.keys());
   for (const name of live.services.keys()) names.add(name);
+  for (const name of live.ejected.keys()) names.add(name);
 
   const edges: TopologyEdge[] = [];
   const seen = new Set<string>();
@@ -53,6 +55,8 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
       idle: e.counts.requests === 0,
       declared: registered.get(e.source)?.dependencies.includes(e.destination) ?? false,
       ...e.counts.stats(seconds),
+      overflows: e.counts.overflows,
+      breakerOpen: e.counts.overflows > 0,
     });
   }
   for (const service of registry) {
@@ -67,6 +71,8 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
         idle: true,
         declared: true,
         ...new Counts().stats(seconds),
+        overflows: 0,
+        breakerOpen: false,
       });
     }
   }
@@ -82,6 +88,7 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
       health: serviceHealth({ requests: stats.requests, successRate: stats.successRate, endpoints }),
       reporter: traffic?.reporter ?? null,
       endpoints: { ...endpoints },
+      ejectedEndpoints: (live.ejected.get(service) ?? []).map((e) => ({ ...e })),
       ...stats,
     };
   });

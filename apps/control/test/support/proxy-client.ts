@@ -16,6 +16,8 @@ import { type ControlPlane, startControlPlane } from '../../src/server.ts';
 import { silentLogger } from './db.ts';
 
 export const JOIN_TOKEN = 'test-join-token';
+/** Every test control plane encrypts its CA key with this (the CA root is per database). */
+export const TEST_CA_KEY = Buffer.alloc(32, 7);
 
 /** A control plane on port 0 over an existing database (migrated and seeded on first start). */
 export function startPlane(databaseUrl: string, overrides: Partial<Config> = {}): Promise<ControlPlane> {
@@ -24,6 +26,7 @@ export function startPlane(databaseUrl: string, overrides: Partial<Config> = {})
     port: 0,
     logLevel: 'silent',
     joinToken: JOIN_TOKEN,
+    caKey: TEST_CA_KEY,
     ...overrides,
   };
   return startControlPlane(config, silentLogger);
@@ -260,4 +263,19 @@ export async function sendJson(
 export async function proxyStatus(plane: { url: string }, service: string, instance: string) {
   const { body } = await getJson(`${plane.url}/api/v1/proxies`);
   return (body.items as any[]).find((p) => p.node.service === service && p.node.instance === instance);
+}
+
+/** PUTs the seeded canary route (service-b-canary) with v2 at `v2` %; returns the revision it created. */
+export async function shiftCanary(plane: { url: string }, v2: number): Promise<number> {
+  const current = await getJson(`${plane.url}/api/v1/routes/service-b-canary`);
+  const { id: _i, createdAt: _c, updatedAt: _u, ...spec } = current.body;
+  const put = await sendJson('PUT', `${plane.url}/api/v1/routes/service-b-canary`, {
+    ...spec,
+    destinations: [
+      { subset: { version: 'v1' }, weight: 100 - v2 },
+      { subset: { version: 'v2' }, weight: v2 },
+    ],
+  });
+  if (put.status !== 200) throw new Error(`PUT service-b-canary answered ${put.status}`);
+  return put.revision;
 }

@@ -4,6 +4,7 @@
  */
 import {
   type EdgeStats,
+  type EjectedEndpoint,
   LATENCY_MAX_MICROS,
   latencyBucketOf,
   TelemetryFrame,
@@ -39,6 +40,8 @@ export interface EdgeSpec {
   bytesIn?: number;
   bytesOut?: number;
   retries?: number;
+  /** Requests refused by a circuit breaker (counted among the requests, usually as errors). */
+  overflows?: number;
 }
 
 export function edge(source: string, destination: string, spec: EdgeSpec = {}): EdgeStats {
@@ -69,7 +72,7 @@ export function edge(source: string, destination: string, spec: EdgeSpec = {}): 
     bytesIn: spec.bytesIn ?? 0,
     bytesOut: spec.bytesOut ?? 0,
     retries: spec.retries ?? 0,
-    overflows: 0,
+    overflows: spec.overflows ?? 0,
     latency: {
       p50: at(50),
       p90: at(90),
@@ -81,8 +84,17 @@ export function edge(source: string, destination: string, spec: EdgeSpec = {}): 
   };
 }
 
-/** A frame from the proxy of `service`, validated as the proxy stream would. */
-export function frame(service: string, windowStart: number, edges: EdgeStats[], instance = `${service}-1`) {
+/**
+ * A frame from the proxy of `service`, validated as the proxy stream would; `ejectedNow` are the endpoints it holds
+ * ejected when the window closes.
+ */
+export function frame(
+  service: string,
+  windowStart: number,
+  edges: EdgeStats[],
+  instance = `${service}-1`,
+  ejectedNow: EjectedEndpoint[] = [],
+) {
   return TelemetryFrame.parse({
     node: { service, instance },
     windowStart,
@@ -90,6 +102,7 @@ export function frame(service: string, windowStart: number, edges: EdgeStats[], 
     edges,
     ejections: 0,
     ejected: [],
+    ejectedNow,
     activeRequests: 0,
   });
 }

@@ -56,7 +56,8 @@ export async function demoOnInProcessControlPlane(
 
 /**
  * `apps/control/src/main.ts` as a child process (node with the tsx loader: one process, so SIGKILL leaves nothing
- * behind), always on the same port so that proxies find it again after a restart.
+ * behind), on a database the test chooses and always on the same port, so that proxies find it again after a
+ * restart. The reliability suite uses it too.
  */
 export class ChildControlPlane {
   private child: ChildProcess | undefined;
@@ -68,19 +69,16 @@ export class ChildControlPlane {
     private readonly env: Record<string, string>,
   ) {}
 
-  static async create(env: Record<string, string> = {}): Promise<ChildControlPlane> {
-    return new ChildControlPlane(await createDatabase('demo'), await freePort(), env);
+  static async create(databaseUrl: string, env: Record<string, string> = {}): Promise<ChildControlPlane> {
+    return new ChildControlPlane(databaseUrl, await freePort(), env);
   }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  get pid(): number | undefined {
-    return this.child?.exitCode === null ? this.child.pid : undefined;
-  }
-
-  async start(): Promise<void> {
+  /** Starts it and resolves once /readyz answers 200 (rejects if it exits first). */
+  async start(readyTimeoutMs = 60_000): Promise<void> {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(REPO_ROOT, 'apps/control/src/main.ts')],
@@ -113,13 +111,18 @@ export class ChildControlPlane {
       ),
     );
     exited.catch(() => undefined);
-    await Promise.race([waitForControlPlane(this.url, 60_000), exited]);
+    await Promise.race([waitForControlPlane(this.url, readyTimeoutMs), exited]);
+  }
+
+  /** Whether the process is still running (it has not exited or been killed). */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** SIGKILL, as a crash: no goodbye to the proxies, no clean database disconnect. */
   async kill(): Promise<void> {
     const child = this.child;
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child?.pid || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     signalGroup(child.pid, 'SIGKILL');
     await exited;
@@ -128,7 +131,7 @@ export class ChildControlPlane {
   /** SIGTERM, and SIGKILL after 10 s. */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child?.pid || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     signalGroup(child.pid, 'SIGTERM');
     const timer = setTimeout(() => child.pid && signalGroup(child.pid, 'SIGKILL'), 10_000);

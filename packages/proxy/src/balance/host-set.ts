@@ -54,6 +54,18 @@ export class HostSet {
     return this.#refresh().pick(ctx);
   }
 
+  /**
+   * A host other than those in `exclude`, at random among the ones picks run over; undefined when there is none.
+   * For retries when the balancer keeps choosing a host already tried: least request over two hosts always
+   * returns the one with fewer requests in flight, which is the host that fails fast.
+   */
+  pickOther(exclude: readonly EndpointState[]): EndpointState | undefined {
+    this.#refresh();
+    const candidates = (this.#panic ? this.#hosts : this.#usable).filter((h) => !exclude.includes(h));
+    if (candidates.length === 0) return undefined;
+    return candidates[Math.floor(this.#rng() * candidates.length)];
+  }
+
   #refresh(): Balancer {
     if (this.#balancer) return this.#balancer;
     const usable = this.#hosts.filter(isUsable);

@@ -68,7 +68,12 @@ export interface ListenerDeps {
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Log one JSON line per request (method, path, status, duration, upstream endpoint). */
   accessLog?: boolean;
+  /** The verified mutual-TLS identity of a connection's peer (and its service, if of this mesh). */
+  peer?: (socket: Socket) => { identity: string; service: string | undefined } | undefined;
 }
+
+/** Set by an inbound listener to the caller's verified SPIFFE ID (mutual TLS), for the app; never passed on from a client. */
+export const PEER_IDENTITY_HEADER = 'x-trellis-peer-identity';
 
 function hostOnly(host: string | undefined): string {
   if (!host) return '';
@@ -294,8 +299,15 @@ export class HttpListener {
     });
 
     let source = node.service;
+    delete headers[PEER_IDENTITY_HEADER];
     if (listener?.mode === 'inbound') {
-      source = headerValue(headers, SOURCE_HEADER) ?? 'unknown';
+      // Over mutual TLS the caller is who its certificate says; over plaintext (permissive mode) its header.
+      const peer = this.deps.peer?.(req.socket);
+      if (peer) {
+        headers[PEER_IDENTITY_HEADER] = peer.identity;
+        source = peer.service ?? 'unknown';
+        headers[SOURCE_HEADER] = source;
+      } else source = headerValue(headers, SOURCE_HEADER) ?? 'unknown';
     } else if (listener) headers[SOURCE_HEADER] = node.service;
 
     let destination = '';

@@ -19,6 +19,8 @@ export function balance(hosts: HostSet, service: string): Layer {
         if (!other) break;
         endpoint = other;
       }
+      // The balancer is deterministic for some states (least request over two hosts): choose among the rest.
+      if (ctx.tried.includes(endpoint)) endpoint = hosts.pickOther(ctx.tried) ?? endpoint;
     }
     if (!endpoint) {
       return Promise.reject(

@@ -11,7 +11,14 @@
  * `retainIdleMs` (default 10 minutes) are forgotten, checked at each window flush and each scrape. Activity is
  * noticed by comparing totals between checks, so the request path pays nothing for it.
  */
-import type { EdgeStats, EndpointEjections, ResponseClasses, TelemetryFrame } from '@trellis/schema';
+import {
+  type EdgeStats,
+  type EjectedEndpoint,
+  type EndpointEjections,
+  MAX_EJECTED_NOW,
+  type ResponseClasses,
+  type TelemetryFrame,
+} from '@trellis/schema';
 import type { Clock } from '../types.ts';
 import { LatencyHistogram } from './histogram.ts';
 
@@ -196,6 +203,7 @@ export class TelemetryRecorder {
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
   private sink: TelemetrySink | undefined;
+  private heldEjected: (() => EjectedEndpoint[]) | undefined;
 
   /**
    * `clock` must read epoch milliseconds (default `wallClock`, i.e. Date.now): it dates the windows. The proxy's
@@ -313,6 +321,14 @@ export class TelemetryRecorder {
     counts.total++;
   }
 
+  /**
+   * Where frames get the endpoints held ejected when their window closes (`ejectedNow`). Read once per frame, so
+   * the request path pays nothing for it; without one, frames list none.
+   */
+  reportEjectedFrom(held: () => EjectedEndpoint[]): void {
+    this.heldEjected = held;
+  }
+
   /** +1 when a request starts, -1 when it ends. */
   activeChange(delta: number): void {
     this.active += delta;
@@ -353,6 +369,7 @@ export class TelemetryRecorder {
       edges,
       ejections,
       ejected,
+      ejectedNow: this.heldEjected?.().slice(0, MAX_EJECTED_NOW) ?? [],
       activeRequests: this.activeRequests,
     };
     this.windowStart = end;

@@ -1,383 +1,524 @@
 'use client';
 
 /**
- * The route rule form: a rule's weighted destinations (a slider and a number per destination, always summing to
- * 100), its timeout and retry attempts. "Review changes" checks the values with the API's own schema and shows
- * what would change; "Apply" PUTs the rule with the version it was loaded at. Field errors (from the schema or from
- * the API's problem+json) show next to their fields; a version conflict offers to reload; after an apply, a live
- * count of the proxies that have ACKed the new revision.
+ * The route rule form, to edit a rule (`/routes/<name>/edit`) or create one (`/routes/new?service=`): its matches
+ * (path, methods, headers), weighted destinations (a slider and a number each, always summing to 100), timeout and
+ * retries, fault injection, mirroring and header changes. "Review changes" checks the values with the API's own
+ * schema and shows what would change and which proxies receive it; "Apply" sends the rule (a replace carries the
+ * version it was loaded at). Field errors, from the schema or the API, show next to their fields; a version conflict
+ * offers to reload; after an apply, a live count of the proxies that have ACKed the new revision.
  */
-import { RouteRule } from '@trellis/schema';
-import Link from 'next/link';
-import { type FormEvent, useId, useState } from 'react';
-import { ApiError } from '../../lib/api';
-import { ErrorBanner } from '../../lib/ErrorBanner';
-import { useProxies } from '../proxies/queries';
+import { HttpMethod, RetryOn, type RouteRule, type RouteRuleSpec } from '@trellis/schema';
 import {
-  ackProgress,
-  type DiffLine,
+  CheckGroup,
+  ErrorsOf,
+  Field,
+  type FieldContext,
+  FieldErrors,
+  type FieldSpec,
+  Fields,
+  RowButton,
+  RuleFormFrame,
+  type RuleFormProps,
+  Section,
+  Select,
+  ToggledFields,
+} from '../rules/components';
+import type { EdgeIntent } from '../rules/edge';
+import { subsetLabel } from '../rules/form';
+import { type RuleKind, ruleViews, useKindForm } from '../rules/kind';
+import {
+  addDestination,
+  diffNewRoute,
   diffRoute,
+  emptyHeaderMatch,
+  emptyMatch,
   formFields,
   formValuesOf,
-  type PlacedErrors,
-  placeErrors,
+  type HeaderKind,
+  type HeaderOpsValues,
+  type MatchRow,
+  newRouteOf,
+  type PathKind,
+  parseSubsetOrEmpty,
   type RouteFormValues,
   rebalance,
-  replaceBodyOf,
-  subsetLabel,
+  removeDestination,
+  validateCreate,
   validateReplace,
 } from './form';
-import { useReplaceRoute, useRoute } from './queries';
+import { useRoute, useRouteChanges } from './queries';
 
-interface Applied {
-  revision: number;
-  version: number;
-}
+const ROUTE: RuleKind<RouteRule, RouteRuleSpec, RouteFormValues> = {
+  what: 'route rule',
+  collection: 'routes',
+  versionTestId: 'route-version',
+  useOne: useRoute,
+  useChanges: useRouteChanges,
+  newOf: newRouteOf,
+  valuesOf: formValuesOf,
+  fields: formFields,
+  validateReplace,
+  validateCreate,
+  diff: diffRoute,
+  diffNew: diffNewRoute,
+};
 
-export function RouteEditView({ name }: { name: string }) {
-  const route = useRoute(name);
-  // The rule as the form edits it: as first loaded, then as reloaded or as the last apply stored it.
-  const [base, setBase] = useState<RouteRule>();
-  const [applied, setApplied] = useState<Applied>();
-  const [reloading, setReloading] = useState(false);
-  const rule = base ?? route.data;
-  const notFound = route.error instanceof ApiError && route.error.status === 404;
+const views = ruleViews(ROUTE, RouteForm);
+export const RouteEditView = views.EditView;
+export const RouteCreateView = views.CreateView;
 
-  const reload = async () => {
-    setReloading(true);
-    try {
-      const fresh = await route.refetch();
-      if (fresh.data) {
-        setBase(fresh.data);
-        setApplied(undefined);
-      }
-    } finally {
-      setReloading(false);
-    }
-  };
+/** Which section an edge of the topology opens. */
+const SECTION_OF: Partial<Record<EdgeIntent, string>> = { split: 'destinations', retry: 'retries' };
+
+function RouteForm(props: RuleFormProps<RouteRule, RouteRuleSpec>) {
+  const { values, edit, ctx, frame } = useKindForm(ROUTE, props);
+  const focus = props.intent ? SECTION_OF[props.intent] : undefined;
+  const total = values.destinations.reduce((sum, d) => sum + d.weight, 0);
 
   return (
-    <section className="page" aria-labelledby="route-title">
-      <nav aria-label="Breadcrumb" className="muted small">
-        <Link href="/services">Services</Link>
-        {rule ? (
-          <>
-            {' / '}
-            <Link href={`/services/${encodeURIComponent(rule.service)}`}>{rule.service}</Link>
-          </>
-        ) : null}{' '}
-        / {name}
-      </nav>
-      <header className="page-header">
-        <h1 id="route-title">Edit route rule {name}</h1>
-        {rule ? (
-          <span className="muted" data-testid="route-version">
-            version {rule.version}
-          </span>
-        ) : null}
-      </header>
-      {notFound ? (
-        <p className="empty" role="alert">
-          There is no route rule named {name}. <Link href="/services">All services</Link>
-        </p>
-      ) : null}
-      {route.error && !notFound ? <ErrorBanner error={route.error} /> : null}
-      {route.isPending ? <p className="empty">Loading the route rule…</p> : null}
-      {applied ? <AckIndicator revision={applied.revision} version={applied.version} /> : null}
-      {rule ? (
-        <RouteForm
-          key={rule.version}
-          rule={rule}
-          reloading={reloading}
-          onReload={reload}
-          onApplied={(value, revision) => {
-            setBase(value);
-            setApplied({ revision, version: value.version });
-          }}
+    <RuleFormFrame
+      {...frame}
+      head={
+        <Field
+          ctx={ctx}
+          field="priority"
+          label="Priority"
+          value={values.priority}
+          hint="Rules are tried from the lowest number up; the first that matches wins."
+          onChange={(priority) => edit({ priority })}
         />
-      ) : null}
-    </section>
-  );
-}
-
-function AckIndicator({ revision, version }: Applied) {
-  const proxies = useProxies(1000);
-  const progress = ackProgress(proxies.data?.items ?? [], revision);
-  return (
-    <div className="panel applied" role="status" aria-live="polite">
-      <p>
-        Applied: the rule is now at version {version}, mesh revision {revision}.
-      </p>
-      <p
-        data-testid="ack-indicator"
-        data-acked={progress.acked}
-        data-connected={progress.connected}
-        data-done={progress.done}
-        className={progress.done ? 'ack-done' : 'ack-pending'}
+      }
+      intro={
+        <>
+          Steers the HTTP traffic to <strong>{props.value.service}</strong>
+          {values.matches.length > 0 ? ' that its matches select' : ''}. Weights always sum to 100: moving one
+          shares the rest among the others in proportion.
+        </>
+      }
+    >
+      <Section
+        id="matches"
+        title={`Matches (${values.matches.length === 0 ? 'every request' : values.matches.length})`}
+        open={values.matches.length > 0}
+        focused={false}
       >
-        {progress.done ? '✓ ' : ''}
-        {progress.acked} / {progress.connected} proxies have the change
-        {proxies.isPending ? ' (reading the proxies…)' : ''}
-      </p>
-      {proxies.error ? <ErrorBanner error={proxies.error} /> : null}
-    </div>
-  );
-}
+        <Matches ctx={ctx} matches={values.matches} onChange={(matches) => edit({ matches })} />
+      </Section>
 
-function FieldErrors({ id, field, messages }: { id: string; field: string; messages: string[] | undefined }) {
-  if (!messages || messages.length === 0) return null;
-  return (
-    <span id={id} className="field-error" data-testid={`field-error-${field}`}>
-      {messages.join('; ')}
-    </span>
-  );
-}
-
-interface Conflict {
-  message: string;
-  currentVersion: number | undefined;
-}
-
-function RouteForm({
-  rule,
-  reloading,
-  onReload,
-  onApplied,
-}: {
-  rule: RouteRule;
-  reloading: boolean;
-  onReload: () => void;
-  onApplied: (value: RouteRule, revision: number) => void;
-}) {
-  const uid = useId();
-  const fieldId = (field: string) => `${uid}--${field}`;
-  const [values, setValues] = useState<RouteFormValues>(() => formValuesOf(rule));
-  const [errors, setErrors] = useState<PlacedErrors>({ byField: {}, other: [] });
-  const [review, setReview] = useState<DiffLine[]>();
-  const [conflict, setConflict] = useState<Conflict>();
-  const [failure, setFailure] = useState<string>();
-  const replace = useReplaceRoute(rule.name);
-  const fields = formFields(rule.destinations.length);
-
-  const edit = (next: RouteFormValues) => {
-    setValues(next);
-    setReview(undefined);
-  };
-
-  const check = () => {
-    const result = validateReplace(replaceBodyOf(rule, values));
-    setErrors(result.ok ? { byField: {}, other: [] } : placeErrors(result.errors, fields));
-    return result;
-  };
-
-  const onReview = (event: FormEvent) => {
-    event.preventDefault();
-    setFailure(undefined);
-    const result = check();
-    setReview(result.ok ? diffRoute(rule, result.body) : undefined);
-  };
-
-  const onApply = () => {
-    const result = check();
-    if (!result.ok) {
-      setReview(undefined);
-      return;
-    }
-    setFailure(undefined);
-    replace.mutate(result.body, {
-      onSuccess: ({ value, revision }) => onApplied(value, revision),
-      onError: (error) => {
-        setReview(undefined);
-        const problem = error instanceof ApiError ? error.problem : undefined;
-        if (
-          error instanceof ApiError &&
-          error.status === 409 &&
-          problem?.code === 'TRELLIS_ERR_VERSION_CONFLICT'
-        ) {
-          const current = RouteRule.safeParse(problem.current);
-          setConflict({
-            message: problem.detail,
-            currentVersion: current.success ? current.data.version : undefined,
-          });
-        } else if (problem?.errors && problem.errors.length > 0) {
-          setErrors(placeErrors(problem.errors, fields));
-        } else {
-          setFailure(error.message);
-        }
-      },
-    });
-  };
-
-  const total = values.weights.reduce((sum, w) => sum + w, 0);
-  const describedBy = (field: string) => (errors.byField[field] ? fieldId(field) : undefined);
-
-  return (
-    <form className="panel route-form" aria-label={`Route rule ${rule.name}`} onSubmit={onReview} noValidate>
-      <p className="muted small">
-        Steers the HTTP traffic to <strong>{rule.service}</strong>
-        {rule.match.length > 0 ? ' that its matches select' : ''}. Weights always sum to 100: moving one
-        shares the rest among the others in proportion.
-      </p>
-      {conflict ? (
-        <div role="alert" className="banner conflict" data-testid="conflict">
-          <p>
-            Someone else changed this rule since you loaded it (you have version {rule.version}
-            {conflict.currentVersion !== undefined ? `, it is now at version ${conflict.currentVersion}` : ''}
-            ). Nothing was applied.
-          </p>
-          <p className="small">{conflict.message}</p>
-          <button type="button" className="button" onClick={onReload} disabled={reloading}>
-            {reloading ? 'Reloading…' : 'Reload'}
-          </button>
-        </div>
-      ) : null}
-      {failure ? (
-        <div role="alert" className="banner">
-          The change was not applied: {failure}
-        </div>
-      ) : null}
-      {errors.other.length > 0 ? (
-        <div role="alert" className="banner" data-testid="form-errors">
-          {errors.other.map((e) => `${e.path ? `${e.path}: ` : ''}${e.message}`).join('; ')}
-        </div>
-      ) : null}
-
-      <fieldset className="fieldset" aria-describedby={describedBy('destinations')}>
-        <legend>Destinations</legend>
-        {rule.destinations.map((d, i) => {
-          const label = `Weight of ${subsetLabel(d.subset)}`;
-          const weight = values.weights[i] ?? 0;
-          const field = `destinations[${i}].weight`;
-          const messages = [
-            ...(errors.byField[`destinations[${i}]`] ?? []),
-            ...(errors.byField[field] ?? []),
-          ];
-          const set = (value: number) => edit({ ...values, weights: rebalance(values.weights, i, value) });
-          return (
-            <div className="destination" key={JSON.stringify(d.subset)} data-testid={`destination-${i}`}>
-              <span className="mono destination-subset">{subsetLabel(d.subset)}</span>
-              <input
-                type="range"
-                min={0}
-                max={100}
-                step={1}
-                aria-label={label}
-                value={weight}
-                onChange={(e) => set(Number(e.target.value))}
-              />
-              <input
-                type="number"
-                className="weight-input"
-                min={0}
-                max={100}
-                step={1}
-                aria-label={label}
-                aria-invalid={messages.length > 0}
-                aria-describedby={messages.length > 0 ? fieldId(field) : undefined}
-                value={weight}
-                onChange={(e) => set(e.target.value === '' ? 0 : Number(e.target.value))}
-              />
-              <span aria-hidden="true">%</span>
-              <FieldErrors
-                id={fieldId(field)}
-                field={field}
-                messages={messages.length > 0 ? messages : undefined}
-              />
-            </div>
-          );
-        })}
+      <Section id="destinations" title="Destinations" open focused={focus === 'destinations'}>
+        <Destinations ctx={ctx} values={values} onChange={(destinations) => edit({ destinations })} />
         <p className="small muted" data-testid="weights-total">
           Total: {total} %
         </p>
         <FieldErrors
-          id={fieldId('destinations')}
-          field={'destinations'}
-          messages={errors.byField.destinations}
+          id={ctx.fieldId('destinations')}
+          field="destinations"
+          messages={ctx.errors.byField.destinations}
         />
-      </fieldset>
+      </Section>
 
-      <div className="field">
-        <label htmlFor={`${uid}-timeout`}>Timeout (ms)</label>
-        <input
-          id={`${uid}-timeout`}
-          type="number"
-          step={1}
-          value={values.timeoutMs}
-          aria-invalid={Boolean(errors.byField.timeoutMs)}
-          aria-describedby={describedBy('timeoutMs')}
-          onChange={(e) => edit({ ...values, timeoutMs: e.target.value })}
-        />
-        <FieldErrors id={fieldId('timeoutMs')} field={'timeoutMs'} messages={errors.byField.timeoutMs} />
-      </div>
-      <div className="field">
-        <label htmlFor={`${uid}-attempts`}>Retry attempts</label>
-        <input
-          id={`${uid}-attempts`}
-          type="number"
-          step={1}
-          value={values.retryAttempts}
-          aria-invalid={Boolean(errors.byField['retries.attempts'])}
-          aria-describedby={describedBy('retries.attempts')}
-          onChange={(e) => edit({ ...values, retryAttempts: e.target.value })}
-        />
-        <FieldErrors
-          id={fieldId('retries.attempts')}
-          field={'retries.attempts'}
-          messages={errors.byField['retries.attempts']}
-        />
-      </div>
+      <Section id="retries" title="Timeout and retries" open focused={focus === 'retries'}>
+        <Retries ctx={ctx} values={values} onChange={edit} />
+      </Section>
 
-      <div className="actions">
-        <button type="submit" className="button">
-          Review changes
-        </button>
-        <Link href={`/services/${encodeURIComponent(rule.service)}`}>Back to {rule.service}</Link>
-      </div>
+      <Section id="fault" title="Fault injection" open={values.delay.on || values.abort.on} focused={false}>
+        <ErrorsOf ctx={ctx} field="fault" />
+        <ToggledFields
+          ctx={ctx}
+          field="fault.delay"
+          label="Delay requests"
+          value={values.delay}
+          fields={[
+            { key: 'fixedDelayMs', field: 'fault.delay.fixedDelayMs', label: 'Delay (ms)' },
+            { key: 'percent', field: 'fault.delay.percent', label: 'Delayed requests (%)' },
+          ]}
+          onChange={(delay) => edit({ delay })}
+        />
+        <ToggledFields
+          ctx={ctx}
+          field="fault.abort"
+          label="Abort requests"
+          value={values.abort}
+          fields={[
+            { key: 'httpStatus', field: 'fault.abort.httpStatus', label: 'Abort status' },
+            { key: 'percent', field: 'fault.abort.percent', label: 'Aborted requests (%)' },
+          ]}
+          onChange={(abort) => edit({ abort })}
+        />
+      </Section>
 
-      {review ? (
-        <section className="diff" aria-labelledby={`${uid}-diff`} data-testid="diff-preview">
-          <h2 id={`${uid}-diff`}>What changes</h2>
-          {review.length === 0 ? (
-            <p className="empty">Nothing: the values are those of version {rule.version}.</p>
-          ) : (
-            <table className="table" aria-labelledby={`${uid}-diff`}>
-              <thead>
-                <tr>
-                  <th scope="col">Field</th>
-                  <th scope="col">Before → after</th>
-                </tr>
-              </thead>
-              <tbody>
-                {review.map((line) => (
-                  <tr key={`${line.field}-${line.label}`} data-testid={`diff-${line.field}`}>
-                    <th scope="row">{line.label}</th>
-                    <td className="mono">
-                      {line.from} → {line.to}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-          <p className="small muted">
-            Applying replaces version {rule.version} of the rule; the control plane pushes the new revision to
-            the proxies.
-          </p>
-          <div className="actions">
-            <button
-              type="button"
-              className="button primary"
-              onClick={onApply}
-              disabled={review.length === 0 || replace.isPending}
-            >
-              {replace.isPending ? 'Applying…' : 'Apply'}
-            </button>
-            <button type="button" className="button" onClick={() => setReview(undefined)}>
-              Back to editing
-            </button>
+      <Section id="mirror" title="Mirror" open={values.mirror.on} focused={false}>
+        <ToggledFields
+          ctx={ctx}
+          field="mirror"
+          label="Copy requests to a subset (its answers are dropped)"
+          value={values.mirror}
+          fields={[
+            {
+              key: 'subset',
+              field: 'mirror.subset',
+              label: 'Mirror subset',
+              type: 'text',
+              placeholder: 'version=v2 (empty: every endpoint)',
+            },
+            { key: 'percent', field: 'mirror.percent', label: 'Mirrored requests (%)' },
+          ]}
+          onChange={(mirror) => edit({ mirror })}
+        />
+      </Section>
+
+      <Section
+        id="headers"
+        title="Header changes"
+        open={hasHeaderOps(values.headers.request) || hasHeaderOps(values.headers.response)}
+        focused={false}
+      >
+        {(['request', 'response'] as const).map((side) => (
+          <HeaderOps
+            key={side}
+            ctx={ctx}
+            side={side}
+            ops={values.headers[side]}
+            onChange={(ops) => edit({ headers: { ...values.headers, [side]: ops } })}
+          />
+        ))}
+      </Section>
+    </RuleFormFrame>
+  );
+}
+
+function hasHeaderOps(ops: HeaderOpsValues): boolean {
+  return ops.set.length > 0 || ops.remove.trim() !== '';
+}
+
+function replaceAt<T>(list: readonly T[], index: number, item: T): T[] {
+  return list.map((x, i) => (i === index ? item : x));
+}
+
+const PATH_KINDS: { value: PathKind; label: string }[] = [
+  { value: 'none', label: 'any path' },
+  { value: 'exact', label: 'is' },
+  { value: 'prefix', label: 'starts with' },
+  { value: 'regex', label: 'matches regex' },
+];
+
+const HEADER_KINDS: { value: HeaderKind; label: string }[] = [
+  { value: 'exact', label: 'is' },
+  { value: 'regex', label: 'matches regex' },
+  { value: 'present', label: 'is present' },
+  { value: 'absent', label: 'is absent' },
+];
+
+function Matches({
+  ctx,
+  matches,
+  onChange,
+}: {
+  ctx: FieldContext;
+  matches: MatchRow[];
+  onChange: (matches: MatchRow[]) => void;
+}) {
+  return (
+    <>
+      <p className="small muted">
+        A request matches when all conditions of one match hold; with no match the rule takes every request.
+      </p>
+      <ErrorsOf ctx={ctx} field="match" />
+      {matches.map((m, i) => {
+        const n = i + 1;
+        const set = (next: MatchRow) => onChange(replaceAt(matches, i, next));
+        const pathField = `match[${i}].path`;
+        return (
+          // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+          <fieldset key={i} className="fieldset match-row" data-testid={`match-${i}`}>
+            <legend>Match {n}</legend>
+            <ErrorsOf ctx={ctx} field={`match[${i}]`} />
+            <div className="field-row">
+              <Select
+                id={`${ctx.fieldId(pathField)}-kind`}
+                label={`Match ${n} path`}
+                value={m.pathKind}
+                options={PATH_KINDS}
+                onChange={(pathKind) => set({ ...m, pathKind })}
+              />
+              {m.pathKind === 'none' ? null : (
+                <Field
+                  ctx={ctx}
+                  field={pathField}
+                  label={`Match ${n} path value`}
+                  type="text"
+                  value={m.path}
+                  onChange={(path) => set({ ...m, path })}
+                />
+              )}
+            </div>
+            <CheckGroup
+              ctx={ctx}
+              field={`match[${i}].methods`}
+              legend="Methods (none: any)"
+              options={HttpMethod.options}
+              checked={m.methods}
+              onChange={(methods) => set({ ...m, methods })}
+            />
+            {m.headers.map((h, j) => {
+              const field = `match[${i}].headers[${j}]`;
+              const setHeader = (next: typeof h) => set({ ...m, headers: replaceAt(m.headers, j, next) });
+              return (
+                // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+                <div key={j} className="field-row header-row" data-testid={`match-${i}-header-${j}`}>
+                  <Field
+                    ctx={ctx}
+                    field={`${field}.name`}
+                    label={`Match ${n} header ${j + 1} name`}
+                    type="text"
+                    value={h.name}
+                    onChange={(name) => setHeader({ ...h, name })}
+                  />
+                  <Select
+                    id={`${ctx.fieldId(field)}-kind`}
+                    label={`Match ${n} header ${j + 1} condition`}
+                    value={h.kind}
+                    options={HEADER_KINDS}
+                    onChange={(kind) => setHeader({ ...h, kind })}
+                  />
+                  {h.kind === 'exact' || h.kind === 'regex' ? (
+                    <Field
+                      ctx={ctx}
+                      field={`${field}.${h.kind}`}
+                      label={`Match ${n} header ${j + 1} value`}
+                      type="text"
+                      value={h.value}
+                      onChange={(value) => setHeader({ ...h, value })}
+                    />
+                  ) : null}
+                  <ErrorsOf ctx={ctx} field={field} />
+                  <RowButton onClick={() => set({ ...m, headers: m.headers.filter((_, k) => k !== j) })}>
+                    Remove header {j + 1} of match {n}
+                  </RowButton>
+                </div>
+              );
+            })}
+            <div className="actions">
+              <RowButton onClick={() => set({ ...m, headers: [...m.headers, emptyHeaderMatch()] })}>
+                Add header condition to match {n}
+              </RowButton>
+              <RowButton onClick={() => onChange(matches.filter((_, k) => k !== i))}>
+                Remove match {n}
+              </RowButton>
+            </div>
+          </fieldset>
+        );
+      })}
+      <RowButton onClick={() => onChange([...matches, emptyMatch()])}>Add match</RowButton>
+    </>
+  );
+}
+
+function Destinations({
+  ctx,
+  values,
+  onChange,
+}: {
+  ctx: FieldContext;
+  values: RouteFormValues;
+  onChange: (destinations: RouteFormValues['destinations']) => void;
+}) {
+  const { destinations } = values;
+  return (
+    <>
+      {destinations.map((d, i) => {
+        const name = subsetLabel(parseSubsetOrEmpty(d.subset));
+        const label = `Weight of ${name}`;
+        const field = `destinations[${i}].weight`;
+        const messages = [
+          ...(ctx.errors.byField[`destinations[${i}]`] ?? []),
+          ...(ctx.errors.byField[`destinations[${i}].subset`] ?? []),
+          ...(ctx.errors.byField[field] ?? []),
+        ];
+        const set = (value: number) => {
+          const weights = rebalance(
+            destinations.map((x) => x.weight),
+            i,
+            value,
+          );
+          onChange(destinations.map((x, k) => ({ ...x, weight: weights[k] ?? 0 })));
+        };
+        return (
+          // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+          <div className="destination" key={i} data-testid={`destination-${i}`}>
+            <input
+              type="text"
+              className="mono destination-subset"
+              aria-label={`Subset of destination ${i + 1}`}
+              placeholder="version=v2 (empty: every endpoint)"
+              value={d.subset}
+              onChange={(e) => onChange(replaceAt(destinations, i, { ...d, subset: e.target.value }))}
+            />
+            <input
+              type="range"
+              min={0}
+              max={100}
+              step={1}
+              aria-label={label}
+              value={d.weight}
+              onChange={(e) => set(Number(e.target.value))}
+            />
+            <input
+              type="number"
+              className="weight-input"
+              min={0}
+              max={100}
+              step={1}
+              aria-label={label}
+              aria-invalid={messages.length > 0}
+              aria-describedby={messages.length > 0 ? ctx.fieldId(field) : undefined}
+              value={d.weight}
+              onChange={(e) => set(e.target.value === '' ? 0 : Number(e.target.value))}
+            />
+            <span aria-hidden="true">%</span>
+            {destinations.length > 1 ? (
+              <RowButton onClick={() => onChange(removeDestination(destinations, i))}>
+                Remove destination {i + 1}
+              </RowButton>
+            ) : null}
+            <FieldErrors
+              id={ctx.fieldId(field)}
+              field={field}
+              messages={messages.length > 0 ? messages : undefined}
+            />
           </div>
-        </section>
-      ) : null}
-    </form>
+        );
+      })}
+      <RowButton onClick={() => onChange(addDestination(destinations))}>Add destination</RowButton>
+    </>
+  );
+}
+
+type RetryValues = RouteFormValues['retries'];
+
+const RETRY_LIMITS: readonly FieldSpec<RetryValues>[] = [
+  {
+    key: 'attempts',
+    field: 'retries.attempts',
+    label: 'Retry attempts',
+    hint: 'Retries after the first try; 0 turns retries off.',
+  },
+  {
+    key: 'perTryTimeoutMs',
+    field: 'retries.perTryTimeoutMs',
+    label: 'Timeout per try (ms)',
+    hint: 'Empty: each try may take the whole timeout.',
+  },
+];
+
+const RETRY_BACKOFF: readonly FieldSpec<RetryValues>[] = [
+  {
+    key: 'retriableStatusCodes',
+    field: 'retries.retriableStatusCodes',
+    label: 'Retried statuses',
+    type: 'text',
+    placeholder: '500, 503',
+    hint: 'With "retriable-status-codes".',
+  },
+  { key: 'baseIntervalMs', field: 'retries.backoff.baseIntervalMs', label: 'Backoff base interval (ms)' },
+  { key: 'maxIntervalMs', field: 'retries.backoff.maxIntervalMs', label: 'Backoff max interval (ms)' },
+];
+
+function Retries({
+  ctx,
+  values,
+  onChange,
+}: {
+  ctx: FieldContext;
+  values: RouteFormValues;
+  onChange: (patch: Partial<RouteFormValues>) => void;
+}) {
+  const r = values.retries;
+  const set = (retries: RetryValues) => onChange({ retries });
+  return (
+    <>
+      <div className="field-row">
+        <Field
+          ctx={ctx}
+          field="timeoutMs"
+          label="Timeout (ms)"
+          value={values.timeoutMs}
+          onChange={(timeoutMs) => onChange({ timeoutMs })}
+        />
+        <Fields ctx={ctx} value={r} fields={RETRY_LIMITS} onChange={set} />
+      </div>
+      <CheckGroup
+        ctx={ctx}
+        field="retries.retryOn"
+        legend="Retry on"
+        options={RetryOn.options}
+        checked={r.retryOn}
+        onChange={(retryOn) => set({ ...r, retryOn })}
+      />
+      <div className="field-row">
+        <Fields ctx={ctx} value={r} fields={RETRY_BACKOFF} onChange={set} />
+      </div>
+    </>
+  );
+}
+
+function HeaderOps({
+  ctx,
+  side,
+  ops,
+  onChange,
+}: {
+  ctx: FieldContext;
+  side: 'request' | 'response';
+  ops: HeaderOpsValues;
+  onChange: (ops: HeaderOpsValues) => void;
+}) {
+  const title = side === 'request' ? 'Request' : 'Response';
+  const setField = `headers.${side}.set`;
+  return (
+    <fieldset className="fieldset" data-testid={`headers-${side}`}>
+      <legend>{title} headers</legend>
+      {ops.set.map((row, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+        <div key={i} className="field-row header-row">
+          {(['name', 'value'] as const).map((key) => {
+            const id = `${ctx.fieldId(setField)}-${i}-${key}`;
+            return (
+              <div key={key} className="field">
+                <label htmlFor={id}>
+                  {title} header {i + 1} {key === 'name' ? 'to set' : 'value'}
+                </label>
+                <input
+                  id={id}
+                  type="text"
+                  value={row[key]}
+                  {...ctx.aria(setField)}
+                  onChange={(e) =>
+                    onChange({ ...ops, set: replaceAt(ops.set, i, { ...row, [key]: e.target.value }) })
+                  }
+                />
+              </div>
+            );
+          })}
+          <RowButton onClick={() => onChange({ ...ops, set: ops.set.filter((_, k) => k !== i) })}>
+            Remove {side} header {i + 1}
+          </RowButton>
+        </div>
+      ))}
+      <ErrorsOf ctx={ctx} field={setField} />
+      <RowButton onClick={() => onChange({ ...ops, set: [...ops.set, { name: '', value: '' }] })}>
+        Add {side} header to set
+      </RowButton>
+      <Field
+        ctx={ctx}
+        field={`headers.${side}.remove`}
+        label={`${title} headers to remove`}
+        type="text"
+        placeholder="x-debug, x-internal"
+        value={ops.remove}
+        onChange={(remove) => onChange({ ...ops, remove })}
+      />
+    </fieldset>
   );
 }

@@ -1,16 +1,32 @@
 /**
- * The pure parts of the route rule form: weights that always sum to 100, the form's values as the PUT body, zod or
- * problem+json field errors placed on the form's fields, the diff shown before apply and the ACK count after it.
+ * The pure parts of the route rule form: weights that always sum to 100, every field of a route rule as the form
+ * holds it (text as typed, rows of matches and headers), those values as the API's POST or PUT body, the form's
+ * fields as error paths name them, and the diff shown before apply.
  */
 import {
   type FieldError,
-  type ProxyStatus,
+  type HttpMethod,
+  type RetryOn,
   type RouteRule,
   RouteRuleReplace,
+  RouteRuleSpec,
+  type RouteRuleSpecInput,
   subsetKey,
-  toFieldErrors,
 } from '@trellis/schema';
 import type { z } from 'zod';
+import {
+  type DiffLine,
+  diffFields,
+  listOf,
+  META_FIELDS,
+  numberOf,
+  optionalNumberOf,
+  parseSubset,
+  subsetLabel,
+  subsetText,
+  type ValidationResult,
+  validateWith,
+} from '../rules/form';
 
 export const TOTAL_WEIGHT = 100;
 
@@ -52,120 +68,353 @@ export function rebalance(weights: readonly number[], index: number, value: numb
   return out;
 }
 
-/** What the form edits, as typed: numbers as the inputs hold them ('' when cleared). */
+/** Adds a destination at weight 0 (the split stays as it is until the operator moves a weight). */
+export function addDestination(destinations: readonly DestinationRow[]): DestinationRow[] {
+  return [...destinations, { subset: '', weight: destinations.length === 0 ? TOTAL_WEIGHT : 0 }];
+}
+
+/** Removes a destination and gives its weight to the others in proportion, so the total stays 100. */
+export function removeDestination(destinations: readonly DestinationRow[], index: number): DestinationRow[] {
+  if (destinations.length <= 1) return [...destinations];
+  const weights = rebalance(
+    destinations.map((d) => d.weight),
+    index,
+    0,
+  );
+  return destinations.map((d, i) => ({ ...d, weight: weights[i] ?? 0 })).filter((_, i) => i !== index);
+}
+
+export type PathKind = 'none' | 'exact' | 'prefix' | 'regex';
+export type HeaderKind = 'exact' | 'regex' | 'present' | 'absent';
+
+export interface HeaderMatchRow {
+  name: string;
+  kind: HeaderKind;
+  /** The exact value or the regex; unused for present / absent. */
+  value: string;
+}
+
+export interface MatchRow {
+  pathKind: PathKind;
+  path: string;
+  methods: HttpMethod[];
+  headers: HeaderMatchRow[];
+}
+
+export interface DestinationRow {
+  /** The label selector as typed: "version=v2". */
+  subset: string;
+  weight: number;
+}
+
+export interface HeaderSetRow {
+  name: string;
+  value: string;
+}
+
+export interface HeaderOpsValues {
+  set: HeaderSetRow[];
+  /** Header names, "a, b". */
+  remove: string;
+}
+
+/** What the form edits, as typed: numbers as the inputs hold them ('' when cleared), lists as rows. */
 export interface RouteFormValues {
-  weights: number[];
+  name: string;
+  priority: string;
+  matches: MatchRow[];
+  destinations: DestinationRow[];
   timeoutMs: string;
-  retryAttempts: string;
+  retries: {
+    attempts: string;
+    perTryTimeoutMs: string;
+    retryOn: RetryOn[];
+    /** Statuses, "500, 503". */
+    retriableStatusCodes: string;
+    baseIntervalMs: string;
+    maxIntervalMs: string;
+  };
+  delay: { on: boolean; fixedDelayMs: string; percent: string };
+  abort: { on: boolean; httpStatus: string; percent: string };
+  mirror: { on: boolean; subset: string; percent: string };
+  headers: { request: HeaderOpsValues; response: HeaderOpsValues };
 }
 
-export function formValuesOf(rule: RouteRule): RouteFormValues {
+export function emptyMatch(): MatchRow {
+  return { pathKind: 'prefix', path: '/', methods: [], headers: [] };
+}
+
+export function emptyHeaderMatch(): HeaderMatchRow {
+  return { name: '', kind: 'exact', value: '' };
+}
+
+const str = (n: number | undefined) => (n === undefined ? '' : String(n));
+
+function matchRowOf(m: RouteRule['match'][number]): MatchRow {
+  const p = m.path;
+  const [pathKind, path]: [PathKind, string] =
+    p?.exact !== undefined
+      ? ['exact', p.exact]
+      : p?.prefix !== undefined
+        ? ['prefix', p.prefix]
+        : p?.regex !== undefined
+          ? ['regex', p.regex]
+          : ['none', ''];
   return {
-    weights: rule.destinations.map((d) => d.weight),
+    pathKind,
+    path,
+    methods: [...(m.methods ?? [])],
+    headers: m.headers.map((h) => {
+      if (h.exact !== undefined) return { name: h.name, kind: 'exact', value: h.exact };
+      if (h.regex !== undefined) return { name: h.name, kind: 'regex', value: h.regex };
+      return { name: h.name, kind: h.present === false ? 'absent' : 'present', value: '' };
+    }),
+  };
+}
+
+function opsValuesOf(ops: RouteRule['headers']['request']): HeaderOpsValues {
+  return {
+    set: Object.entries(ops.set).map(([name, value]) => ({ name, value })),
+    remove: ops.remove.join(', '),
+  };
+}
+
+/** The form's values for a stored rule, or for a new one (the API's defaults). */
+export function formValuesOf(rule: RouteRuleSpec): RouteFormValues {
+  return {
+    name: rule.name,
+    priority: String(rule.priority),
+    matches: rule.match.map(matchRowOf),
+    destinations: rule.destinations.map((d) => ({ subset: subsetText(d.subset), weight: d.weight })),
     timeoutMs: String(rule.timeoutMs),
-    retryAttempts: String(rule.retries.attempts),
+    retries: {
+      attempts: String(rule.retries.attempts),
+      perTryTimeoutMs: str(rule.retries.perTryTimeoutMs),
+      retryOn: [...rule.retries.retryOn],
+      retriableStatusCodes: rule.retries.retriableStatusCodes.join(', '),
+      baseIntervalMs: String(rule.retries.backoff.baseIntervalMs),
+      maxIntervalMs: String(rule.retries.backoff.maxIntervalMs),
+    },
+    delay: {
+      on: rule.fault?.delay !== undefined,
+      fixedDelayMs: str(rule.fault?.delay?.fixedDelayMs),
+      percent: str(rule.fault?.delay?.percent ?? 100),
+    },
+    abort: {
+      on: rule.fault?.abort !== undefined,
+      httpStatus: str(rule.fault?.abort?.httpStatus ?? 503),
+      percent: str(rule.fault?.abort?.percent ?? 100),
+    },
+    mirror: {
+      on: rule.mirror !== undefined,
+      subset: subsetText(rule.mirror?.subset ?? {}),
+      percent: str(rule.mirror?.percent ?? 100),
+    },
+    headers: { request: opsValuesOf(rule.headers.request), response: opsValuesOf(rule.headers.response) },
   };
 }
 
-/**
- * A number input's text as the API gets it: '' as null (refused, rather than left out and silently replaced by
- * the API's default), anything else as Number().
- */
-function numberOf(text: string): number | null {
-  return text.trim() === '' ? null : Number(text);
+/** A new rule of `service` as the API would default it, named after the service. */
+export function newRouteOf(service: string): RouteRuleSpec {
+  return RouteRuleSpec.parse({ name: `${service}-route`.slice(0, 63).replace(/-+$/, ''), service });
 }
 
-/** The PUT body: the rule as loaded (without its id and timestamps), the edited fields, and the version it was read at. */
-export function replaceBodyOf(rule: RouteRule, values: RouteFormValues): z.input<typeof RouteRuleReplace> {
-  const { id: _id, createdAt: _created, updatedAt: _updated, ...spec } = rule;
+function headerMatchOf(row: HeaderMatchRow) {
+  if (row.kind === 'present' || row.kind === 'absent')
+    return { name: row.name, present: row.kind === 'present' };
+  return { name: row.name, [row.kind]: row.value };
+}
+
+function matchOf(row: MatchRow) {
   return {
-    ...spec,
-    destinations: rule.destinations.map((d, i) => ({ ...d, weight: values.weights[i] ?? d.weight })),
-    timeoutMs: numberOf(values.timeoutMs) as number, // null is refused by the schema, as intended
-    retries: { ...rule.retries, attempts: numberOf(values.retryAttempts) as number },
+    ...(row.pathKind === 'none' ? {} : { path: { [row.pathKind]: row.path } }),
+    ...(row.methods.length > 0 ? { methods: row.methods } : {}),
+    headers: row.headers.map(headerMatchOf),
   };
 }
 
-export type ValidationResult =
-  | { ok: true; body: z.output<typeof RouteRuleReplace> }
-  | { ok: false; errors: FieldError[] };
-
-/** Checks the body with the schema the API uses, so the messages are the API's own. */
-export function validateReplace(body: z.input<typeof RouteRuleReplace>): ValidationResult {
-  const parsed = RouteRuleReplace.safeParse(body);
-  return parsed.success
-    ? { ok: true, body: parsed.data }
-    : { ok: false, errors: toFieldErrors(parsed.error) };
+function opsOf(ops: HeaderOpsValues) {
+  return {
+    set: Object.fromEntries(ops.set.map((r) => [r.name, r.value])),
+    remove: listOf(ops.remove),
+  };
 }
 
-/** The field errors placed on the form: by field key, and the ones no field of the form shows. */
-export interface PlacedErrors {
-  byField: Record<string, string[]>;
-  other: FieldError[];
-}
-
-function pathWithin(path: string, field: string): boolean {
-  return path === field || path.startsWith(`${field}.`) || path.startsWith(`${field}[`);
+/** Numbers typed in a list ("500, 503"); an entry that is not a number stays as typed so the schema refuses it. */
+function numbersOf(text: string): number[] {
+  return listOf(text).map((item) => (Number.isNaN(Number(item)) ? item : Number(item))) as number[];
 }
 
 /**
- * Places each error (a path as `formatPath` writes it, e.g. `destinations[1].weight`) on the most specific form
- * field it falls within (`destinations[1].weight` on itself, `destinations[1].subset.version` on
- * `destinations[1]` if that is a field); errors within no field are `other`, for a message above the form.
+ * The rule's spec as the API gets it, and the errors of what the form could not turn into the API's shape
+ * (a subset not written as key=value).
  */
-export function placeErrors(errors: readonly FieldError[], fields: readonly string[]): PlacedErrors {
-  const byField: Record<string, string[]> = {};
-  const other: FieldError[] = [];
-  for (const error of errors) {
-    let best: string | undefined;
-    for (const field of fields) {
-      if (pathWithin(error.path, field) && (best === undefined || field.length > best.length)) best = field;
+export function specOf(
+  service: string,
+  values: RouteFormValues,
+): { spec: RouteRuleSpecInput; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const subset = (text: string, path: string) => {
+    const parsed = parseSubset(text);
+    if ('error' in parsed) {
+      errors.push({ path, message: parsed.error });
+      return {};
     }
-    if (best === undefined) other.push(error);
-    else {
-      const suffix = error.path.slice(best.length).replace(/^\./, '');
-      const message = suffix ? `${suffix}: ${error.message}` : error.message;
-      const list = byField[best] ?? [];
-      if (!list.includes(message)) list.push(message);
-      byField[best] = list;
-    }
-  }
-  return { byField, other };
+    return parsed.subset;
+  };
+  const fault = {
+    ...(values.delay.on
+      ? {
+          delay: {
+            fixedDelayMs: numberOf(values.delay.fixedDelayMs),
+            percent: numberOf(values.delay.percent),
+          },
+        }
+      : {}),
+    ...(values.abort.on
+      ? { abort: { httpStatus: numberOf(values.abort.httpStatus), percent: numberOf(values.abort.percent) } }
+      : {}),
+  };
+  const spec: RouteRuleSpecInput = {
+    name: values.name.trim(),
+    service,
+    priority: numberOf(values.priority),
+    match: values.matches.map(matchOf),
+    destinations: values.destinations.map((d, i) => ({
+      subset: subset(d.subset, `destinations[${i}].subset`),
+      weight: d.weight,
+    })),
+    timeoutMs: numberOf(values.timeoutMs),
+    retries: {
+      attempts: numberOf(values.retries.attempts),
+      ...(optionalNumberOf(values.retries.perTryTimeoutMs) === undefined
+        ? {}
+        : { perTryTimeoutMs: optionalNumberOf(values.retries.perTryTimeoutMs) }),
+      retryOn: values.retries.retryOn,
+      retriableStatusCodes: numbersOf(values.retries.retriableStatusCodes),
+      backoff: {
+        baseIntervalMs: numberOf(values.retries.baseIntervalMs),
+        maxIntervalMs: numberOf(values.retries.maxIntervalMs),
+      },
+    },
+    ...(values.delay.on || values.abort.on ? { fault } : {}),
+    ...(values.mirror.on
+      ? {
+          mirror: {
+            subset: subset(values.mirror.subset, 'mirror.subset'),
+            percent: numberOf(values.mirror.percent),
+          },
+        }
+      : {}),
+    headers: { request: opsOf(values.headers.request), response: opsOf(values.headers.response) },
+  };
+  return { spec, errors };
 }
 
-/** The keys of the form's fields, as error paths name them. */
-export function formFields(destinations: number): string[] {
-  const out = ['destinations', 'timeoutMs', 'retries.attempts'];
-  for (let i = 0; i < destinations; i++) out.push(`destinations[${i}]`, `destinations[${i}].weight`);
+/** The PUT body: the form's spec with the version the rule was loaded at (the name and service stay). */
+export function replaceBodyOf(rule: RouteRule, values: RouteFormValues): z.input<typeof RouteRuleReplace> {
+  return { ...specOf(rule.service, { ...values, name: rule.name }).spec, version: rule.version };
+}
+
+/** Checks a PUT with the schema the API uses, so the messages are the API's own. */
+export function validateReplace(
+  rule: RouteRule,
+  values: RouteFormValues,
+): ValidationResult<z.output<typeof RouteRuleReplace>> {
+  const { spec, errors } = specOf(rule.service, { ...values, name: rule.name });
+  return validateWith(RouteRuleReplace, { ...spec, version: rule.version }, errors);
+}
+
+/** Checks a POST (a new rule of `service`) with the API's schema. */
+export function validateCreate(service: string, values: RouteFormValues): ValidationResult<RouteRuleSpec> {
+  const { spec, errors } = specOf(service, values);
+  return validateWith(RouteRuleSpec, spec, errors);
+}
+
+/**
+ * The keys of the form's fields, as error paths name them (the name only when creating: it cannot change). The
+ * service is not a field of the form: its errors show above it.
+ */
+export function formFields(
+  values: Pick<RouteFormValues, 'matches' | 'destinations'>,
+  creating = false,
+): string[] {
+  const out = [
+    ...(creating ? ['name'] : []),
+    'priority',
+    'match',
+    'destinations',
+    'timeoutMs',
+    'retries.attempts',
+    'retries.perTryTimeoutMs',
+    'retries.retryOn',
+    'retries.retriableStatusCodes',
+    'retries.backoff.baseIntervalMs',
+    'retries.backoff.maxIntervalMs',
+    'fault',
+    'fault.delay.fixedDelayMs',
+    'fault.delay.percent',
+    'fault.abort.httpStatus',
+    'fault.abort.percent',
+    'mirror.subset',
+    'mirror.percent',
+  ];
+  for (const side of ['request', 'response']) out.push(`headers.${side}.set`, `headers.${side}.remove`);
+  values.matches.forEach((m, i) => {
+    out.push(`match[${i}]`, `match[${i}].path`, `match[${i}].methods`);
+    m.headers.forEach((_, j) => {
+      const row = `match[${i}].headers[${j}]`;
+      out.push(row, `${row}.name`, `${row}.exact`, `${row}.regex`);
+    });
+  });
+  values.destinations.forEach((_, i) => {
+    out.push(`destinations[${i}]`, `destinations[${i}].weight`, `destinations[${i}].subset`);
+  });
   return out;
 }
 
-/** A destination's subset as the console writes it: `version=v2`, or "all endpoints" for the empty selector. */
-export function subsetLabel(subset: Record<string, string>): string {
-  const text = Object.entries(subset)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(', ');
-  return text || 'all endpoints';
-}
+/** The labels of a route rule's fields in the diff. */
+export const ROUTE_LABELS: Record<string, string> = {
+  name: 'Name',
+  service: 'Service',
+  priority: 'Priority',
+  match: 'Matches',
+  'match[].path.exact': 'Match #: path is',
+  'match[].path.prefix': 'Match #: path starts with',
+  'match[].path.regex': 'Match #: path matches',
+  'match[].methods': 'Match #: methods',
+  'match[].headers': 'Match #: headers',
+  'match[].headers[].name': 'Match #: header # name',
+  'match[].headers[].exact': 'Match #: header # is',
+  'match[].headers[].regex': 'Match #: header # matches',
+  'match[].headers[].present': 'Match #: header # present',
+  timeoutMs: 'Timeout (ms)',
+  'retries.attempts': 'Retry attempts',
+  'retries.perTryTimeoutMs': 'Timeout per try (ms)',
+  'retries.retryOn': 'Retry on',
+  'retries.retriableStatusCodes': 'Retried statuses',
+  'retries.backoff.baseIntervalMs': 'Backoff base interval (ms)',
+  'retries.backoff.maxIntervalMs': 'Backoff max interval (ms)',
+  'fault.delay.fixedDelayMs': 'Fault: delay (ms)',
+  'fault.delay.percent': 'Fault: delayed requests (%)',
+  'fault.abort.httpStatus': 'Fault: abort status',
+  'fault.abort.percent': 'Fault: aborted requests (%)',
+  'mirror.subset': 'Mirror: subset',
+  'mirror.percent': 'Mirror: mirrored requests (%)',
+  'headers.request.set': 'Request headers set',
+  'headers.request.remove': 'Request headers removed',
+  'headers.response.set': 'Response headers set',
+  'headers.response.remove': 'Response headers removed',
+};
 
-export interface DiffLine {
-  /** The path of the field (`destinations[1].weight`, `timeoutMs`, ...), or `weights` for the whole split. */
-  field: string;
-  label: string;
-  from: string;
-  to: string;
-}
+const ROUTE_MAPS = ['mirror.subset', 'headers.request.set', 'headers.response.set'];
 
-type Comparable = Pick<RouteRule, 'destinations' | 'timeoutMs'> & { retries: { attempts: number } };
+type Comparable = Partial<RouteRuleSpec> & Pick<RouteRuleSpec, 'destinations'>;
 
-/**
- * What an apply would change, field by field: the split as a whole (`90/10 → 0/100`) and each destination's
- * weight when any weight changes (destinations matched by subset, a new or removed one from or to "–"), then the
- * timeout and retry attempts. Empty when nothing changes.
- */
-export function diffRoute(before: Comparable, after: Comparable): DiffLine[] {
+/** The split as a whole and each destination's weight when any weight changes, destinations matched by subset. */
+function diffWeights(before: Comparable, after: Comparable): DiffLine[] {
   const lines: DiffLine[] = [];
-  const split = (r: Comparable) => r.destinations.map((d) => d.weight).join('/');
+  const split = (r: Comparable) => r.destinations.map((d) => d.weight).join('/') || '–';
   const beforeBySubset = new Map(before.destinations.map((d) => [subsetKey(d.subset), d]));
   const afterKeys = new Set(after.destinations.map((d) => subsetKey(d.subset)));
   const sameShape =
@@ -174,58 +423,51 @@ export function diffRoute(before: Comparable, after: Comparable): DiffLine[] {
   const weightsChanged =
     !sameShape ||
     after.destinations.some((d) => beforeBySubset.get(subsetKey(d.subset))?.weight !== d.weight);
-  if (weightsChanged) {
-    lines.push({ field: 'weights', label: 'Split (weights)', from: split(before), to: split(after) });
-    after.destinations.forEach((d, i) => {
-      const old = beforeBySubset.get(subsetKey(d.subset));
-      if (old?.weight === d.weight) return;
-      lines.push({
-        field: `destinations[${i}].weight`,
-        label: `Weight of ${subsetLabel(d.subset)}`,
-        from: old ? String(old.weight) : '–',
-        to: String(d.weight),
-      });
-    });
-    for (const d of before.destinations) {
-      if (afterKeys.has(subsetKey(d.subset))) continue;
-      lines.push({
-        field: 'destinations',
-        label: `Weight of ${subsetLabel(d.subset)}`,
-        from: String(d.weight),
-        to: '–',
-      });
-    }
-  }
-  if (before.timeoutMs !== after.timeoutMs) {
+  if (!weightsChanged) return lines;
+  lines.push({ field: 'weights', label: 'Split (weights)', from: split(before), to: split(after) });
+  after.destinations.forEach((d, i) => {
+    const old = beforeBySubset.get(subsetKey(d.subset));
+    if (old?.weight === d.weight) return;
     lines.push({
-      field: 'timeoutMs',
-      label: 'Timeout (ms)',
-      from: String(before.timeoutMs),
-      to: String(after.timeoutMs),
+      field: `destinations[${i}].weight`,
+      label: `Weight of ${subsetLabel(d.subset)}`,
+      from: old ? String(old.weight) : '–',
+      to: String(d.weight),
     });
-  }
-  if (before.retries.attempts !== after.retries.attempts) {
+  });
+  for (const d of before.destinations) {
+    if (afterKeys.has(subsetKey(d.subset))) continue;
     lines.push({
-      field: 'retries.attempts',
-      label: 'Retry attempts',
-      from: String(before.retries.attempts),
-      to: String(after.retries.attempts),
+      field: 'destinations',
+      label: `Weight of ${subsetLabel(d.subset)}`,
+      from: String(d.weight),
+      to: '–',
     });
   }
   return lines;
 }
 
-export interface AckProgress {
-  /** Connected proxies whose acked revision is at least the change's. */
-  acked: number;
-  /** Proxies not DISCONNECTED. */
-  connected: number;
-  done: boolean;
+/**
+ * What an apply would change: the split (`90/10 → 0/100`) and each weight that changes (a new or removed
+ * destination from or to "–"), then every other field of the rule that changes, in the rule's order. Empty when
+ * nothing changes.
+ */
+export function diffRoute(before: Comparable, after: Comparable): DiffLine[] {
+  const options = {
+    labels: ROUTE_LABELS,
+    maps: ROUTE_MAPS,
+    skip: [...META_FIELDS, 'destinations'],
+  };
+  return [...diffWeights(before, after), ...diffFields(before, after, options)];
 }
 
-/** How many connected proxies run a revision at least `revision`. */
-export function ackProgress(proxies: readonly ProxyStatus[], revision: number): AckProgress {
-  const connected = proxies.filter((p) => p.status !== 'DISCONNECTED');
-  const acked = connected.filter((p) => p.ackedRevision !== null && p.ackedRevision >= revision).length;
-  return { acked, connected: connected.length, done: connected.length > 0 && acked === connected.length };
+/** A new rule's diff: every field against nothing. */
+export function diffNewRoute(after: RouteRuleSpec): DiffLine[] {
+  return diffRoute({ destinations: [] }, after);
+}
+
+/** A subset as typed, for labels while it is being typed: what parses, else every endpoint. */
+export function parseSubsetOrEmpty(text: string): Record<string, string> {
+  const parsed = parseSubset(text);
+  return 'error' in parsed ? {} : parsed.subset;
 }

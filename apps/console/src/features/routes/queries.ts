@@ -1,11 +1,8 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { RouteRuleReplace } from '@trellis/schema';
+import { useQuery } from '@tanstack/react-query';
 import { RouteRule } from '@trellis/schema';
-import type { z } from 'zod';
-import { getJson, putJson } from '../../lib/api';
-import { proxiesKeys } from '../proxies/queries';
-import { servicesKeys } from '../services/queries';
-import { topologyKeys } from '../topology/queries';
+import { getJson } from '../../lib/api';
+import { HOLD_WHILE_EDITING } from '../../lib/events';
+import { useRuleChanges } from '../rules/queries';
 
 /** Query keys of the route rules feature. */
 export const routesKeys = {
@@ -28,25 +25,12 @@ export function useRoute(name: string) {
     staleTime: Number.POSITIVE_INFINITY,
     gcTime: 0,
     refetchOnWindowFocus: false,
+    // The event feed must not refetch it under the form either: a change by someone else is a conflict to show.
+    meta: HOLD_WHILE_EDITING,
   });
 }
 
-/**
- * PUT of a route rule (optimistic concurrency: the body carries the version it was read at). On success the rule's
- * own key, its service's route list and the proxies (about to ACK the new revision) are invalidated.
- */
-export function useReplaceRoute(name: string) {
-  const client = useQueryClient();
-  return useMutation({
-    mutationFn: (body: z.output<typeof RouteRuleReplace>) =>
-      putJson(`/api/v1/routes/${enc(name)}`, body, RouteRule),
-    onSuccess: async ({ value }) => {
-      client.setQueryData(routesKeys.detail(name), value);
-      await Promise.all([
-        client.invalidateQueries({ queryKey: servicesKeys.routes(value.service) }),
-        client.invalidateQueries({ queryKey: proxiesKeys.all }),
-        client.invalidateQueries({ queryKey: topologyKeys.live() }),
-      ]);
-    },
-  });
+/** Create (POST), replace (PUT with the version read) and delete (with that version) of route rules. */
+export function useRouteChanges() {
+  return useRuleChanges('routes', RouteRule, routesKeys.detail);
 }

@@ -101,7 +101,16 @@ function isolatedDot(rows: ChartData['rows'], key: RowKey, color: string) {
   };
 }
 
-function Charts({ data, window }: { data: ChartData; window: ChartWindow }) {
+/** The three charts of one series; exported for the topology's side panels, which draw them smaller. */
+export function Charts({
+  data,
+  window,
+  height = 200,
+}: {
+  data: ChartData;
+  window: ChartWindow;
+  height?: number;
+}) {
   const tick = (t: number) => formatTick(window, t);
   const label = (t: unknown) => (typeof t === 'number' ? new Date(t).toLocaleString() : String(t));
   const xAxis = (
@@ -121,7 +130,13 @@ function Charts({ data, window }: { data: ChartData; window: ChartWindow }) {
   };
   return (
     <div className="charts">
-      <Chart title="Request rate" testId="chart-rps" points={data.pointsWithTraffic}>
+      <Chart
+        title="Request rate"
+        testId="chart-rps"
+        height={height}
+        points={data.pointsWithTraffic}
+        last={data.rows.at(-1)?.t}
+      >
         <LineChart {...common}>
           <CartesianGrid stroke="#2a323c" strokeDasharray="3 3" />
           {xAxis}
@@ -148,7 +163,7 @@ function Charts({ data, window }: { data: ChartData; window: ChartWindow }) {
           />
         </LineChart>
       </Chart>
-      <Chart title="Success rate" testId="chart-success" points={data.pointsWithTraffic}>
+      <Chart title="Success rate" testId="chart-success" height={height} points={data.pointsWithTraffic}>
         <LineChart {...common}>
           <CartesianGrid stroke="#2a323c" strokeDasharray="3 3" />
           {xAxis}
@@ -178,7 +193,7 @@ function Charts({ data, window }: { data: ChartData; window: ChartWindow }) {
           />
         </LineChart>
       </Chart>
-      <Chart title="Latency" testId="chart-latency" points={data.pointsWithTraffic}>
+      <Chart title="Latency" testId="chart-latency" height={height} points={data.pointsWithTraffic}>
         <LineChart {...common}>
           <CartesianGrid stroke="#2a323c" strokeDasharray="3 3" />
           {xAxis}
@@ -216,17 +231,28 @@ function Chart({
   title,
   testId,
   points,
+  height,
+  last,
   children,
 }: {
   title: string;
   testId: string;
   points: number;
+  height: number;
+  /** Epoch ms of the newest step drawn (tests watch it move). */
+  last?: number | undefined;
   children: ReactElement;
 }) {
   return (
-    <figure className="chart" data-testid={testId} data-points={points} aria-label={`${title} chart`}>
+    <figure
+      className="chart"
+      data-testid={testId}
+      data-points={points}
+      data-last={last}
+      aria-label={`${title} chart`}
+    >
       <figcaption>{title}</figcaption>
-      <ResponsiveContainer width="100%" height={200}>
+      <ResponsiveContainer width="100%" height={height}>
         {children}
       </ResponsiveContainer>
     </figure>

@@ -147,6 +147,9 @@ function Endpoints({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
+      <p className="small">
+        <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
+      </p>
     </section>
   );
 }
@@ -257,6 +260,9 @@ function Rules({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
+      <p className="small">
+        <Link href={`/routes/new?service=${encodeURIComponent(name)}`}>New route rule</Link>
+      </p>
       <h3 id="policies-title">Traffic policies</h3>
       {policies.isPending ? <p className="empty">Loading traffic policies…</p> : null}
       {policies.data && policies.data.length === 0 ? (
@@ -273,6 +279,9 @@ function Rules({ name }: { name: string }) {
               <th scope="col">Load balancer</th>
               <th scope="col">Circuit breaker</th>
               <th scope="col">Outlier detection</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -290,11 +299,19 @@ function Rules({ name }: { name: string }) {
                     ? `eject after ${p.outlierDetection.consecutive5xx} consecutive 5xx for ${formatMs(p.outlierDetection.baseEjectionTimeMs)} (at most ${p.outlierDetection.maxEjectionPercent} %)`
                     : 'off'}
                 </td>
+                <td>
+                  <Link href={`/policies/${encodeURIComponent(p.name)}/edit`} aria-label={`Edit ${p.name}`}>
+                    Edit
+                  </Link>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       ) : null}
+      <p className="small">
+        <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
+      </p>
     </section>
   );
 }

@@ -1,0 +1,198 @@
+/**
+ * The proxy's workload identity: a private key made here and never sent anywhere, and a short-lived certificate
+ * for `spiffe://<trust domain>/ns/default/sa/<service>` signed by the mesh's CA, obtained by sending a CSR over
+ * the control-plane stream. A new key and certificate are requested at two thirds of the current one's lifetime
+ * (as Istio and Linkerd do), so a renewal that fails has a third of the lifetime left to be retried; the current
+ * certificate stays in use until the new one arrives, and those who use it hear of the change.
+ *
+ * An answer is accepted only if it is for the request outstanding, its leaf carries exactly the expected identity
+ * and the key of that request, and it chains to one of the roots sent with it.
+ */
+import 'reflect-metadata';
+import { X509Certificate as NodeX509, randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { type IdentityMessage, spiffeId } from '@trellis/schema';
+import type { Logger } from 'pino';
+
+x509.cryptoProvider.set(webcrypto as never);
+
+const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+export interface WorkloadCertificate {
+  spiffeId: string;
+  /** PKCS#8 PEM. */
+  keyPem: string;
+  /** Leaf first. */
+  chainPem: string[];
+  /** The roots to trust for peers' certificates. */
+  rootsPem: string[];
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** When it arrived: renewal counts from here, not from notBefore, which the CA backdates for clock skew. */
+  receivedAt: Date;
+}
+
+export interface IdentityOptions {
+  service: string;
+  trustDomain: string;
+  logger: Logger;
+  /** Wall clock (certificates are dated); injected by tests. */
+  now?: () => Date;
+}
+
+interface Pending {
+  id: string;
+  keyPem: string;
+  publicKeyDer: Buffer;
+}
+
+function pemOf(label: string, der: ArrayBuffer): string {
+  const body = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN ${label}-----\n${body.trimEnd()}\n-----END ${label}-----\n`;
+}
+
+export class IdentityManager {
+  readonly spiffeId: string;
+  readonly trustDomain: string;
+  private cert: WorkloadCertificate | undefined;
+  private pending: Pending | undefined;
+  private readonly listeners = new Set<(cert: WorkloadCertificate) => void>();
+  private readonly now: () => Date;
+  /** Issued and refused answers, for /certs and tests. */
+  readonly counts = { requested: 0, issued: 0, refused: 0 };
+  lastError: string | undefined;
+
+  constructor(private readonly options: IdentityOptions) {
+    this.spiffeId = spiffeId(options.trustDomain, options.service);
+    this.trustDomain = options.trustDomain;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  get current(): WorkloadCertificate | undefined {
+    return this.cert;
+  }
+
+  get awaiting(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Calls `listener` with every new certificate; returns the function that stops it. */
+  onChange(listener: (cert: WorkloadCertificate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** When the current certificate should be replaced (ms since the epoch); 0 when there is none. */
+  renewAt(): number {
+    const cert = this.cert;
+    if (!cert) return 0;
+    const from = Math.max(cert.notBefore.getTime(), cert.receivedAt.getTime());
+    return from + ((cert.notAfter.getTime() - from) * 2) / 3;
+  }
+
+  /** Whether a request should be sent now: none outstanding and no certificate, or one due for renewal. */
+  due(): boolean {
+    return this.pending === undefined && this.now().getTime() >= this.renewAt();
+  }
+
+  /** A new key and a CSR for it; the key is kept until the answer comes (or the next request replaces it). */
+  async request(): Promise<{ type: 'csr'; id: string; csr: string }> {
+    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair;
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: `CN=${this.options.service}`,
+      keys,
+      signingAlgorithm: ALGORITHM,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: this.spiffeId }])],
+    });
+    const id = randomBytes(8).toString('hex');
+    this.pending = {
+      id,
+      keyPem: pemOf('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)),
+      publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)),
+    };
+    this.counts.requested += 1;
+    return { type: 'csr', id, csr: csr.toString('pem') };
+  }
+
+  /** Forgets the outstanding request (its connection closed: the answer will never come). */
+  abandon(): void {
+    this.pending = undefined;
+  }
+
+  /** Takes the control plane's answer; returns the error when it is refused or unusable. */
+  accept(message: IdentityMessage): { ok: true } | { ok: false; error: string } {
+    const pending = this.pending;
+    if (!pending || message.id !== pending.id)
+      return { ok: false, error: `no request ${message.id} is outstanding` };
+    this.pending = undefined;
+    const fail = (error: string) => {
+      this.counts.refused += 1;
+      this.lastError = error;
+      this.options.logger.warn({ error }, 'no certificate for this proxy');
+      return { ok: false as const, error };
+    };
+    if (message.type === 'certificate-error')
+      return fail(`the control plane refused the request: ${message.error}`);
+    let leaf: NodeX509;
+    let roots: NodeX509[];
+    try {
+      leaf = new NodeX509(message.chain[0] as string);
+      roots = message.roots.map((pem) => new NodeX509(pem));
+    } catch (error) {
+      return fail(`unreadable certificate: ${(error as Error).message}`);
+    }
+    if (leaf.subjectAltName !== `URI:${this.spiffeId}`) {
+      return fail(`the certificate names ${leaf.subjectAltName ?? 'nothing'}, not ${this.spiffeId}`);
+    }
+    const leafKey = leaf.publicKey.export({ type: 'spki', format: 'der' });
+    if (!Buffer.from(leafKey).equals(pending.publicKeyDer))
+      return fail('the certificate is not for the key of the request');
+    if (!roots.some((root) => leaf.checkIssued(root) && leaf.verify(root.publicKey))) {
+      return fail('the certificate does not chain to any of the roots sent with it');
+    }
+    this.cert = {
+      spiffeId: this.spiffeId,
+      keyPem: pending.keyPem,
+      chainPem: message.chain,
+      rootsPem: message.roots,
+      serial: leaf.serialNumber,
+      notBefore: new Date(leaf.validFrom),
+      notAfter: new Date(leaf.validTo),
+      receivedAt: this.now(),
+    };
+    this.counts.issued += 1;
+    this.lastError = undefined;
+    this.options.logger.info(
+      { identity: this.spiffeId, serial: leaf.serialNumber, notAfter: leaf.validTo },
+      'obtained a certificate',
+    );
+    for (const listener of this.listeners) listener(this.cert);
+    return { ok: true };
+  }
+
+  /** What /certs shows: the identity and its certificate's dates, never the key. */
+  status() {
+    const cert = this.cert;
+    return {
+      identity: this.spiffeId,
+      certificate: cert
+        ? {
+            serial: cert.serial,
+            notBefore: cert.notBefore.toISOString(),
+            notAfter: cert.notAfter.toISOString(),
+            renewAt: new Date(this.renewAt()).toISOString(),
+            roots: cert.rootsPem.length,
+          }
+        : null,
+      awaiting: this.awaiting,
+      lastError: this.lastError ?? null,
+      ...this.counts,
+    };
+  }
+}

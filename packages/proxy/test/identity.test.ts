@@ -1,0 +1,129 @@
+/**
+ * The proxy's side of workload identity: it asks for exactly its SPIFFE ID with a fresh key, accepts only the
+ * answer to its outstanding request whose leaf names it, carries that request's key and chains to a root sent
+ * with it, and plans renewal at two thirds of the lifetime counted from receipt.
+ */
+import 'reflect-metadata';
+import { type webcrypto, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { IdentityManager } from '../src/identity.ts';
+import { keys, makeRoot as makeTestRoot, sign as signLeaf, type TestRoot } from './support/ca.ts';
+
+const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
+const HOUR = 3_600_000;
+
+const makeRoot = () => makeTestRoot(NOW);
+const sign = (root: TestRoot, csr: string, uri: string, publicKey?: webcrypto.CryptoKey) =>
+  signLeaf(root, csr, uri, { now: NOW, ...(publicKey ? { publicKey } : {}) });
+
+function manager() {
+  return new IdentityManager({
+    service: 'service-a',
+    trustDomain: 'unit.mesh',
+    logger: pino({ level: 'silent' }),
+    now: () => new Date(NOW),
+  });
+}
+
+const ID = 'spiffe://unit.mesh/ns/default/sa/service-a';
+
+describe('IdentityManager', () => {
+  it('asks for exactly its SPIFFE ID, and takes a good answer: key kept, renewal at 2/3 from receipt', async () => {
+    const m = manager();
+    expect(m.due()).toBe(true);
+    const request = await m.request();
+    const csr = new x509.Pkcs10CertificateRequest(request.csr);
+    expect(await csr.verify()).toBe(true);
+    const san = new x509.SubjectAlternativeNameExtension(
+      csr.getExtension('2.5.29.17')?.rawData as ArrayBuffer,
+    );
+    expect(san.names.items.map((n) => `${n.type}:${n.value}`)).toEqual([`url:${ID}`]);
+    expect(m.due()).toBe(false);
+
+    const root = await makeRoot();
+    const chain = [await sign(root, request.csr, ID)];
+    expect(
+      m.accept({
+        type: 'certificate',
+        id: request.id,
+        chain,
+        roots: [root.pem],
+        expiresAt: new Date(NOW + 24 * HOUR).toISOString(),
+      }),
+    ).toEqual({ ok: true });
+    const cert = m.current;
+    expect(cert?.keyPem).toContain('BEGIN PRIVATE KEY');
+    expect(
+      new X509Certificate(cert?.chainPem[0] as string).checkPrivateKey(
+        await importKey(cert?.keyPem as string),
+      ),
+    ).toBe(true);
+    expect(m.renewAt()).toBe(NOW + 16 * HOUR);
+    expect(m.status()).toMatchObject({ identity: ID, certificate: { roots: 1 }, issued: 1, requested: 1 });
+    expect(JSON.stringify(m.status())).not.toContain('PRIVATE');
+  });
+
+  it('refuses an answer to another request, for another identity, for another key, or from an unknown root', async () => {
+    const root = await makeRoot();
+    const stranger = await makeRoot();
+    const cases: [
+      string,
+      (csr: string, id: string) => Promise<{ id: string; chain: string[]; roots: string[] }>,
+    ][] = [
+      ['no request', async (csr) => ({ id: 'other', chain: [await sign(root, csr, ID)], roots: [root.pem] })],
+      [
+        'names',
+        async (csr, id) => ({
+          id,
+          chain: [await sign(root, csr, 'spiffe://unit.mesh/ns/default/sa/service-b')],
+          roots: [root.pem],
+        }),
+      ],
+      [
+        'not for the key',
+        async (csr, id) => ({
+          id,
+          chain: [await sign(root, csr, ID, (await keys()).publicKey)],
+          roots: [root.pem],
+        }),
+      ],
+      [
+        'does not chain',
+        async (csr, id) => ({ id, chain: [await sign(stranger, csr, ID)], roots: [root.pem] }),
+      ],
+    ];
+    for (const [expected, answer] of cases) {
+      const m = manager();
+      const request = await m.request();
+      const result = m.accept({
+        type: 'certificate',
+        expiresAt: new Date(NOW + HOUR).toISOString(),
+        ...(await answer(request.csr, request.id)),
+      });
+      expect(result.ok, expected).toBe(false);
+      expect(result.ok ? '' : result.error).toContain(expected);
+      expect(m.current).toBeUndefined();
+    }
+  });
+
+  it('a refusal from the control plane is kept as the last error; abandon forgets the request', async () => {
+    const m = manager();
+    const request = await m.request();
+    expect(
+      m.accept({ type: 'certificate-error', id: request.id, error: 'may only be issued x' }),
+    ).toMatchObject({ ok: false });
+    expect(m.lastError).toContain('may only be issued x');
+    await m.request();
+    expect(m.awaiting).toBe(true);
+    m.abandon();
+    expect(m.awaiting).toBe(false);
+    expect(m.due()).toBe(true);
+  });
+});
+
+async function importKey(pem: string) {
+  const { createPrivateKey } = await import('node:crypto');
+  return createPrivateKey(pem);
+}
