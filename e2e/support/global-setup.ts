@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chromium } from '@playwright/test';
 import { DEBIAN_CHROMIUM } from '../playwright.config.ts';
 import { startStack } from './stack.ts';
@@ -12,8 +14,30 @@ export default async function globalSetup() {
     );
   }
   const stack = await startStack();
+  // The tests run in worker processes: they stop and start the control plane through this loopback endpoint.
+  const admin = http.createServer((req, res) => {
+    const action =
+      req.method === 'POST' && req.url === '/control/stop'
+        ? stack.stopControl()
+        : req.method === 'POST' && req.url === '/control/start'
+          ? stack.startControl()
+          : undefined;
+    if (!action) {
+      res.writeHead(404).end();
+      return;
+    }
+    action.then(
+      () => res.writeHead(204).end(),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  });
+  await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
+  process.env.TRELLIS_E2E_STACK_URL = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
   process.env.TRELLIS_E2E_CONSOLE_URL = stack.consoleUrl;
   process.env.TRELLIS_E2E_CONTROL_URL = stack.controlUrl;
   process.env.TRELLIS_E2E_INGRESS_URL = stack.ingressUrl;
-  return () => stack.stop();
+  return async () => {
+    admin.close();
+    await stack.stop();
+  };
 }

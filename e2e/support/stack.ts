@@ -24,6 +24,10 @@ const JOIN_TOKEN = 'e2e-join-token';
 export interface Stack {
   controlUrl: string;
   consoleUrl: string;
+  /** Stops the control plane (SIGTERM) until `startControl`: the "control plane unreachable" test. */
+  stopControl(): Promise<void>;
+  /** Starts it again on the same port and database; resolves once it is up. */
+  startControl(): Promise<void>;
   /** The demo's ingress gateway, where its traffic enters the mesh (a test can send requests of its own). */
   ingressUrl: string;
   stop(): Promise<void>;
@@ -137,19 +141,21 @@ export async function startStack(): Promise<Stack> {
 
     const controlPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
-    const control = Child.start(
-      'control plane',
-      ['--import', PARENT_WATCH, '--import', 'tsx', path.join(REPO_ROOT, 'apps/control/src/main.ts')],
-      {
-        DATABASE_URL: databaseUrl.toString(),
-        TRELLIS_DATA_DIR: dataDir,
-        TRELLIS_CONTROL_HOST: '127.0.0.1',
-        TRELLIS_CONTROL_PORT: String(controlPort),
-        TRELLIS_SEED: 'true',
-        TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
-        TRELLIS_LOG_LEVEL: 'warn',
-      },
-    );
+    const launchControl = () =>
+      Child.start(
+        'control plane',
+        ['--import', PARENT_WATCH, '--import', 'tsx', path.join(REPO_ROOT, 'apps/control/src/main.ts')],
+        {
+          DATABASE_URL: databaseUrl.toString(),
+          TRELLIS_DATA_DIR: dataDir,
+          TRELLIS_CONTROL_HOST: '127.0.0.1',
+          TRELLIS_CONTROL_PORT: String(controlPort),
+          TRELLIS_SEED: 'true',
+          TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+          TRELLIS_LOG_LEVEL: 'warn',
+        },
+      );
+    let control = launchControl();
     cleanups.push(() => control.stop());
 
     // The console needs nothing from the control plane to start: both come up together.
@@ -182,7 +188,17 @@ export async function startStack(): Promise<Stack> {
     // The banner's "try  curl -s <ingress URL>" line.
     const [, ingressUrl = ''] = await demo.printed(/try\s+curl -s (http\S+)/, 10_000);
 
-    return { controlUrl, consoleUrl: `http://127.0.0.1:${consolePort}`, ingressUrl, stop };
+    return {
+      controlUrl,
+      consoleUrl: `http://127.0.0.1:${consolePort}`,
+      ingressUrl,
+      stop,
+      stopControl: () => control.stop(),
+      async startControl() {
+        control = launchControl();
+        await control.printed(/Trellis control plane is up/, 60_000);
+      },
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -73,13 +73,13 @@ const policies: TrafficPolicySpecInput[] = [
     service: 'service-c',
     loadBalancer: { type: 'least_request' },
     connectionPool: { maxConnections: 100, maxPendingRequests: 100, maxRequests: 200 },
-    // Up to half of service-c's three instances may be out at once: with Envoy's default of 10 %, one ejected
+    // Up to two of service-c's three instances may be out at once: with Envoy's default of 10 %, one ejected
     // flaky instance would keep a dead one in service until its ejection ran out.
     outlierDetection: {
       consecutive5xx: 3,
       baseEjectionTimeMs: 10_000,
       maxEjectionTimeMs: 60_000,
-      maxEjectionPercent: 50,
+      maxEjectionPercent: 67,
     },
   },
 ];

@@ -4,7 +4,7 @@ import { ApiError } from './api';
 export function ErrorBanner({ error }: { error: Error }) {
   const unreachable = error instanceof ApiError && (error.status === 0 || error.status >= 500);
   return (
-    <div role="alert" className="banner">
+    <div role="alert" className="banner" data-testid="error-banner">
       {unreachable ? 'The control plane is unreachable; retrying. ' : ''}
       {error.message}
     </div>
