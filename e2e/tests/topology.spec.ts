@@ -83,6 +83,11 @@ test("service-c's flaky instance shows as ejected, in its panel and on its node"
   }
   await expect(ejected.first()).toContainText(/ejected by \d+ prox/);
   await expect(page.getByTestId('topology-node-ejected-service-c')).toContainText(/\d+ ejected/);
+  // The service's page says the same in its endpoints table (the ejection lasts at least 10 s).
+  const endpoint = await ejected.first().getAttribute('data-endpoint');
+  await panel.getByRole('link', { name: 'Open service page' }).click();
+  const row = page.getByTestId('endpoint-row').filter({ hasText: endpoint ?? '' });
+  await expect(row.getByTestId('endpoint-ejected')).toContainText(/by \d+ prox/);
   expect(errors).toEqual([]);
 });
 

@@ -5,7 +5,7 @@
  * its health charts over a chosen window, and what it runs on and under: endpoints, the proxies beside them and
  * whether they run the current revision, and the route rules and traffic policies that steer its traffic.
  */
-import type { Endpoint, RouteRule, TrafficPolicy } from '@trellis/schema';
+import type { Endpoint, RouteRule, TopologyNode, TrafficPolicy } from '@trellis/schema';
 import Link from 'next/link';
 import { useState } from 'react';
 import { ApiError } from '../../lib/api';
@@ -13,6 +13,7 @@ import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
 import { ProxyTable } from '../proxies/ProxyTable';
 import { useProxies } from '../proxies/queries';
+import { endpointKey } from '../topology/model';
 import { useTopology } from '../topology/queries';
 import { HealthCharts } from './HealthCharts';
 import type { ChartWindow } from './metrics';
@@ -75,7 +76,7 @@ export function ServiceDetailView({ name }: { name: string }) {
             {node?.reporter ? `, as reported by the ${node.reporter} proxies` : ''}.
           </p>
           <HealthCharts service={name} window={window} onWindowChange={setWindow} />
-          <Endpoints name={name} />
+          <Endpoints name={name} ejected={node?.ejectedEndpoints ?? []} />
           <Proxies name={name} />
           <Rules name={name} />
         </>
@@ -100,8 +101,10 @@ function labelText(labels: Record<string, string>, omit: string[] = []): string 
     .join(', ');
 }
 
-function Endpoints({ name }: { name: string }) {
+/** `ejected`: the live topology's endpoints that outlier detection holds out, and by how many proxies. */
+function Endpoints({ name, ejected }: { name: string; ejected: TopologyNode['ejectedEndpoints'] }) {
   const endpoints = useServiceEndpoints(name);
+  const ejectedBy = new Map(ejected.map((e) => [e.endpoint, e.proxies]));
   const items = [...(endpoints.data ?? [])].sort(
     (a, b) => a.address.localeCompare(b.address) || a.port - b.port,
   );
@@ -119,6 +122,7 @@ function Endpoints({ name }: { name: string }) {
             <tr>
               <th scope="col">Address</th>
               <th scope="col">Health</th>
+              <th scope="col">Ejected</th>
               <th scope="col">Version</th>
               <th scope="col">Zone</th>
               <th scope="col">Other labels</th>
@@ -136,6 +140,19 @@ function Endpoints({ name }: { name: string }) {
                 </th>
                 <td>
                   <span className={`badge endpoint-${e.health}`}>{e.health}</span>
+                </td>
+                <td data-testid="endpoint-ejected">
+                  {ejectedBy.has(endpointKey(e.address, e.port)) ? (
+                    <span
+                      className="badge ejected"
+                      title="Outlier detection holds this endpoint out of load balancing"
+                    >
+                      by {ejectedBy.get(endpointKey(e.address, e.port))}{' '}
+                      {ejectedBy.get(endpointKey(e.address, e.port)) === 1 ? 'proxy' : 'proxies'}
+                    </span>
+                  ) : (
+                    'no'
+                  )}
                 </td>
                 <td>{e.labels.version ?? '–'}</td>
                 <td>{e.zone || '–'}</td>
