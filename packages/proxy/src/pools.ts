@@ -43,7 +43,9 @@ export class Pools {
   private readonly pools = new Map<string, Pool>();
 
   static key(address: string, port: number, options: PoolOptions): string {
-    return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.tls?.generation ?? 0}`;
+    // The TLS part last: a certificate generation, and whether plaintext is allowed as a fallback.
+    const tls = options.tls ? `${options.tls.generation}${options.tls.fallback ? 'p' : 's'}` : '0';
+    return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}|${tls}`;
   }
 
   get(address: string, port: number, options: PoolOptions): Pool {
@@ -72,7 +74,7 @@ export class Pools {
   private retireOlder(origin: string, generation: number): void {
     for (const [key, pool] of this.pools) {
       if (!key.startsWith(origin)) continue;
-      const made = Number(key.slice(key.lastIndexOf('|') + 1));
+      const made = Number.parseInt(key.slice(key.lastIndexOf('|') + 1), 10);
       if (made > 0 && made < generation) {
         this.pools.delete(key);
         pool.close().catch(() => {});

@@ -159,6 +159,18 @@ describe('mutual TLS between sidecars', () => {
     expect((await send(strict.port(), 'service-b', '/no-fallback')).status).toBe(502);
   });
 
+  it('switching the caller from permissive to strict stops the plaintext fallback at once', async () => {
+    const bare = await sidecar(inboundConfig(app.port, 'permissive'));
+    const caller = await sidecar(
+      outboundConfig(bare.port('in')),
+      await issuedIdentity(root, 'service-a', TD),
+    );
+    expect((await send(caller.port(), 'service-b', '/before')).status).toBe(200);
+    const applied = await caller.proxy.apply({ ...outboundConfig(bare.port('in'), 'strict'), revision: 2 });
+    expect(applied.ok).toBe(true);
+    expect((await send(caller.port(), 'service-b', '/after')).status).toBe(502);
+  });
+
   it('a renewal on both sides under steady traffic loses no request', async () => {
     const bIdentity = await issuedIdentity(root, 'service-b', TD);
     const aIdentity = await issuedIdentity(root, 'service-a', TD);
