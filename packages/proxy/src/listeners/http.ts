@@ -299,7 +299,7 @@ export class HttpListener {
     });
 
     let source = node.service;
-    delete headers[PEER_IDENTITY_HEADER];
+    if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
     if (listener?.mode === 'inbound') {
       // Over mutual TLS the caller is who its certificate says; over plaintext (permissive mode) its header.
       const peer = this.deps.peer?.(req.socket);

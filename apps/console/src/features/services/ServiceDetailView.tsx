@@ -10,12 +10,13 @@ import Link from 'next/link';
 import { useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
-import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { formatMs } from '../../lib/format';
 import { ProxyTable } from '../proxies/ProxyTable';
 import { useProxies } from '../proxies/queries';
 import { endpointKey } from '../topology/model';
 import { useTopology } from '../topology/queries';
 import { HealthCharts } from './HealthCharts';
+import { LiveStats } from './LiveStats';
 import type { ChartWindow } from './metrics';
 import { useService, useServiceEndpoints, useServicePolicies, useServiceRoutes } from './queries';
 
@@ -50,27 +51,14 @@ export function ServiceDetailView({ name }: { name: string }) {
         <>
           {service.error ? <ErrorBanner error={service.error} /> : null}
           {topology.error ? <ErrorBanner error={topology.error} /> : null}
-          <dl className="stats" aria-label="Live traffic">
-            <Stat label="Requests/s" testId="stat-rps" value={node ? formatRps(node.rps) : '–'} />
-            <Stat
-              label="Success rate"
-              testId="stat-success"
-              value={formatPercent(node?.successRate ?? null, 2)}
-            />
-            <Stat label="p99" testId="stat-p99" value={formatMs(node?.p99 ?? null)} />
-            <Stat
-              label="Endpoints (healthy / total)"
-              testId="stat-endpoints"
-              value={node ? `${node.endpoints.healthy} / ${node.endpoints.total}` : '–'}
-            />
+          <LiveStats node={node} variant="page">
             {service.data ? (
-              <Stat
-                label="Protocol, port"
-                testId="stat-port"
-                value={`${service.data.protocol} ${service.data.port}`}
-              />
+              <div className="stat">
+                <dt>Protocol, port</dt>
+                <dd data-testid="stat-port">{`${service.data.protocol} ${service.data.port}`}</dd>
+              </div>
             ) : null}
-          </dl>
+          </LiveStats>
           <p className="muted small">
             Live numbers over the last {topology.data?.windowSeconds ?? 10} s
             {node?.reporter ? `, as reported by the ${node.reporter} proxies` : ''}.
@@ -85,12 +73,11 @@ export function ServiceDetailView({ name }: { name: string }) {
   );
 }
 
-function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {
+function EditLink({ kind, name }: { kind: 'routes' | 'policies'; name: string }) {
   return (
-    <div className="stat">
-      <dt>{label}</dt>
-      <dd data-testid={testId}>{value}</dd>
-    </div>
+    <Link href={`/${kind}/${encodeURIComponent(name)}/edit`} aria-label={`Edit ${name}`}>
+      Edit
+    </Link>
   );
 }
 
@@ -268,9 +255,7 @@ function Rules({ name }: { name: string }) {
                     : 'none'}
                 </td>
                 <td>
-                  <Link href={`/routes/${encodeURIComponent(r.name)}/edit`} aria-label={`Edit ${r.name}`}>
-                    Edit
-                  </Link>
+                  <EditLink kind="routes" name={r.name} />
                 </td>
               </tr>
             ))}
@@ -317,9 +302,7 @@ function Rules({ name }: { name: string }) {
                     : 'off'}
                 </td>
                 <td>
-                  <Link href={`/policies/${encodeURIComponent(p.name)}/edit`} aria-label={`Edit ${p.name}`}>
-                    Edit
-                  </Link>
+                  <EditLink kind="policies" name={p.name} />
                 </td>
               </tr>
             ))}

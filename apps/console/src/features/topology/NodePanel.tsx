@@ -8,8 +8,9 @@
 import type { Endpoint, TopologyNode } from '@trellis/schema';
 import Link from 'next/link';
 import { ErrorBanner } from '../../lib/ErrorBanner';
-import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { formatMs } from '../../lib/format';
 import { Charts } from '../services/HealthCharts';
+import { LiveStats } from '../services/LiveStats';
 import { toChartData } from '../services/metrics';
 import {
   useServiceEndpoints,
@@ -18,7 +19,7 @@ import {
   useServiceRoutes,
 } from '../services/queries';
 import { endpointKey } from './model';
-import { PanelStat, SidePanel } from './SidePanel';
+import { SidePanel } from './SidePanel';
 
 export function NodePanel({
   service,
@@ -37,20 +38,7 @@ export function NodePanel({
           <span className="health-dot" aria-hidden="true" /> {health}
         </span>
       </p>
-      <dl className="panel-stats" aria-label="Live traffic">
-        <PanelStat label="Requests/s" testId="panel-rps" value={node ? formatRps(node.rps) : '–'} />
-        <PanelStat
-          label="Success"
-          testId="panel-success"
-          value={formatPercent(node?.successRate ?? null, 2)}
-        />
-        <PanelStat label="p99" testId="panel-p99" value={formatMs(node?.p99 ?? null)} />
-        <PanelStat
-          label="Endpoints healthy"
-          testId="panel-endpoints"
-          value={node ? `${node.endpoints.healthy} / ${node.endpoints.total}` : '–'}
-        />
-      </dl>
+      <LiveStats node={node} variant="panel" />
       {node?.registered === false ? (
         <p className="muted small">
           {service} is not a registered service: it is only seen in traffic, so it has no endpoints or rules
