@@ -11,7 +11,8 @@
  * (plain node, no TypeScript loader) to keep a dozen processes' start-up time and memory small.
  *
  * Start-up waits on evidence, never on time: each app answers its health check, each proxy's admin says ready,
- * and finally the control plane lists every proxy as SYNCED, so every proxy knows every endpoint.
+ * then the control plane lists every proxy as SYNCED, so every proxy knows every endpoint, and finally the ingress
+ * answers 200 a few times in a row, end to end.
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -199,7 +200,6 @@ async function writeConfig(dir: string, config: ProxyConfigInput): Promise<strin
   return file;
 }
 
-/** Starts the mesh and resolves once it serves (see the module comment); on failure stops what it started. */
 /** Resolves once every proxy's admin /certs shows a certificate. */
 export async function waitForIdentities(adminUrls: readonly string[], timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -219,6 +219,23 @@ export async function waitForIdentities(adminUrls: readonly string[], timeoutMs:
   }
 }
 
+/**
+ * Resolves once `url` has answered 200 `inARow` times in a row: the whole chain behind the ingress has served, with
+ * its connections opened and its code warm, so the first request an operator sends is not the one that pays for it.
+ */
+export async function waitForAnswers(url: string, timeoutMs: number, inARow = 3): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let streak = 0;
+  while (streak < inARow) {
+    streak = (await httpOk(url)) ? streak + 1 : 0;
+    if (streak >= inARow) return;
+    if (Date.now() > until)
+      throw new Error(`${url} did not answer 200 ${inARow} times in a row within ${timeoutMs} ms`);
+    if (streak === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Starts the mesh and resolves once it serves (see the module comment); on failure stops what it started. */
 export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const ingressSpec = options.ingress === undefined ? DEMO_INGRESS : options.ingress;
   const names = new Set<string>();
@@ -391,6 +408,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         [...(ingress ? [ingress.adminUrl] : []), ...instances.map((i) => i.adminUrl)],
         syncTimeoutMs,
       );
+      if (ingress) await waitForAnswers(ingress.url, syncTimeoutMs);
     }
     options.signal?.throwIfAborted();
   } catch (error) {

@@ -91,8 +91,9 @@ describe('npm start', () => {
     await printed(/Trellis control plane is up/);
     const [, ingress] = await printed(/try\s+curl -s (http:\/\/127\.0\.0\.1:\d+\/)/);
     const res = await fetch(ingress as string);
-    expect(res.status).toBe(200);
-    expect(chainOf(await res.json()).map((l) => l.service)).toEqual(['service-a', 'service-b', 'service-c']);
+    const body = await res.text();
+    expect(res.status, `${JSON.stringify(Object.fromEntries(res.headers))}\n${body}\n${output}`).toBe(200);
+    expect(chainOf(JSON.parse(body)).map((l) => l.service)).toEqual(['service-a', 'service-b', 'service-c']);
     await printed(/\[traffic\] last 1 s: \d+ sent, \d+ ok, 0 failed/);
     const [, consoleUrl] = await printed(/Trellis console is up: (http:\/\/127\.0\.0\.1:\d+)/);
     const page = await fetch(consoleUrl as string);
