@@ -1,20 +1,27 @@
 // Config files for the proxies under test. All listen on 127.0.0.1 only, on ports chosen at run time.
 import fs from 'node:fs';
 
-/** One Trellis hop: an outbound listener routing Host "svc" to the upstream. */
-export function trellisOutbound(listenPort, endpointPort) {
+/**
+ * One Trellis hop: an outbound listener routing Host "svc" to the upstream. With `mtls`, the endpoint is another
+ * sidecar (source "proxy"), called with mutual TLS only.
+ */
+export function trellisOutbound(listenPort, endpointPort, { mtls = false } = {}) {
   return {
     revision: 1,
     node: { service: 'bench-client', instance: 'bench' },
     listeners: [{ name: 'out', mode: 'outbound', address: '127.0.0.1', port: listenPort, protocol: 'http' }],
     services: [{ name: 'svc', port: 80, protocol: 'http' }],
-    endpoints: [{ service: 'svc', address: '127.0.0.1', port: endpointPort, source: 'static' }],
+    endpoints: [
+      { service: 'svc', address: '127.0.0.1', port: endpointPort, source: mtls ? 'proxy' : 'static' },
+    ],
+    mtls: { mode: mtls ? 'strict' : 'off' },
   };
 }
 
-/** The server-side sidecar: an inbound listener forwarding everything to the local app. */
-export function trellisInbound(listenPort, appPort) {
+/** The server-side sidecar: an inbound listener forwarding everything to the local app; `mtls`: strict. */
+export function trellisInbound(listenPort, appPort, { mtls = false } = {}) {
   return {
+    mtls: { mode: mtls ? 'strict' : 'off' },
     revision: 1,
     node: { service: 'svc', instance: 'bench' },
     listeners: [

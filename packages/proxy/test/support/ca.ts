@@ -93,3 +93,26 @@ export async function renew(
   });
   if (!answer.ok && !options.uri) throw new Error(answer.error);
 }
+
+function pem(label: string, der: ArrayBuffer): string {
+  const body = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN ${label}-----\n${body.trimEnd()}\n-----END ${label}-----\n`;
+}
+
+/** A key and a certificate from `root` naming `uri`, as the PEM files an operator would give a proxy. */
+export async function issuedFiles(
+  root: TestRoot,
+  uri: string,
+  options: { now?: number; serial?: string } = {},
+): Promise<{ keyPem: string; certPem: string }> {
+  const k = await keys();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: 'CN=files',
+    keys: k,
+    signingAlgorithm: ALG,
+  });
+  const certPem = await sign(root, csr.toString('pem'), uri, { ...options, publicKey: k.publicKey });
+  return { keyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', k.privateKey)), certPem };
+}
