@@ -3,7 +3,8 @@
  * (a mesh endpoint, registered by a proxy) over TLS 1.3 with certificates from a test CA. The inbound side takes
  * the caller's identity from its certificate, not from a header; strict mode refuses plaintext, clients without a
  * certificate and certificates of another CA; the outbound side refuses a peer that is not the destination
- * service; and a certificate renewal under steady traffic loses no request.
+ * service; an expired certificate is refused; and neither a renewal nor a root rotation (both roots trusted for
+ * the overlap, then the old one dropped) under steady traffic loses a request.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -12,7 +13,7 @@ import type { ProxyConfigInput } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityManager } from '../src/identity.ts';
 import type { TrellisProxy } from '../src/proxy.ts';
-import { issuedIdentity, makeRoot, renew, type TestRoot } from './support/ca.ts';
+import { issuedFiles, issuedIdentity, makeRoot, renew, type TestRoot } from './support/ca.ts';
 import { send, startProxy } from './support/mesh.ts';
 import { startUpstream, type Upstream } from './support/upstream.ts';
 
@@ -207,4 +208,82 @@ describe('mutual TLS between sidecars', () => {
     expect(sent).toBe(140);
     expect(failed).toBe(0);
   });
+
+  it('strict: an expired client certificate from the mesh root is refused, a current one accepted', async () => {
+    const bIdentity = await issuedIdentity(root, 'service-b', TD);
+    const inbound = await sidecar(inboundConfig(app.port, 'strict'), bIdentity);
+    const caller = spiffe('service-a');
+    const expired = await issuedFiles(root, caller, { now: Date.now() - 48 * 3_600_000 });
+    const current = await issuedFiles(root, caller);
+    expect(await rawClient(inbound.port('in'), { key: expired.keyPem, cert: expired.certPem })).toBe(
+      'refused',
+    );
+    expect(await rawClient(inbound.port('in'), { key: current.keyPem, cert: current.certPem })).toBe(200);
+  });
+
+  it('a root rotation under continuous traffic loses no request: overlap, new leaves, old root dropped', async () => {
+    const next = await makeRoot();
+    const bIdentity = await issuedIdentity(root, 'service-b', TD);
+    const aIdentity = await issuedIdentity(root, 'service-a', TD);
+    const inbound = await sidecar(inboundConfig(app.port, 'strict'), bIdentity);
+    const outbound = await sidecar(outboundConfig(inbound.port('in'), 'strict'), aIdentity);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    let ok = 0;
+    const failures: string[] = [];
+    let running = true;
+    const loop = async () => {
+      while (running) {
+        await new Promise<void>((resolve) => {
+          http
+            .get(
+              { port: outbound.port(), path: '/rotation', headers: { host: 'service-b' }, agent },
+              (res) => {
+                if (res.statusCode === 200) ok += 1;
+                else failures.push(`status ${res.statusCode}`);
+                res.resume();
+                res.on('end', () => resolve());
+              },
+            )
+            .on('error', (error) => {
+              failures.push(error.message);
+              resolve();
+            });
+        });
+      }
+    };
+    /** Resolves once `n` more requests have succeeded: traffic flowed across the step just taken. */
+    const flowed = async (n: number) => {
+      const target = ok + n;
+      while (ok < target && failures.length === 0) await new Promise((r) => setImmediate(r));
+    };
+    const loops = Array.from({ length: 4 }, loop);
+    await flowed(30);
+    // 1. Overlap: both roots trusted everywhere, leaves still from the old root.
+    await renew(bIdentity, root, { serial: '31', trust: [root, next] });
+    await renew(aIdentity, root, { serial: '32', trust: [root, next] });
+    await flowed(30);
+    // 2. The callee, then the caller, get leaves from the new root (callers still on the old one are trusted).
+    await renew(bIdentity, next, { serial: '33', trust: [next, root] });
+    await flowed(30);
+    await renew(aIdentity, next, { serial: '34', trust: [next, root] });
+    await flowed(30);
+    // 3. The old root drops out.
+    await renew(bIdentity, next, { serial: '35', trust: [next] });
+    await renew(aIdentity, next, { serial: '36', trust: [next] });
+    await flowed(30);
+    running = false;
+    await Promise.all(loops);
+    agent.destroy();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThanOrEqual(150);
+    // The old root is no longer trusted: a caller with a leaf from it is refused now.
+    const stale = await issuedFiles(root, spiffe('service-a'));
+    expect(await rawClient(inbound.port('in'), { key: stale.keyPem, cert: stale.certPem })).toBe('refused');
+    const fresh = await issuedFiles(next, spiffe('service-a'));
+    expect(await rawClient(inbound.port('in'), { key: fresh.keyPem, cert: fresh.certPem })).toBe(200);
+  });
 });
+
+function spiffe(service: string): string {
+  return `spiffe://${TD}/ns/default/sa/${service}`;
+}

@@ -74,11 +74,11 @@ export async function issuedIdentity(
   return identity;
 }
 
-/** Gives `identity` a new key and certificate from `root`, as a renewal would. */
+/** Gives `identity` a new key and certificate from `root`, as a renewal would (with `trust` as its roots). */
 export async function renew(
   identity: IdentityManager,
   root: TestRoot,
-  options: { uri?: string; serial?: string } = {},
+  options: { uri?: string; serial?: string; trust?: TestRoot[] } = {},
 ): Promise<void> {
   const request = await identity.request();
   const chain = [
@@ -88,7 +88,8 @@ export async function renew(
     type: 'certificate',
     id: request.id,
     chain,
-    roots: [root.pem],
+    // The trust bundle sent with it: the signing root alone, or (during a rotation) several.
+    roots: (options.trust ?? [root]).map((r) => r.pem),
     expiresAt: new Date(Date.now() + 24 * HOUR).toISOString(),
   });
   if (!answer.ok && !options.uri) throw new Error(answer.error);
