@@ -1,7 +1,8 @@
 /**
  * The proxy's control-plane client against a scripted control plane (a real ws server on 127.0.0.1): hello,
  * snapshot → applied → ACK, invalid snapshot → NACK and the old config stays, endpoint deltas, reconnect after
- * an outage without failing traffic, and a restart that serves from the on-disk snapshot.
+ * an outage without failing traffic, a connection cut in the middle of a snapshot (the old one stays), and a
+ * restart that serves from the on-disk snapshot.
  */
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -281,6 +282,38 @@ describe('control client', () => {
       JSON.stringify({ type: 'snapshot', revision: 11, nonce: 'b', slice: slice([v2]) }),
     );
     await control.next((m) => m.type === 'ack');
+    expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v2');
+  });
+
+  it('a connection cut in the middle of a snapshot leaves the old one in force; the resync brings the new one', async () => {
+    control = await fakeControl();
+    const controlPort = Number(new URL(control.url).port);
+    const { port } = await startClient(control.url);
+    await control.next((m) => m.type === 'hello');
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'snapshot', revision: 20, nonce: 'a', mesh: 'mesh-1', slice: slice([v1]) }),
+    );
+    await control.next((m) => m.type === 'ack');
+    // Half of a WebSocket text frame carrying revision 21, then the TCP connection dies.
+    const payload = Buffer.from(
+      JSON.stringify({ type: 'snapshot', revision: 21, nonce: 'b', mesh: 'mesh-1', slice: slice([v2]) }),
+    );
+    const header = Buffer.from([0x81, 126, payload.length >> 8, payload.length & 0xff]);
+    const tcp = (control.sockets[0] as unknown as { _socket: import('node:net').Socket })._socket;
+    tcp.write(Buffer.concat([header, payload.subarray(0, payload.length >> 1)]));
+    await new Promise<void>((resolve) => tcp.end(resolve));
+    tcp.destroy();
+    await control.close();
+
+    expect(proxy?.snapshot.config.revision).toBe(20);
+    for (let i = 0; i < 20; i++) expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v1');
+
+    control = await fakeControl(controlPort);
+    expect(await control.next((m) => m.type === 'hello')).toMatchObject({ revision: 20, mesh: 'mesh-1' });
+    control.sockets[0]?.send(
+      JSON.stringify({ type: 'snapshot', revision: 21, nonce: 'c', mesh: 'mesh-1', slice: slice([v2]) }),
+    );
+    expect(await control.next((m) => m.type === 'ack')).toEqual({ type: 'ack', revision: 21, nonce: 'c' });
     expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v2');
   });
 
