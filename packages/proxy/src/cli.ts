@@ -53,6 +53,8 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
 
 const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port 15000] [--admin-host 127.0.0.1]
                      [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]
+                     [--deregister-delay-ms 1000]   (with a control plane: how long to keep serving after
+                      leaving it on SIGTERM, while callers learn that this endpoint is going away)
                      [--control-plane ws://host:7070/api/v1/stream/proxy --join-token T
                       --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]
                      [--identity-dir DIR --trust-domain trellis.local]   (without a control plane: cert.pem,
@@ -65,6 +67,11 @@ export interface CliOptions {
   admin: boolean;
   logLevel: string;
   drainTimeoutMs: number;
+  /**
+   * On SIGTERM with a control plane: the proxy first leaves it (its endpoint turns unhealthy and every caller is
+   * told), keeps serving this long while that news spreads, and only then stops accepting and drains.
+   */
+  deregisterDelayMs: number;
   accessLog: boolean;
   controlPlane: string | undefined;
   joinToken: string;
@@ -106,6 +113,7 @@ export function parseCli(argv: string[]): CliOptions {
       'no-admin': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       'drain-timeout-ms': { type: 'string', default: '10000' },
+      'deregister-delay-ms': { type: 'string', default: '1000' },
       'access-log': { type: 'boolean', default: false },
       'control-plane': { type: 'string' },
       'join-token': { type: 'string', default: '' },
@@ -125,6 +133,9 @@ export function parseCli(argv: string[]): CliOptions {
     throw new Error('--admin-port must be 0–65535');
   if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0)
     throw new Error('--drain-timeout-ms must be ≥ 0');
+  const deregisterDelayMs = Number(values['deregister-delay-ms']);
+  if (!Number.isInteger(deregisterDelayMs) || deregisterDelayMs < 0 || deregisterDelayMs > 600_000)
+    throw new Error('--deregister-delay-ms must be 0–600000');
   const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
   if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(trustDomain))
     throw new Error('--trust-domain must be a lower-case DNS name');
@@ -139,6 +150,7 @@ export function parseCli(argv: string[]): CliOptions {
     admin: !values['no-admin'],
     logLevel: values['log-level'] ?? 'info',
     drainTimeoutMs,
+    deregisterDelayMs,
     accessLog: values['access-log'] ?? false,
     controlPlane: values['control-plane'],
     joinToken: values['join-token'] ?? '',
@@ -216,7 +228,10 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ signal }, 'draining');
     stopWatching();
-    Promise.resolve(client?.stop())
+    const leave = client
+      ? client.stop().then(() => new Promise((resolve) => setTimeout(resolve, options.deregisterDelayMs)))
+      : Promise.resolve();
+    leave
       .then(() => proxy.close())
       .then(
         () => process.exit(0),

@@ -2,8 +2,11 @@
  * The trellis-proxy executable joining a control plane: the hello it sends carries the node's labels from the
  * config file (routes select instances by them, e.g. a canary on version: v2) and the port other proxies reach it
  * on: its inbound listener's, or, for an ingress gateway without one, its ingress listener's. The control plane
- * here is a plain ws server on 127.0.0.1 that records the hello; the proxy is the built executable.
+ * here is a plain ws server on 127.0.0.1 that records the hello; the proxy is the built executable. On SIGTERM
+ * the proxy leaves first (its stream closes with "going away", which makes the control plane take its endpoint
+ * out of every caller's cluster) and keeps serving for --deregister-delay-ms before it stops accepting.
  */
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HelloMessage } from '@trellis/schema';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,6 +27,7 @@ afterEach(async () => {
 /** Starts the proxy against a recording control plane and resolves with its parsed hello and listener ports. */
 async function helloOf(
   config: unknown,
+  args: string[] = [],
 ): Promise<{ hello: ReturnType<typeof HelloMessage.parse>; ports: Record<string, number> }> {
   server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server?.once('listening', () => resolve()));
@@ -31,7 +35,7 @@ async function helloOf(
   const first = new Promise<unknown>((resolve) =>
     server?.once('connection', (socket) => socket.once('message', (data) => resolve(JSON.parse(`${data}`)))),
   );
-  cli = await startCli(config, '.json', ['--control-plane', url, '--join-token', 'secret']);
+  cli = await startCli(config, '.json', ['--control-plane', url, '--join-token', 'secret', ...args]);
   const up = JSON.parse(await cli.waitFor(/trellis-proxy is up/)) as { listeners: string[] };
   const ports = Object.fromEntries(
     up.listeners.map((l) => [l.split(' ')[0] ?? '', Number(l.split(':').at(-1))] as const),
@@ -67,5 +71,34 @@ describe('trellis-proxy with --control-plane', () => {
     });
     expect(ports.edge).toBeGreaterThan(0);
     expect(hello.node).toMatchObject({ service: 'ingress', instance: 'gw-1', port: ports.edge, labels: {} });
+  });
+
+  it('on SIGTERM it leaves the control plane first, keeps serving for the deregister delay, then exits 0', async () => {
+    const app = http.createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const { ports } = await helloOf(
+        {
+          node: { service: 'service-b', instance: 'b-1' },
+          listeners: [
+            { name: 'in', mode: 'inbound', port: 0, upstream: { port: (app.address() as AddressInfo).port } },
+          ],
+        },
+        ['--deregister-delay-ms', '2000'],
+      );
+      const [socket] = [...(server?.clients ?? [])];
+      const left = new Promise<number>((resolve) => socket?.once('close', (code) => resolve(code)));
+      const running = cli as RunningCli;
+      running.child.kill('SIGTERM');
+      expect(await left).toBe(1001);
+      // Left, and still serving: callers that have not heard yet lose nothing.
+      const res = await fetch(`http://127.0.0.1:${ports.in}/`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('ok');
+      expect(running.child.exitCode).toBeNull();
+      expect(await running.exited).toBe(0);
+    } finally {
+      app.close();
+    }
   });
 });
