@@ -3,7 +3,11 @@
 // reads) and the console (apps/console's production build on TRELLIS_CONSOLE_PORT, 3000; TRELLIS_CONSOLE=false
 // turns it off). SIGINT/SIGTERM go to all; this exits when all have stopped. The demo does not supervise the control
 // plane: if it dies, its proxies keep serving from their last-known-good snapshots and reconnect when it is back.
+// Every run makes a new admin API token (unless TRELLIS_ADMIN_TOKEN is set) for the demo's calls to the API, kept in
+// <data dir>/admin-token (0600) for curl and the CLI, and prints how to sign in to the console.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV, ensureInstalled, ROOT, turbo } from './lib.mjs';
@@ -32,6 +36,16 @@ if (turbo(['run', 'build', '--output-logs=errors-only']) !== 0) {
   process.stderr.write('build failed\n');
   process.exit(1);
 }
+
+const dataDir = path.resolve(ENV.TRELLIS_DATA_DIR || path.join(ROOT, '.trellis'));
+const tokenFile = path.join(dataDir, 'admin-token');
+const ownToken = Boolean(ENV.TRELLIS_ADMIN_TOKEN);
+const adminToken = ownToken ? ENV.TRELLIS_ADMIN_TOKEN : `trellis_${randomBytes(32).toString('base64url')}`;
+if (!ownToken) {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
+}
+const childEnv = { ...ENV, TRELLIS_ADMIN_TOKEN: adminToken };
 
 const running = new Map();
 let stopping = false;
@@ -86,7 +100,7 @@ const control = spawn(
   {
     cwd: ROOT,
     stdio: ['inherit', 'pipe', 'inherit', 'ipc'],
-    env: ENV,
+    env: childEnv,
     detached: true,
   },
 );
@@ -95,12 +109,15 @@ track('control plane', control);
 
 // The control plane prints where it listens ("  health     http://127.0.0.1:7070/healthz ..."); its output is
 // passed through and read for that line, so that a port of 0 (or any host) works without parsing settings here.
+// On the first run it prints the generated password of user admin before that line.
+let firstRunPassword;
 const controlUrl = new Promise((resolve) => {
   let buffer = '';
   control.stdout.on('data', (chunk) => {
     process.stdout.write(chunk);
     if (buffer === null) return;
     buffer += chunk.toString('utf8');
+    firstRunPassword ??= /first run: sign in as admin \/ (\S+)/.exec(buffer)?.[1];
     const found = /^\s*health\s+(https?:\/\/\S+)\/healthz/m.exec(buffer);
     if (found) {
       buffer = null;
@@ -124,6 +141,20 @@ async function ready(url) {
 
 const url = await controlUrl;
 await ready(url);
+if (!stopping && running.has('control plane')) {
+  process.stdout.write(
+    [
+      '',
+      firstRunPassword
+        ? `login: admin / ${firstRunPassword}`
+        : `login: admin (password: see ${path.join(dataDir, 'initial-admin-password')}, or the one you set)`,
+      ownToken
+        ? 'api token  TRELLIS_ADMIN_TOKEN (as set)'
+        : `api token  export TRELLIS_TOKEN=$(cat ${tokenFile})   # this run's admin token, for curl -H "authorization: Bearer $TRELLIS_TOKEN" and the trellis CLI`,
+      '',
+    ].join('\n'),
+  );
+}
 if (!stopping && running.has('control plane') && consoleSetting.enabled) {
   // The production build (`next build`, run by the build above), served by one process that prints
   // "Trellis console is up: <url>" and stops on SIGINT/SIGTERM, or when this script dies (parent-watch).
@@ -159,7 +190,7 @@ if (!stopping && running.has('control plane')) {
       '--control-url',
       url,
     ],
-    { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: ENV },
+    { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: childEnv },
   );
   demo.channel?.unref();
   track('demo', demo);

@@ -142,6 +142,16 @@ export async function startFakeControl(mesh) {
         nextCursor: end < services.length ? String(end) : null,
       });
     }
+    // The console asks who is signed in (the browser carries a made-up session cookie: nothing checks it here).
+    if (url.pathname === '/api/v1/auth/me') {
+      return json(res, 200, {
+        kind: 'session',
+        username: 'bench',
+        role: 'viewer',
+        csrfToken: 'bench',
+        tokenName: null,
+      });
+    }
     if (/^\/api\/v1\/(routes|policies|proxies|endpoints)/.test(url.pathname)) {
       return json(res, 200, { items: [], nextCursor: null });
     }

@@ -194,6 +194,8 @@ async function measureScale(browser, scale) {
   const control = await startFakeControl(mesh);
   const consoleApp = await startConsole(control.url);
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  // The console sends a browser without a session cookie to its login page; the fake control plane accepts any.
+  await context.addCookies([{ name: 'trellis_session', value: 'bench', url: consoleApp.url }]);
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));

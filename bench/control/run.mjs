@@ -43,6 +43,7 @@ const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 const CLIENTS = path.join(HERE, 'clients.mjs');
 const POSTGRES = path.join(HERE, 'postgres.mjs');
 const JOIN_TOKEN = 'trellis-bench-join-token';
+const ADMIN_TOKEN = 'trellis-bench-admin-token-0123456789abcdef';
 /** The LISTEN/NOTIFY channel each committed revision is announced on (apps/control/src/store/change.ts). */
 const REVISION_CHANNEL = 'trellis_revision';
 const FD_LIMIT = 65536;
@@ -144,6 +145,10 @@ const CONTROL_ENV = {
   TRELLIS_LOG_LEVEL: 'warn',
   TRELLIS_PROXY_ACCEPT_RATE: String(S.acceptRate),
   TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+  // The API needs credentials: a static admin token for the benchmark's calls, and a known first-run password so
+  // that none is generated into the repo's data folder.
+  TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+  TRELLIS_ADMIN_PASSWORD: 'bench-admin-password',
 };
 
 const TARGETS = {
@@ -238,7 +243,10 @@ const withFdLimit = (command) =>
 async function api(base, method, pathname, body, timeoutMs = 30_000) {
   const res = await fetch(`${base}${pathname}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(timeoutMs),
   });

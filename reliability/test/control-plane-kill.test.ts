@@ -15,7 +15,7 @@ import { type Mesh, TrafficGenerator, waitForSynced } from '@trellis/demo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../apps/control/test/support/db.ts';
 import { config } from './support/config.ts';
-import { ChildControlPlane } from './support/control.ts';
+import { ADMIN_TOKEN, ChildControlPlane } from './support/control.ts';
 import {
   configRevisions,
   describeFailure,
@@ -103,7 +103,12 @@ describe('control plane SIGKILLed under steady load', () => {
       // Back on the same port: time from ready to every proxy SYNCED (reconnect backoff included).
       await control.start();
       const readyAt = performance.now();
-      const synced = await waitForSynced(control.url, mesh.proxyKeys(), config.resyncBarS * 1000 + 30_000);
+      const synced = await waitForSynced(
+        control.url,
+        mesh.proxyKeys(),
+        config.resyncBarS * 1000 + 30_000,
+        ADMIN_TOKEN,
+      );
       const resyncS = (performance.now() - readyAt) / 1000;
       expect(synced.every((p) => p.status === 'SYNCED')).toBe(true);
 

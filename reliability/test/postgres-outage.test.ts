@@ -20,7 +20,7 @@ import {
   startEmbeddedPostgres,
 } from '../../apps/control/src/db/embedded.ts';
 import { config } from './support/config.ts';
-import { ChildControlPlane } from './support/control.ts';
+import { ADMIN_AUTH, ChildControlPlane } from './support/control.ts';
 import { configRevisions, describeFailure, getJson, startDemoMesh, warmUp } from './support/mesh.ts';
 import { recordFigures } from './support/results.ts';
 
@@ -73,7 +73,11 @@ interface Answer {
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const started = performance.now();
   try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(config.apiAnswerBarMs + 5000) });
+    const res = await fetch(url, {
+      ...init,
+      headers: { ...ADMIN_AUTH, ...(init.headers as Record<string, string> | undefined) },
+      signal: AbortSignal.timeout(config.apiAnswerBarMs + 5000),
+    });
     const text = await res.text();
     let code: string | undefined;
     try {

@@ -2,6 +2,7 @@
  * The control plane's configuration: read from the environment once, here, validated, and passed down.
  * No other module reads process.env.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
@@ -18,9 +19,18 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** "ip", "ip:port" or "[ipv6]:port", as node's Resolver.setServers takes them. */
+function isDnsServer(server: string): boolean {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(server);
+  if (!match) return isIP(server) !== 0;
+  const port = Number(match[3]);
+  return isIP(match[1] ?? match[2] ?? '') !== 0 && port >= 1 && port <= 65535;
+}
+
 /**
- * The join token proxies present in their hello. This default is for development only: anyone who knows it can
- * register endpoints. Per-service tokens replace it with the security milestone.
+ * The mesh-wide join token proxies may present in their hello: good for any service, so it is the bootstrap and
+ * development token. This default is for development only: anyone who knows it can register as any service.
+ * Per-service join tokens (POST /api/v1/join-tokens) admit a proxy as one service only.
  */
 export const DEV_JOIN_TOKEN = 'trellis-dev-join-token';
 
@@ -62,6 +72,24 @@ const EnvSchema = z
       .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, { error: 'must be a lower-case DNS name' })
       .default(DEFAULT_TRUST_DOMAIN),
     TRELLIS_CERT_TTL_MS: int(10_000, 30 * 86_400_000).default(86_400_000),
+    TRELLIS_ADMIN_PASSWORD: z
+      .string()
+      .min(12, { error: 'must be at least 12 characters' })
+      .max(1024, { error: 'must be at most 1024 characters' })
+      .optional(),
+    TRELLIS_ADMIN_TOKEN: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (e.g. `openssl rand -base64 32`)' })
+      .max(512, { error: 'must be at most 512 characters' })
+      .regex(/^\S+$/, { error: 'must not contain spaces' })
+      .optional(),
+    TRELLIS_DNS_SERVERS: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()))
+      .refine((servers) => servers.every(isDnsServer), {
+        error: 'must be a comma-separated list of DNS servers: "ip", "ip:port" or "[ipv6]:port"',
+      })
+      .optional(),
   })
   .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
     path: ['TRELLIS_PROXY_TTL_MS'],
@@ -114,6 +142,15 @@ export interface Config {
   trustDomain: string;
   /** Lifetime of the certificates issued to proxies. */
   certificateTtlMs: number;
+  /**
+   * The password user `admin` is created with on the first start (no user yet). Unset: one is generated,
+   * printed once and written to `dataDir/initial-admin-password` (0600). Ignored once any user exists.
+   */
+  adminPassword: string | undefined;
+  /** A static admin bearer token for automation (compared by hash in constant time). */
+  adminToken: string | undefined;
+  /** The DNS servers DNS discovery asks ("ip", "ip:port", "[ipv6]:port"); default the system's resolvers. */
+  dnsServers: string[] | undefined;
 }
 
 export class ConfigError extends Error {
@@ -152,5 +189,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     caKey: e.TRELLIS_CA_KEY === undefined ? undefined : Buffer.from(e.TRELLIS_CA_KEY, 'base64'),
     trustDomain: e.TRELLIS_TRUST_DOMAIN,
     certificateTtlMs: e.TRELLIS_CERT_TTL_MS,
+    adminPassword: e.TRELLIS_ADMIN_PASSWORD,
+    adminToken: e.TRELLIS_ADMIN_TOKEN,
+    dnsServers: e.TRELLIS_DNS_SERVERS,
   };
 }

@@ -5,15 +5,19 @@
  * stream feeds. Used by main.ts and by tests that need a real process-like control plane (restart, persistence,
  * several control planes on one database).
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { newSecret } from './auth/secrets.ts';
+import { ensureFirstAdmin, joinTokenService } from './auth/store.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { resolveCaKey } from './ca/key.ts';
 import { type Config, DEV_JOIN_TOKEN, REPO_ROOT } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
 import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
+import { startDnsDiscovery } from './discovery/dns.ts';
 import { buildApp } from './http/app.ts';
 import { REPLICA_HEARTBEAT_MS, ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
@@ -46,7 +50,44 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+/** The file the generated first-run password of user `admin` is written to (0600). */
+export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password';
+
+export interface StartOptions {
+  /** Where the generated first-run admin password is printed (once); default stdout, never the logger. */
+  print?: (text: string) => void;
+}
+
+/**
+ * Creates user `admin` on the first start (no user at all) with TRELLIS_ADMIN_PASSWORD, or with a generated
+ * password that is printed once and written to `<dataDir>/initial-admin-password` (0600).
+ */
+async function bootstrapAdmin(
+  config: Config,
+  store: StoreDeps,
+  logger: Logger,
+  print: (text: string) => void,
+): Promise<void> {
+  const password = config.adminPassword ?? newSecret().slice(0, 24);
+  if (!(await ensureFirstAdmin(store, password))) return;
+  if (config.adminPassword !== undefined) {
+    logger.info('created user "admin" with the password from TRELLIS_ADMIN_PASSWORD');
+    return;
+  }
+  const file = path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE);
+  await mkdir(config.dataDir, { recursive: true });
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  logger.warn({ file }, 'created user "admin" with a generated password (printed once on stdout)');
+  print(
+    `\n  admin      first run: sign in as admin / ${password} (also in ${file} until admin changes it)\n`,
+  );
+}
+
+export async function startControlPlane(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<ControlPlane> {
   let embedded: RunningPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
@@ -72,6 +113,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const store: StoreDeps = { db, clock: () => new Date(), newId: () => crypto.randomUUID() };
   const seeded = config.seed ? await seedExampleMesh(store) : false;
   if (seeded) logger.info('seeded the example mesh (service-a → service-b → service-c)');
+  await bootstrapAdmin(config, store, logger, options.print ?? ((text) => process.stdout.write(text)));
 
   if (config.joinToken === DEV_JOIN_TOKEN) {
     logger.warn('proxies join with the development join token; set TRELLIS_JOIN_TOKEN outside development');
@@ -110,6 +152,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     store,
     logger,
     joinToken: config.joinToken,
+    joinTokenService: (token) => joinTokenService(store, token),
     helloTimeoutMs: config.proxyHelloTimeoutMs,
     graceMs: config.proxyGraceMs,
     ttlMs: config.proxyTtlMs,
@@ -136,6 +179,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     telemetry,
     replicas,
     events,
+    adminToken: config.adminToken,
+    initialPasswordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE),
   });
 
   const reapLog = logger.child({ component: 'endpoint-ttl' });
@@ -161,6 +206,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     await app.close();
     throw error;
   }
+  const dnsDiscovery = startDnsDiscovery(store, logger, config.dnsServers);
   return {
     url: address,
     databaseUrl,
@@ -172,6 +218,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     certificates,
     async stop() {
       clearInterval(reaper);
+      await dnsDiscovery.stop();
       await replicas.stop().catch((err) => logger.warn({ err }, 'could not remove this replica'));
       await stream.close();
       await telemetry.stop();

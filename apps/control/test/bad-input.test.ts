@@ -3,6 +3,7 @@
  * and nothing is written (the mesh revision does not move).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from './support/api.ts';
 import { type TestControl, testControl } from './support/db.ts';
 
 let t: TestControl;
@@ -13,7 +14,7 @@ beforeAll(async () => {
       method: 'POST',
       url,
       payload: JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
+      headers: { ...bearer(), 'content-type': 'application/json' },
     });
   await make('/api/v1/services', { name: 'known', port: 80 });
   await make('/api/v1/services', { name: 'raw-tcp', port: 5432, protocol: 'tcp' });
@@ -459,8 +460,8 @@ describe('bad input', () => {
       method: c.method,
       url: c.url,
       ...(c.body === undefined
-        ? {}
-        : { payload: c.body, headers: { 'content-type': c.contentType ?? 'application/json' } }),
+        ? { headers: bearer() }
+        : { payload: c.body, headers: { ...bearer(), 'content-type': c.contentType ?? 'application/json' } }),
     });
     expect(res.statusCode).toBe(c.status);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);

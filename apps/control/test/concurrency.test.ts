@@ -1,5 +1,6 @@
 /** Optimistic concurrency over a real port: stale writers get 409 with the current resource; no update is lost. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from './support/api.ts';
 import { type TestControl, testControl } from './support/db.ts';
 
 let t: TestControl;
@@ -13,7 +14,7 @@ afterAll(() => t.close());
 async function http(method: string, path: string, body?: unknown) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? bearer() : { ...bearer(), 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -61,6 +62,47 @@ describe('concurrent writers', () => {
     const audit = (await http('GET', '/audit?kind=service&resourceName=counter&limit=100')).body.items;
     expect(audit.filter((e: { action: string }) => e.action === 'update')).toHaveLength(writers);
   });
+
+  it('fifty editors of one route rule: one wins per version, the rest get 409; retrying, no update is lost', async () => {
+    await http('POST', '/services', { name: 'edited', port: 80 });
+    const created = await http('POST', '/routes', { name: 'edited', service: 'edited', timeoutMs: 1000 });
+    expect(created.status).toBe(201);
+    const editors = 50;
+    // All with the version they read at the start: exactly one of them can win it.
+    const stale = await Promise.all(
+      Array.from({ length: editors }, (_, i) =>
+        http('PUT', '/routes/edited', { name: 'edited', service: 'edited', timeoutMs: 2000 + i, version: 1 }),
+      ),
+    );
+    expect(stale.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(stale.filter((r) => r.status === 409)).toHaveLength(editors - 1);
+    for (const r of stale.filter((x) => x.status === 409)) expect(r.body.current.version).toBe(2);
+    const start = (await http('GET', '/routes/edited')).body as { timeoutMs: number; version: number };
+    expect(start.version).toBe(2);
+
+    // Each editor adds 1 ms to the timeout, re-reading after every 409 (staggered, so that fifty do not all
+    // collide again at once: that only costs time, it cannot change the outcome).
+    const edit = async (i: number) => {
+      for (;;) {
+        const current = (await http('GET', '/routes/edited')).body;
+        const res = await http('PUT', '/routes/edited', {
+          name: 'edited',
+          service: 'edited',
+          timeoutMs: current.timeoutMs + 1,
+          version: current.version,
+        });
+        if (res.status === 200) return;
+        expect(res.status).toBe(409);
+        await new Promise((resolve) => setTimeout(resolve, (i % 10) * 4));
+      }
+    };
+    await Promise.all(Array.from({ length: editors }, (_, i) => edit(i)));
+    const final = (await http('GET', '/routes/edited')).body;
+    expect(final.timeoutMs).toBe(start.timeoutMs + editors);
+    expect(final.version).toBe(2 + editors);
+    const audit = (await http('GET', '/audit?kind=route&resourceName=edited&limit=200')).body.items;
+    expect(audit.filter((e: { action: string }) => e.action === 'update')).toHaveLength(editors + 1);
+  }, 120_000);
 
   it('concurrent creates of one name: one 201, the rest 409, one row', async () => {
     const results = await Promise.all(

@@ -47,6 +47,9 @@ describe('config', () => {
     ['TRELLIS_SEED', 'maybe'],
     ['TRELLIS_LOG_LEVEL', 'loud'],
     ['TRELLIS_ADVERTISE_URL', 'ftp://cp-1'],
+    ['TRELLIS_ADMIN_PASSWORD', 'short'],
+    ['TRELLIS_ADMIN_TOKEN', 'too-short-for-a-token'],
+    ['TRELLIS_ADMIN_TOKEN', `${'x'.repeat(32)} with spaces`],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -66,6 +69,14 @@ describe('config', () => {
         TRELLIS_PROXY_TTL_MS: '2000',
       }),
     ).toMatchObject({ joinToken: 's3cret', proxyGraceMs: 2000, proxyTtlMs: 2000 });
+  });
+
+  it('reads the first-run admin password and the static admin token; neither is set by default', () => {
+    expect(loadConfig({})).toMatchObject({ adminPassword: undefined, adminToken: undefined });
+    const token = 'a'.repeat(40);
+    expect(
+      loadConfig({ TRELLIS_ADMIN_PASSWORD: 'a-long-password', TRELLIS_ADMIN_TOKEN: token }),
+    ).toMatchObject({ adminPassword: 'a-long-password', adminToken: token });
   });
 
   it('refuses a proxy TTL shorter than the grace period', () => {

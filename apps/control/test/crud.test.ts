@@ -252,7 +252,7 @@ describe('revisions and audit', () => {
     const rev = await api('GET', `/revisions/${revision + 1}`);
     expect(rev.body).toMatchObject({
       revision: revision + 1,
-      actor: 'anonymous',
+      actor: 'token:TRELLIS_ADMIN_TOKEN',
       summary: 'update service audited',
     });
     expect(rev.body.snapshot.services.find((s: { name: string }) => s.name === 'audited').port).toBe(2);

@@ -7,6 +7,7 @@
 import { CLOSE_CODES, EVENTS_STREAM_PATH, MeshEvent } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../src/server.ts';
+import { bearer } from './support/api.ts';
 import { createDatabase } from './support/db.ts';
 import { FakeProxy, getJson, shiftCanary, startPlane, streamUrl } from './support/proxy-client.ts';
 
@@ -16,7 +17,9 @@ let b: ControlPlane;
 const open: FakeProxy[] = [];
 
 async function subscribe(plane: ControlPlane): Promise<FakeProxy> {
-  const client = await FakeProxy.connect(`${plane.url.replace(/^http/, 'ws')}${EVENTS_STREAM_PATH}`);
+  const client = await FakeProxy.connect(`${plane.url.replace(/^http/, 'ws')}${EVENTS_STREAM_PATH}`, {
+    headers: bearer(),
+  });
   open.push(client);
   return client;
 }

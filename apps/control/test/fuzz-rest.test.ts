@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from './support/api.ts';
 import { type TestControl, testControl } from './support/db.ts';
 import { bodyFor, FUZZ_TIMEOUT_MS, nastyString, pct, run } from './support/fuzz.ts';
 
@@ -28,7 +29,9 @@ async function send(req: Sent) {
   const res = await t.app.inject({
     method: req.method,
     url: req.url,
-    ...(req.body === undefined ? {} : { payload: req.body, headers: { 'content-type': 'application/json' } }),
+    ...(req.body === undefined
+      ? { headers: bearer() }
+      : { payload: req.body, headers: { ...bearer(), 'content-type': 'application/json' } }),
   });
   const where = `${req.method} ${req.url} ${req.body?.slice(0, 300) ?? ''}`;
   if (res.statusCode >= 500) seen5xx.push(`${res.statusCode} ${where}: ${res.body.slice(0, 300)}`);
@@ -141,7 +144,7 @@ beforeAll(async () => {
       method: 'POST',
       url,
       payload: JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
+      headers: { ...bearer(), 'content-type': 'application/json' },
     });
   await post('/api/v1/services', { name: 'known', port: 80 });
   await post('/api/v1/routes', { name: 'known-route', service: 'known' });

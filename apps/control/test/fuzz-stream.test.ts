@@ -19,6 +19,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ControlPlane } from '../src/server.ts';
+import { bearer } from './support/api.ts';
 import { createDatabase } from './support/db.ts';
 import { anyJson, bodyFor, deepNesting, FUZZ_TIMEOUT_MS, pct, run } from './support/fuzz.ts';
 import { deadline, getJson, JOIN_TOKEN, startPlane } from './support/proxy-client.ts';
@@ -44,7 +45,7 @@ async function exchange(
   url: string,
   frames: (string | Buffer)[],
 ): Promise<{ code: number | null; reason: string; snapshot: boolean }> {
-  const socket = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 });
+  const socket = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, headers: bearer() });
   let snapshot = false;
   let onSnapshot = () => {};
   socket.on('message', (data) => {

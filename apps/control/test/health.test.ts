@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../src/db/client.ts';
 import { buildApp } from '../src/http/app.ts';
+import { bearer, TEST_ADMIN_TOKEN } from './support/api.ts';
 import { type TestControl, testControl } from './support/db.ts';
 import { freePort } from './support/ports.ts';
 
@@ -41,12 +42,13 @@ describe('health', () => {
       logger: pino({ level: 'silent' }),
       bodyLimitBytes: 1024,
       pendingMigrations: async () => [],
+      adminToken: TEST_ADMIN_TOKEN,
     });
     try {
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ code: 'TRELLIS_ERR_DATABASE_UNAVAILABLE' });
-      const list = await app.inject({ method: 'GET', url: '/api/v1/services' });
+      const list = await app.inject({ method: 'GET', url: '/api/v1/services', headers: bearer() });
       expect(list.statusCode).toBe(503);
       expect(list.headers['content-type']).toMatch(/problem\+json/);
       expect(list.json()).toMatchObject({ code: 'TRELLIS_ERR_DATABASE_UNAVAILABLE' });
@@ -54,7 +56,7 @@ describe('health', () => {
         method: 'POST',
         url: '/api/v1/services',
         payload: JSON.stringify({ name: 'a', port: 1 }),
-        headers: { 'content-type': 'application/json' },
+        headers: { ...bearer(), 'content-type': 'application/json' },
       });
       expect(write.statusCode).toBe(503);
     } finally {

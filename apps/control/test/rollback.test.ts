@@ -106,7 +106,7 @@ describe('rollback', () => {
     expect(summary).toMatchObject({
       revision: changed + 1,
       kind: 'config',
-      actor: 'anonymous',
+      actor: 'token:TRELLIS_ADMIN_TOKEN',
       summary: `rollback to revision ${seeded}`,
     });
     const audit = (await api('GET', `/audit?revision=${changed + 1}`)).body.items;

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig, REPO_ROOT } from '../src/config.ts';
-import { startControlPlane } from '../src/server.ts';
+import { INITIAL_ADMIN_PASSWORD_FILE, startControlPlane } from '../src/server.ts';
+import { bearer, TEST_ADMIN_PASSWORD, TEST_ADMIN_TOKEN } from './support/api.ts';
 import { createDatabase, silentLogger } from './support/db.ts';
 import { freePort } from './support/ports.ts';
 
@@ -20,23 +21,41 @@ beforeAll(async () => {
 afterAll(() => fs.rm(dataDir, { recursive: true, force: true }));
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: bearer() });
   return { status: res.status, body: await res.json() };
 }
 
 describe('control plane process', () => {
-  it('keeps every change across a restart and seeds only the first time', async () => {
+  it('keeps every change across a restart and seeds only the first time; prints a generated admin password once', async () => {
     const config: Config = {
       ...loadConfig({}),
       port: 0,
       dataDir,
       embeddedPgPort: await freePort(),
       logLevel: 'silent',
+      adminToken: TEST_ADMIN_TOKEN,
     };
-    const first = await startControlPlane(config, silentLogger);
+    const printed: string[] = [];
+    const print = (text: string) => printed.push(text);
+    const passwordFile = path.join(dataDir, INITIAL_ADMIN_PASSWORD_FILE);
+    const first = await startControlPlane(config, silentLogger, { print });
     let revisionBeforeStop: number;
+    let password: string;
     try {
       expect(first.seeded).toBe(true);
+      // No TRELLIS_ADMIN_PASSWORD: one is generated, printed once (not logged) and kept in a 0600 file.
+      expect(printed).toHaveLength(1);
+      password = (await fs.readFile(passwordFile, 'utf8')).trim();
+      expect(password.length).toBeGreaterThanOrEqual(20);
+      expect(printed[0]).toContain(`admin / ${password}`);
+      expect((await fs.stat(passwordFile)).mode & 0o777).toBe(0o600);
+      const login = await fetch(`${first.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password }),
+      });
+      expect(login.status).toBe(200);
+      expect(((await login.json()) as { user: unknown }).user).toEqual({ username: 'admin', role: 'admin' });
       expect((await getJson(`${first.url}/readyz`)).status).toBe(200);
       const services = await getJson(`${first.url}/api/v1/services`);
       expect(services.body.items.map((s: { name: string }) => s.name)).toEqual([
@@ -47,7 +66,7 @@ describe('control plane process', () => {
       ]);
       const put = await fetch(`${first.url}/api/v1/routes/service-b-canary`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...bearer(), 'content-type': 'application/json' },
         body: JSON.stringify({
           name: 'service-b-canary',
           service: 'service-b',
@@ -64,9 +83,11 @@ describe('control plane process', () => {
       await first.stop();
     }
 
-    const second = await startControlPlane(config, silentLogger);
+    const second = await startControlPlane(config, silentLogger, { print });
     try {
       expect(second.seeded).toBe(false);
+      expect(printed).toHaveLength(1);
+      expect((await fs.readFile(passwordFile, 'utf8')).trim()).toBe(password);
       expect((await getJson(`${second.url}/readyz`)).status).toBe(200);
       const route = await getJson(`${second.url}/api/v1/routes/service-b-canary`);
       expect(route.body.version).toBe(2);
@@ -87,6 +108,8 @@ describe('control plane process', () => {
       port: 0,
       logLevel: 'silent',
       dataDir: path.join(dataDir, 'unused'),
+      adminToken: TEST_ADMIN_TOKEN,
+      adminPassword: TEST_ADMIN_PASSWORD,
     };
     const plane = await startControlPlane(config, silentLogger);
     try {

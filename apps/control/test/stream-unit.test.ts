@@ -153,6 +153,8 @@ describe('SliceCache', () => {
       services: sliceFor(m, 'db').services,
       routes: sliceFor(m, 'db').routes,
       policies: sliceFor(m, 'db').policies,
+      authorizationPolicies: sliceFor(m, 'db').authorizationPolicies,
+      mtls: sliceFor(m, 'db').mtls,
     });
   });
 

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../src/db/client.ts';
 import type { ControlPlane } from '../src/server.ts';
+import { bearer } from './support/api.ts';
 import { createDatabase } from './support/db.ts';
 import { eventually, FakeProxy, getJson, JOIN_TOKEN, startPlane, streamUrl } from './support/proxy-client.ts';
 import { edge, frame } from './support/telemetry.ts';
@@ -69,7 +70,7 @@ describe('telemetry over the proxy stream', () => {
     const api = async (path: string, body: unknown) => {
       const res = await fetch(`${url}/api/v1${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...bearer(), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       expect(res.status, `${path}: ${await res.text()}`).toBe(201);

@@ -10,7 +10,7 @@ import {
   TELEMETRY_STREAM_PATH,
 } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from './support/api.ts';
+import { bearer, call } from './support/api.ts';
 import { deadline, FakeProxy } from './support/proxy-client.ts';
 import { edge, frame, ManualClock, type TelemetryControl, telemetryControl } from './support/telemetry.ts';
 
@@ -21,7 +21,7 @@ let base: string;
 const open: FakeProxy[] = [];
 
 async function subscribe(query = ''): Promise<FakeProxy> {
-  const client = await FakeProxy.connect(`${base}${TELEMETRY_STREAM_PATH}${query}`);
+  const client = await FakeProxy.connect(`${base}${TELEMETRY_STREAM_PATH}${query}`, { headers: bearer() });
   open.push(client);
   return client;
 }

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../../../apps/control/src/server.ts';
+import { TEST_ADMIN_TOKEN } from '../../../apps/control/test/support/api.ts';
 import { createDatabase } from '../../../apps/control/test/support/db.ts';
 import {
   FakeProxy,
@@ -22,7 +23,10 @@ let proxy: FakeProxy;
 let temp: Awaited<ReturnType<typeof tempDir>>;
 
 function cli(args: string[], input?: string): Promise<Result> {
-  return trellis(args, { env: { TRELLIS_SERVER: plane.url }, ...(input === undefined ? {} : { input }) });
+  return trellis(args, {
+    env: { TRELLIS_SERVER: plane.url, TRELLIS_TOKEN: TEST_ADMIN_TOKEN },
+    ...(input === undefined ? {} : { input }),
+  });
 }
 
 async function currentRevision(): Promise<number> {

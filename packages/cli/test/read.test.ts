@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import type { ControlPlane } from '../../../apps/control/src/server.ts';
+import { TEST_ADMIN_TOKEN } from '../../../apps/control/test/support/api.ts';
 import { createDatabase } from '../../../apps/control/test/support/db.ts';
 import {
   eventually,
@@ -23,7 +24,7 @@ let synced: FakeProxy;
 let refusing: FakeProxy;
 
 function cli(args: string[]): Promise<Result> {
-  return trellis(args, { env: { TRELLIS_SERVER: plane.url } });
+  return trellis(args, { env: { TRELLIS_SERVER: plane.url, TRELLIS_TOKEN: TEST_ADMIN_TOKEN } });
 }
 
 beforeAll(async () => {
@@ -136,7 +137,7 @@ describe('trellis get', () => {
     });
 
     const back = await trellis(['apply', '-f', '-'], {
-      env: { TRELLIS_SERVER: plane.url },
+      env: { TRELLIS_SERVER: plane.url, TRELLIS_TOKEN: TEST_ADMIN_TOKEN },
       input: yaml.stdout,
     });
     expect(back).toEqual({

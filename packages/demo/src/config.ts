@@ -34,6 +34,7 @@ const EnvSchema = z.object({
   TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
   TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).default(DEV_JOIN_TOKEN),
   TRELLIS_DATA_DIR: z.string().min(1).optional(),
+  TRELLIS_ADMIN_TOKEN: z.string().min(1).max(512).optional(),
 });
 
 export interface DemoConfig {
@@ -50,6 +51,8 @@ export interface DemoConfig {
   /** The control plane's HTTP base URL (the --control-url argument wins over TRELLIS_CONTROL_HOST/PORT). */
   controlUrl: string;
   joinToken: string;
+  /** TRELLIS_ADMIN_TOKEN: the bearer token the demo calls the control plane's API with (`npm start` passes one). */
+  controlToken: string | undefined;
   /** <TRELLIS_DATA_DIR or .trellis>/demo: proxy configs and last-known-good snapshots. */
   stateDir: string;
 }
@@ -84,6 +87,7 @@ export function loadDemoConfig(
     controlUrl:
       overrides.controlUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${e.TRELLIS_CONTROL_PORT}`,
     joinToken: e.TRELLIS_JOIN_TOKEN,
+    controlToken: e.TRELLIS_ADMIN_TOKEN,
     stateDir: path.join(path.resolve(e.TRELLIS_DATA_DIR ?? path.join(REPO_ROOT, '.trellis')), 'demo'),
   };
 }

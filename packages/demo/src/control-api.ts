@@ -2,11 +2,16 @@
  * What the demo asks of the control plane's REST API: whether it is ready, whether every proxy has caught up
  * (GET /api/v1/proxies), and that the services the demo's proxies register as exist. The demo waits on the control
  * plane's own view rather than guessing with delays: a mesh is ready when every one of its proxies is SYNCED.
+ * Every call but the readiness probe sends `token` (an admin API token, TRELLIS_ADMIN_TOKEN) as a bearer token.
  */
 import type { ProxyStatus } from '@trellis/schema';
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+function auth(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+async function getJson(url: string, token?: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { headers: auth(token), signal: AbortSignal.timeout(5000) });
   const text = await res.text();
   let body: unknown;
   try {
@@ -38,8 +43,8 @@ export async function waitForControlPlane(controlUrl: string, timeoutMs = 60_000
 }
 
 /** GET /api/v1/proxies: the proxies connected to this control plane. */
-export async function listProxies(controlUrl: string): Promise<ProxyStatus[]> {
-  const { status, body } = await getJson(`${controlUrl}/api/v1/proxies`);
+export async function listProxies(controlUrl: string, token?: string): Promise<ProxyStatus[]> {
+  const { status, body } = await getJson(`${controlUrl}/api/v1/proxies`, token);
   if (status !== 200) throw new Error(`GET /api/v1/proxies answered ${status}`);
   return (body as { items: ProxyStatus[] }).items;
 }
@@ -53,12 +58,13 @@ export async function waitForSynced(
   controlUrl: string,
   proxies: readonly string[],
   timeoutMs = 60_000,
+  token?: string,
 ): Promise<ProxyStatus[]> {
   const until = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
     try {
-      const items = await listProxies(controlUrl);
+      const items = await listProxies(controlUrl, token);
       const byKey = new Map(items.map((p) => [`${p.node.service}/${p.node.instance}`, p]));
       const mine = proxies.map((key) => byKey.get(key));
       if (mine.every((p) => p?.status === 'SYNCED')) return mine as ProxyStatus[];
@@ -80,15 +86,24 @@ export async function waitForSynced(
  * Creates those of `services` that do not exist yet (a database seeded by an older Trellis lacks `ingress`), so
  * that every demo proxy can register. Returns the names it created.
  */
-export async function ensureServices(controlUrl: string, services: readonly string[]): Promise<string[]> {
+export async function ensureServices(
+  controlUrl: string,
+  services: readonly string[],
+  token?: string,
+): Promise<string[]> {
   const created: string[] = [];
   for (const name of services) {
-    const found = await getJson(`${controlUrl}/api/v1/services/${name}`);
+    const found = await getJson(`${controlUrl}/api/v1/services/${name}`, token);
     if (found.status === 200) continue;
+    if (found.status === 401 || found.status === 403) {
+      throw new Error(
+        `GET /api/v1/services/${name} answered ${found.status}: the demo needs an editor or admin API token in TRELLIS_ADMIN_TOKEN`,
+      );
+    }
     if (found.status !== 404) throw new Error(`GET /api/v1/services/${name} answered ${found.status}`);
     const res = await fetch(`${controlUrl}/api/v1/services`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth(token), 'content-type': 'application/json' },
       body: JSON.stringify({ name, port: 8080, description: 'created by the demo mesh' }),
       signal: AbortSignal.timeout(5000),
     });
@@ -103,10 +118,14 @@ export async function ensureServices(controlUrl: string, services: readonly stri
 export async function foreignEndpoints(
   controlUrl: string,
   services: readonly string[],
+  token?: string,
 ): Promise<{ service: string; address: string; port: number; source: string }[]> {
   const found: { service: string; address: string; port: number; source: string }[] = [];
   for (const service of services) {
-    const { status, body } = await getJson(`${controlUrl}/api/v1/services/${service}/endpoints?limit=500`);
+    const { status, body } = await getJson(
+      `${controlUrl}/api/v1/services/${service}/endpoints?limit=500`,
+      token,
+    );
     if (status !== 200) continue;
     for (const e of (body as { items: { address: string; port: number; source: string }[] }).items) {
       if (e.source !== 'proxy') found.push({ service, address: e.address, port: e.port, source: e.source });

@@ -40,6 +40,8 @@ export interface MeshOptions {
   /** The control plane's HTTP base URL, e.g. http://127.0.0.1:7070 (the proxy stream is derived from it). */
   controlUrl: string;
   joinToken: string;
+  /** An API token the launcher reads the control plane's proxy list with (TRELLIS_ADMIN_TOKEN). */
+  controlToken?: string | undefined;
   services: InstanceSpec[];
   /** The gateway in front of the mesh; DEMO_INGRESS when absent, none when null. */
   ingress?: IngressSpec | null;
@@ -386,7 +388,8 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     },
     processes,
     proxyKeys,
-    waitForSync: (timeoutMs = 60_000) => waitForSynced(controlUrl, proxyKeys(), timeoutMs),
+    waitForSync: (timeoutMs = 60_000) =>
+      waitForSynced(controlUrl, proxyKeys(), timeoutMs, options.controlToken),
     stop,
   };
 

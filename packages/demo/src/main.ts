@@ -82,7 +82,7 @@ function banner(mesh: Mesh, controlUrl: string, rate: number, reportSeconds: num
     rate > 0
       ? `  traffic    ${rate} requests/s to the ingress${reportSeconds > 0 ? `, a summary every ${reportSeconds} s` : ''}`
       : '  traffic    off (TRELLIS_DEMO_RATE=0)',
-    `  proxies    curl -s ${controlUrl}/api/v1/proxies`,
+    `  proxies    curl -s -H "authorization: Bearer $TRELLIS_TOKEN" ${controlUrl}/api/v1/proxies`,
     '  processes  (each proxy has an admin listener: /clusters, /config, /stats, /metrics)',
   ];
   if (mesh.ingress) {
@@ -146,10 +146,10 @@ async function main(): Promise<void> {
 
   await waitForControlPlane(config.controlUrl);
   const needed = [...new Set([...DEMO_INSTANCES.map((i) => i.service), DEMO_INGRESS.service])];
-  const created = await ensureServices(config.controlUrl, needed);
+  const created = await ensureServices(config.controlUrl, needed, config.controlToken);
   if (created.length > 0)
     out(`[demo] created the services ${created.join(', ')} (this database lacked them)`);
-  const foreign = await foreignEndpoints(config.controlUrl, needed);
+  const foreign = await foreignEndpoints(config.controlUrl, needed, config.controlToken);
   if (foreign.length > 0) {
     err(
       `[demo] warning: endpoints not registered by a proxy point into the demo's services: ${foreign
@@ -163,6 +163,7 @@ async function main(): Promise<void> {
     mesh = await startMesh({
       controlUrl: config.controlUrl,
       joinToken: config.joinToken,
+      controlToken: config.controlToken,
       services: DEMO_INSTANCES,
       ingress: DEMO_INGRESS,
       stateDir: config.stateDir,

@@ -30,6 +30,7 @@ describe('demo config', () => {
       TRELLIS_CONTROL_PORT: '9000',
       TRELLIS_JOIN_TOKEN: 'secret',
       TRELLIS_DATA_DIR: '/tmp/trellis-x',
+      TRELLIS_ADMIN_TOKEN: 'api-token',
     };
     expect(loadDemoConfig(env)).toEqual({
       enabled: false,
@@ -39,6 +40,7 @@ describe('demo config', () => {
       proxyLogLevel: 'info',
       controlUrl: 'http://10.1.2.3:9000',
       joinToken: 'secret',
+      controlToken: 'api-token',
       stateDir: '/tmp/trellis-x/demo',
     });
     expect(loadDemoConfig(env, { controlUrl: 'http://127.0.0.1:1234' }).controlUrl).toBe(

@@ -1,7 +1,7 @@
 import type { ControlPlane } from '@trellis/control';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainOf, type Mesh } from '../src/index.ts';
-import { demoOnInProcessControlPlane } from './support/control.ts';
+import { ADMIN_AUTH, demoOnInProcessControlPlane } from './support/control.ts';
 import { alive, descendants } from './support/proc.ts';
 
 let plane: ControlPlane;
@@ -79,7 +79,7 @@ describe('the demo mesh', () => {
   });
 
   it('every instance registered itself through its proxy, with its version label and inbound port', async () => {
-    const c = await getJson(`${plane.url}/api/v1/services/service-c/endpoints`);
+    const c = await getJson(`${plane.url}/api/v1/services/service-c/endpoints`, ADMIN_AUTH);
     const inbound = mesh.instances.filter((i) => i.spec.service === 'service-c').map((i) => i.ports.inbound);
     expect(c.body.items).toHaveLength(3);
     expect(c.body.items.map((e: any) => e.port).sort()).toEqual([...inbound].sort());
@@ -91,14 +91,14 @@ describe('the demo mesh', () => {
         labels: { version: 'v1' },
       });
     }
-    const b = await getJson(`${plane.url}/api/v1/services/service-b/endpoints`);
+    const b = await getJson(`${plane.url}/api/v1/services/service-b/endpoints`, ADMIN_AUTH);
     const labelOf = new Map(b.body.items.map((e: any) => [e.port, e.labels.version]));
     for (const i of mesh.instances.filter((x) => x.spec.service === 'service-b')) {
       expect(labelOf.get(i.ports.inbound)).toBe(i.spec.version);
     }
-    const ingress = await getJson(`${plane.url}/api/v1/services/ingress/endpoints`);
+    const ingress = await getJson(`${plane.url}/api/v1/services/ingress/endpoints`, ADMIN_AUTH);
     expect(ingress.body.items.map((e: any) => e.port)).toEqual([mesh.ingress?.ports.listener]);
-    const proxies = await getJson(`${plane.url}/api/v1/proxies`);
+    const proxies = await getJson(`${plane.url}/api/v1/proxies`, ADMIN_AUTH);
     expect(proxies.body.items.map((p: any) => `${p.node.service}/${p.node.instance}`).sort()).toEqual(
       mesh.proxyKeys().sort(),
     );

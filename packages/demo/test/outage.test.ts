@@ -24,7 +24,7 @@ import {
   type TrafficResult,
   waitForSynced,
 } from '../src/index.ts';
-import { ChildControlPlane, createDatabase, JOIN_TOKEN } from './support/control.ts';
+import { ADMIN_TOKEN, ChildControlPlane, createDatabase, JOIN_TOKEN } from './support/control.ts';
 
 const OUTAGE_MS = Number(process.env.TRELLIS_TEST_OUTAGE_MS ?? 30_000);
 const RATE = 20;
@@ -43,6 +43,7 @@ beforeAll(async () => {
   mesh = await startMesh({
     controlUrl: control.url,
     joinToken: JOIN_TOKEN,
+    controlToken: ADMIN_TOKEN,
     services: DEMO_INSTANCES,
     stateDir,
   });
@@ -146,7 +147,7 @@ describe('control plane outage under load', () => {
 
       // Back on the same port: every proxy reconnects (its backoff may have grown to 30 s) and acknowledges.
       await control.start();
-      const synced = await waitForSynced(control.url, mesh.proxyKeys(), 90_000);
+      const synced = await waitForSynced(control.url, mesh.proxyKeys(), 90_000, ADMIN_TOKEN);
       for (const p of synced) {
         expect(p.status).toBe('SYNCED');
         expect(p.currentRevision).toBeGreaterThanOrEqual(changedAt);

@@ -98,8 +98,17 @@ describe('npm start', () => {
     const [, consoleUrl] = await printed(/Trellis console is up: (http:\/\/127\.0\.0\.1:\d+)/);
     const page = await fetch(consoleUrl as string);
     expect(page.status).toBe(200);
-    // The console reaches the control plane through its /api/v1 rewrite.
-    const proxied = await fetch(`${consoleUrl}/api/v1/services`);
+    // The console reaches the control plane through its /api/v1 rewrite, which wants credentials: this run's
+    // admin token (kept 0600 in the data folder) or, in a browser, the session of the printed login.
+    const [, password] = await printed(/^login: admin \/ (\S+)$/m);
+    expect(password).toBe((await fs.readFile(path.join(dataDir, 'initial-admin-password'), 'utf8')).trim());
+    const tokenFile = path.join(dataDir, 'admin-token');
+    expect((await fs.stat(tokenFile)).mode & 0o777).toBe(0o600);
+    const token = (await fs.readFile(tokenFile, 'utf8')).trim();
+    expect((await fetch(`${consoleUrl}/api/v1/services`)).status).toBe(401);
+    const proxied = await fetch(`${consoleUrl}/api/v1/services`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(proxied.status).toBe(200);
 
     const pids = descendants(child.pid as number);

@@ -2,7 +2,7 @@ import type { ControlPlane } from '@trellis/control';
 import { MetricsSeries, Topology } from '@trellis/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Mesh, TrafficGenerator } from '../src/index.ts';
-import { demoOnInProcessControlPlane } from './support/control.ts';
+import { ADMIN_AUTH, demoOnInProcessControlPlane } from './support/control.ts';
 
 const RATE = 25;
 const SECONDS = 4;
@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 async function getJson(url: string): Promise<any> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: ADMIN_AUTH });
   expect(res.status, url).toBe(200);
   return res.json();
 }

@@ -11,8 +11,11 @@ import { ERRORS, type ErrorCode, type Problem, problemType } from '@trellis/sche
 export interface AdminSource {
   /** /ready: 200 {"ready":true} or 503 {"ready":false}. */
   ready(): boolean;
-  /** /config: the snapshot in use, its revision and when it was applied (ISO 8601; null before the first). */
-  config(): { revision: number; appliedAt: string | null; config: unknown };
+  /**
+   * /config: the snapshot in use, its revision and when it was applied (ISO 8601; null before the first), and the
+   * authorization policies its inbound listeners enforce (`authorization`: enforced and dry-run).
+   */
+  config(): { revision: number; appliedAt: string | null; config: unknown; authorization?: unknown };
   /** /clusters: endpoints with health, ejection, requests in flight and circuit-breaker state, as given. */
   clusters(): unknown;
   /** /stats: cumulative counters, as given. */

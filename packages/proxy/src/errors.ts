@@ -1,10 +1,11 @@
 /**
  * Errors the proxy produces itself. Each has a code from the shared catalogue (packages/schema), and
  * `localReply` is the one place where such an error becomes an HTTP response, with `x-trellis-error: <tag>`
- * so that clients and telemetry can tell a proxy-made answer from an upstream's.
+ * so that clients and telemetry can tell a proxy-made answer from an upstream's. The body is problem+json
+ * (RFC 9457) with the catalogue's stable `code`, like the control plane's errors.
  */
 import { Readable } from 'node:stream';
-import { ERRORS, type ErrorCode } from '@trellis/schema';
+import { ERRORS, type ErrorCode, problemType } from '@trellis/schema';
 import type { ProxyResponse } from './types.ts';
 
 export type ProxyErrorCode = {
@@ -35,12 +36,12 @@ export const ERROR_HEADER = 'x-trellis-error';
 
 export function localReply(error: ProxyError): ProxyResponse {
   const body = Buffer.from(
-    `${JSON.stringify({ code: error.code, status: error.status, title: ERRORS[error.code].title, detail: error.message })}\n`,
+    `${JSON.stringify({ type: problemType(error.code), code: error.code, status: error.status, title: ERRORS[error.code].title, detail: error.message })}\n`,
   );
   return {
     status: error.status,
     headers: {
-      'content-type': 'application/json',
+      'content-type': 'application/problem+json',
       'content-length': String(body.length),
       [ERROR_HEADER]: error.tag,
     },

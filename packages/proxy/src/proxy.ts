@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import {
+  DEFAULT_TRUST_DOMAIN,
   describeFieldErrors,
   type EjectedEndpoint,
   type FieldError,
@@ -265,6 +266,8 @@ export class TrellisProxy {
           const service = meshTls && identity ? peerService(socket, meshTls.trustDomain) : undefined;
           return identity ? { identity, service } : undefined;
         },
+        trustDomain: () => this.meshTls?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+        strictMtls: () => this.current.config.mtls.mode === 'strict' && this.meshTls?.ready === true,
       },
       config.limits,
     ).server;
@@ -289,6 +292,7 @@ export class TrellisProxy {
         revision: this.current.config.revision,
         appliedAt: this.current.appliedAt.toISOString(),
         config: this.current.config,
+        authorization: this.authorizationStatus(),
       }),
       clusters: () => this.clusterStatus(),
       stats: () => ({
@@ -308,6 +312,15 @@ export class TrellisProxy {
   useIdentity(identity: IdentityManager): void {
     this.identity = identity;
     this.meshTls = new MeshTls(identity.trustDomain, identity);
+  }
+
+  /** The authorization policies inbound listeners enforce now (this service's and "*"), for /config. */
+  authorizationStatus() {
+    const policies = this.current.authz?.policies ?? [];
+    return {
+      enforced: policies.filter((p) => !p.dryRun),
+      dryRun: policies.filter((p) => p.dryRun),
+    };
   }
 
   clusterStatus() {

@@ -16,6 +16,7 @@ import {
   TrafficPolicySpec,
 } from '@trellis/schema';
 import type { Dispatcher } from 'undici';
+import { Authorizer } from './authz.ts';
 import { HostSet } from './balance/host-set.ts';
 import type { MeshTls } from './mtls.ts';
 import type { Pools } from './pools.ts';
@@ -86,6 +87,8 @@ export interface Snapshot {
   listeners: Map<string, Listener>;
   /** Host header value (without port) → service name. */
   hosts: Map<string, string>;
+  /** The authorization policies inbound listeners enforce; undefined when none applies to this service. */
+  authz: Authorizer | undefined;
   appliedAt: Date;
   /** Stops the detectors and health checkers of this snapshot (after it was replaced). */
   retire(): void;
@@ -134,6 +137,7 @@ export function buildSnapshot(config: ProxyConfig, deps: RuntimeDeps): Snapshot 
     clusters,
     listeners: new Map(config.listeners.map((l) => [l.name, l])),
     hosts: new Map(config.services.map((s) => [s.name, s.name])),
+    authz: Authorizer.compile(config.authorizationPolicies, config.node.service),
     appliedAt: new Date(),
     activate() {
       for (const c of clusters.values()) {

@@ -2,7 +2,9 @@
  * HTTP-level abuse against a proxy listener, as a hostile client would try it: request-smuggling shapes (each
  * a way for two parsers to disagree on where a request ends), a connection flood beyond the listener's limit.
  * Every shape is refused with 400 and the connection closed, so no second, smuggled request ever reaches the
- * upstream; a flood is held at maxConnections, with memory bounded, and the listener serves again once it ends.
+ * upstream; more header fields than limits.maxHeaders answer 431 (Node would otherwise drop the extra ones
+ * silently and the rest would be forwarded); a flood is held at maxConnections, with memory bounded, and the
+ * listener serves again once it ends.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +85,19 @@ describe('HTTP abuse', () => {
     expect(res).toMatch(/^HTTP\/1\.1 400 /);
     expect(res.match(/HTTP\/1\.1 /g)).toHaveLength(1);
     expect(up.seen.slice(before).map((s) => s.url)).not.toContain('/smuggled');
+  });
+
+  it('more header fields than limits.maxHeaders → 431 headers_too_large; exactly the limit passes', async () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `x-h${i}: ${i}\r\n`).join('');
+    const before = up.seen.length;
+    // host, connection and 99 more: 101 fields, one over the default of 100.
+    const tooMany = await raw(`GET /many HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n${fields(99)}\r\n`);
+    expect(tooMany).toMatch(/^HTTP\/1\.1 431 /);
+    expect(tooMany).toContain('x-trellis-error: headers_too_large');
+    expect(up.seen.length).toBe(before);
+    const enough = await raw(`GET /enough HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n${fields(98)}\r\n`);
+    expect(enough).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.seen.at(-1)?.headers['x-h97']).toBe('97');
   });
 
   it('a connection flood is held at maxConnections, memory stays bounded, and the listener serves again after', async () => {

@@ -1,6 +1,11 @@
 import { type EdgeStats, MAX_EJECTED_NOW, TelemetryFrame } from '@trellis/schema';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TelemetryRecorder } from '../src/telemetry/recorder.ts';
+import {
+  RECORD_DENIED,
+  RECORD_DRY_RUN_DENIED,
+  RECORD_MTLS,
+  TelemetryRecorder,
+} from '../src/telemetry/recorder.ts';
 import type { Clock } from '../src/types.ts';
 
 const T0 = 1_700_000_000_000;
@@ -122,12 +127,42 @@ describe('TelemetryRecorder', () => {
         byClass: { ...ZERO, '2xx': 4, '5xx': 1 },
         bytesIn: 32,
         bytesOut: 62,
+        mtls: 0,
+        denied: 0,
+        dryRunDenied: 0,
       },
     ]);
     expect(totals.pairs).toHaveLength(1);
     expect(totals.pairs[0]?.latency.count).toBe(5);
     expect(totals.pairs[0]?.latency.max).toBe(500);
     expect(totals.pairs[0]?.requests).toBe(5);
+  });
+
+  it('counts mTLS, denied and dry-run denied requests from their flags, and denials per policy', () => {
+    const clock = fakeClock();
+    const r = new TelemetryRecorder(NODE, clock);
+    r.record('web', 'api', 'a', 200, 1, 0, 0, RECORD_MTLS);
+    r.record('web', 'api', 'a', 200, 1, 0, 0, RECORD_MTLS | RECORD_DRY_RUN_DENIED);
+    r.record('web', 'api', '', 403, 1, 0, 0, RECORD_MTLS | RECORD_DENIED);
+    r.record('web', 'api', 'a', 200, 1, 0, 0);
+    r.authorization('web', 'api', 'no-web', false);
+    r.authorization('web', 'api', 'trial', true);
+    r.authorization('web', 'api', 'trial', true);
+    const frame = valid(r.flush(clock.advance(1000)));
+    expect(edge(frame, 'web', 'api', 'a')).toMatchObject({
+      requests: 3,
+      mtls: 2,
+      denied: 0,
+      dryRunDenied: 1,
+    });
+    expect(edge(frame, 'web', 'api', '')).toMatchObject({ requests: 1, mtls: 1, denied: 1, dryRunDenied: 0 });
+    expect(valid(r.flush(clock.advance(1000))).edges).toEqual([]);
+    const totals = r.totals();
+    expect(totals.edges.find((e) => e.endpoint === '')).toMatchObject({ mtls: 1, denied: 1 });
+    expect(totals.authz).toEqual([
+      { source: 'web', destination: 'api', policy: 'no-web', denied: 1, dryRunDenied: 0 },
+      { source: 'web', destination: 'api', policy: 'trial', denied: 0, dryRunDenied: 2 },
+    ]);
   });
 
   it('reports retries and overflows on the pair edge with endpoint ""', () => {

@@ -1,7 +1,15 @@
 /** Shapes of the REST API that are not resources themselves: pages, query parameters, revisions, audit entries. */
 import { z } from 'zod';
 import { count, DnsLabel, text } from './common.ts';
-import { Endpoint, ResourceKind, RouteRule, Service, TrafficPolicy } from './resources.ts';
+import {
+  AuthorizationPolicy,
+  Endpoint,
+  ResourceKind,
+  RouteRule,
+  Service,
+  TrafficPolicy,
+} from './resources.ts';
+import { MeshSettingsSpec } from './settings.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -30,6 +38,10 @@ export const MeshConfig = z.object({
   services: z.array(Service),
   routes: z.array(RouteRule),
   policies: z.array(TrafficPolicy),
+  /** Left out by revisions stored before authorization policies existed (and by older builders): none. */
+  authorizationPolicies: z.array(AuthorizationPolicy).optional(),
+  /** Left out by revisions stored before mesh settings existed: DEFAULT_MESH_SETTINGS. */
+  settings: MeshSettingsSpec.optional(),
 });
 export type MeshConfig = z.infer<typeof MeshConfig>;
 
@@ -78,7 +90,13 @@ export const RollbackRequest = z.strictObject({
 export type RollbackRequest = z.infer<typeof RollbackRequest>;
 
 /** The resources a config revision holds, as named in a rollback's list of changes. */
-export const ConfigResourceKind = z.enum(['service', 'route', 'policy']);
+export const ConfigResourceKind = z.enum([
+  'service',
+  'route',
+  'policy',
+  'authorization-policy',
+  'mesh-settings',
+]);
 export type ConfigResourceKind = z.infer<typeof ConfigResourceKind>;
 
 /**

@@ -1,5 +1,7 @@
 /** @trellis/schema: the mesh model and the wire protocol, defined once with zod and shared by every part of Trellis. */
 export * from './api.ts';
+export * from './auth.ts';
+export * from './authz.ts';
 export * from './common.ts';
 export * from './endpoint.ts';
 export * from './errors.ts';
@@ -14,5 +16,6 @@ export * from './resources.ts';
 export * from './route.ts';
 export * from './scope.ts';
 export * from './service.ts';
+export * from './settings.ts';
 export * from './stream.ts';
 export * from './telemetry.ts';

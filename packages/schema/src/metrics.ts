@@ -77,6 +77,12 @@ export const TopologyEdge = z.object({
   overflows: z.number().int().default(0),
   /** A circuit breaker refused requests on this edge in the live window (overflows > 0). */
   breakerOpen: z.boolean().default(false),
+  /** Every request on this edge in the live window went over mutual TLS, and there was at least one. */
+  mtls: z.boolean().default(false),
+  /** Requests an authorization policy denied on this edge in the live window. */
+  denied: z.number().int().default(0),
+  /** Requests a dry-run authorization policy would have denied on this edge in the live window (let through). */
+  dryRunDenied: z.number().int().default(0),
 });
 export type TopologyEdge = z.infer<typeof TopologyEdge>;
 

@@ -4,11 +4,13 @@
  * applies a snapshot that fails this schema: it keeps the one it has.
  */
 import { z } from 'zod';
+import { AuthorizationPolicySpec } from './authz.ts';
 import { count, DnsLabel, durationMs, Labels, Port, text } from './common.ts';
 import { Address, EndpointSpec } from './endpoint.ts';
 import { TrafficPolicySpec } from './policy.ts';
 import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
+import { MtlsMode } from './settings.ts';
 
 const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 
@@ -86,8 +88,13 @@ export const ProxyEndpoint = z.strictObject({ ...EndpointSpec.shape, service: Dn
 export type ProxyEndpoint = z.infer<typeof ProxyEndpoint>;
 
 /** Limits that protect the proxy itself from its clients. */
+/** The most `limits.maxHeaders` can be set to. */
+export const MAX_HEADERS_LIMIT = 10_000;
+
 export const ProxyLimits = z.strictObject({
   maxHeaderBytes: count(1024, 1024 * 1024).default(16 * 1024),
+  /** More request header fields than this answer 431, as in Envoy (whose default this is). */
+  maxHeaders: count(1, MAX_HEADERS_LIMIT).default(100),
   headersTimeoutMs: durationMs(100).default(10_000),
   requestTimeoutMs: durationMs(0).default(0),
   keepAliveTimeoutMs: durationMs(100).default(60_000),
@@ -113,14 +120,14 @@ export const ProxyConfig = z
     endpoints: z.array(ProxyEndpoint).default([]),
     routes: z.array(RouteRuleSpec).default([]),
     policies: z.array(TrafficPolicySpec).default([]),
+    /** Enforced by inbound listeners (see authz.ts): only those for this proxy's service or "*" take effect. */
+    authorizationPolicies: z.array(AuthorizationPolicySpec).max(4096).default([]),
     limits: ProxyLimits.prefault({}),
     /**
-     * Mutual TLS between sidecars, once the proxy holds a certificate. "off": calls to other sidecars are
-     * plaintext (inbound listeners still accept TLS); "permissive": calls use mutual TLS, falling back to plaintext
-     * for a sidecar without a certificate yet, and inbound listeners accept both; "strict": mutual TLS only.
-     * Off by default for now: a cold mesh pays for a storm of handshakes in its first seconds (see README).
+     * Mutual TLS between sidecars, once the proxy holds a certificate (modes: MtlsMode). With a control plane, the
+     * mesh-wide mode of its settings replaces this one.
      */
-    mtls: z.strictObject({ mode: z.enum(['off', 'permissive', 'strict']).default('off') }).prefault({}),
+    mtls: z.strictObject({ mode: MtlsMode.default('permissive') }).prefault({}),
   })
   .superRefine((config, ctx) => {
     const services = new Set(config.services.map((s) => s.name));

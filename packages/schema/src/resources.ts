@@ -3,6 +3,7 @@
  * timestamps). A replace (PUT) carries the `version` the writer read; a stale version is refused with 409.
  */
 import { z } from 'zod';
+import { AuthorizationPolicySpec } from './authz.ts';
 import { count, DnsLabel } from './common.ts';
 import { EndpointSpec } from './endpoint.ts';
 import { TrafficPolicySpec } from './policy.ts';
@@ -40,6 +41,12 @@ export type RouteRule = z.infer<typeof RouteRule>;
 export const TrafficPolicy = z.strictObject({ ...TrafficPolicySpec.shape, ...ResourceMeta.shape });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
 
+export const AuthorizationPolicy = z.strictObject({
+  ...AuthorizationPolicySpec.shape,
+  ...ResourceMeta.shape,
+});
+export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicy>;
+
 const versioned = { version: ResourceVersion };
 
 /** PUT bodies: the full spec plus the version the writer read. */
@@ -52,5 +59,14 @@ export const RouteRuleReplace = z
   .superRefine(checkRouteRule);
 export const TrafficPolicyReplace = z.strictObject({ ...TrafficPolicySpec.shape, ...versioned });
 
-export const ResourceKind = z.enum(['service', 'endpoint', 'route', 'policy']);
+export const AuthorizationPolicyReplace = z.strictObject({ ...AuthorizationPolicySpec.shape, ...versioned });
+
+export const ResourceKind = z.enum([
+  'service',
+  'endpoint',
+  'route',
+  'policy',
+  'authorization-policy',
+  'mesh-settings',
+]);
 export type ResourceKind = z.infer<typeof ResourceKind>;

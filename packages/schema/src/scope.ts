@@ -26,3 +26,14 @@ export function servicesReceiving(services: readonly ScopedService[], target: st
     .map((s) => s.name)
     .sort();
 }
+
+/**
+ * The services whose proxies enforce an authorization policy for `destination` (a service, or "*" for all), sorted:
+ * authorization is enforced by the destination's own inbound proxies only, whatever the services' dependencies.
+ */
+export function authorizationReceivers(services: readonly ScopedService[], destination: string): string[] {
+  return services
+    .filter((s) => destination === '*' || s.name === destination)
+    .map((s) => s.name)
+    .sort();
+}

@@ -6,6 +6,7 @@
  * the mesh slice the proxy's service needs: the services it can reach, their endpoints, routes and policies.
  */
 import { z } from 'zod';
+import { AuthorizationPolicySpec } from './authz.ts';
 import { count, DnsLabel, Labels, text } from './common.ts';
 import { Address } from './endpoint.ts';
 import { FieldError } from './errors.ts';
@@ -13,6 +14,7 @@ import { TrafficPolicySpec } from './policy.ts';
 import { ProxyEndpoint } from './proxy.ts';
 import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
+import { MtlsMode } from './settings.ts';
 import { TelemetryFrame } from './telemetry.ts';
 
 /**
@@ -51,6 +53,16 @@ export const MeshSlice = z.strictObject({
   endpoints: z.array(ProxyEndpoint),
   routes: z.array(RouteRuleSpec),
   policies: z.array(TrafficPolicySpec),
+  /**
+   * The authorization policies the proxy's inbound listeners enforce: its service's and the mesh-wide ones. Left out
+   * by control planes that predate them, which reads as none.
+   */
+  authorizationPolicies: z.array(AuthorizationPolicySpec).optional(),
+  /**
+   * The mesh-wide mutual TLS mode (mesh settings); it replaces the one in the proxy's own file. Left out by control
+   * planes that predate it: the proxy keeps its own.
+   */
+  mtls: z.strictObject({ mode: MtlsMode }).optional(),
 });
 export type MeshSlice = z.infer<typeof MeshSlice>;
 

@@ -92,6 +92,12 @@ export const EdgeStats = z
     retries: counter(),
     /** Requests refused because a circuit-breaker limit was reached. */
     overflows: counter(),
+    /** Requests that arrived (inbound) or left (outbound) over mutual TLS. */
+    mtls: counter().default(0),
+    /** Requests an enforced authorization policy denied (403 rbac_denied). */
+    denied: counter().default(0),
+    /** Requests a dry-run authorization policy would have denied, let through. */
+    dryRunDenied: counter().default(0),
     latency: LatencySummary,
   })
   .superRefine((edge, ctx) => {
@@ -103,6 +109,15 @@ export const EdgeStats = z
         path: ['byClass'],
         message: `must add up to requests (${edge.requests}), got ${classes}`,
       });
+    }
+    for (const field of ['mtls', 'denied', 'dryRunDenied'] as const) {
+      if (edge[field] > edge.requests) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `must not exceed requests (${edge.requests}), got ${edge[field]}`,
+        });
+      }
     }
     let recorded = 0;
     for (const [, n] of edge.latency.buckets) recorded += n;

@@ -10,7 +10,7 @@ import {
   TrafficGenerator,
   type TrafficResult,
 } from '@trellis/demo';
-import { JOIN_TOKEN } from './control.ts';
+import { ADMIN_AUTH, ADMIN_TOKEN, JOIN_TOKEN } from './control.ts';
 
 /** The demo mesh (ingress → service-a → service-b v1/v2 → service-c ×3) joined to `controlUrl`. */
 export async function startDemoMesh(
@@ -23,6 +23,7 @@ export async function startDemoMesh(
     const mesh = await startMesh({
       controlUrl,
       joinToken: JOIN_TOKEN,
+      controlToken: ADMIN_TOKEN,
       services: DEMO_INSTANCES,
       stateDir,
       ...options,
@@ -82,8 +83,9 @@ export async function pollUntil<T>(
   }
 }
 
+/** GET with the test control plane's admin token (which proxies' admin listeners ignore). */
 export async function getJson(url: string, timeoutMs = 5000): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(url, { headers: ADMIN_AUTH, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
 }
@@ -114,7 +116,7 @@ export async function putRouteDestinations(
   const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = current.body;
   const res = await fetch(`${controlUrl}/api/v1/routes/${name}`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...ADMIN_AUTH, 'content-type': 'application/json' },
     body: JSON.stringify({ ...spec, destinations }),
     signal: AbortSignal.timeout(timeoutMs),
   });

@@ -11,6 +11,8 @@ import fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
+import { authenticateUpgrade, installGuard } from '../auth/guard.ts';
+import { LoginLimiter } from '../auth/rate-limit.ts';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
 import type { ReplicaRegistry } from '../replicas.ts';
@@ -18,11 +20,16 @@ import type { StoreDeps } from '../store/change.ts';
 import type { EventStream } from '../stream/events.ts';
 import type { ProxyStream } from '../stream/hub.ts';
 import type { TelemetryPipeline } from '../telemetry/pipeline.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
+import { registerAuthorizationRoutes } from './routes/authz.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
+import { registerJoinTokenRoutes } from './routes/join-tokens.ts';
 import { registerMeshRoutes } from './routes/mesh.ts';
 import { registerProxyRoutes } from './routes/proxies.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
+import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerUserRoutes } from './routes/users.ts';
 
 export interface AppDeps {
   db: Db;
@@ -46,10 +53,19 @@ export interface AppDeps {
   telemetry?: TelemetryPipeline;
   /** The console's event feed: WebSocket upgrades on EVENTS_STREAM_PATH go to it; closing the app closes it. */
   events?: EventStream;
+  /** The static admin bearer token (TRELLIS_ADMIN_TOKEN): for automation, compared by hash in constant time. */
+  adminToken?: string | undefined;
+  /** Counts failed logins; default a fresh one (5 failures per username or address in 15 min). */
+  loginLimiter?: LoginLimiter;
+  /** The first-run password file of user `admin`, removed when admin sets a password. */
+  initialPasswordFile?: string | undefined;
 }
 
 function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   const { status, body } = toProblem(error, request.url);
+  if (body.code === 'TRELLIS_ERR_UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="trellis"');
+  const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
   if (status >= 500) request.log.error({ err: error }, 'request failed');
   else request.log.debug({ code: body.code }, body.detail);
   return reply.code(status).type('application/problem+json').send(body);
@@ -142,8 +158,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: deps.clock ?? (() => new Date()),
     newId: deps.newId ?? (() => crypto.randomUUID()),
   };
+  const auth = {
+    db: deps.db,
+    clock: store.clock,
+    newId: store.newId,
+    adminToken: deps.adminToken,
+    limiter: deps.loginLimiter ?? new LoginLimiter(),
+    initialPasswordFile: deps.initialPasswordFile,
+  };
+  installGuard(app, auth);
   registerHealthRoutes(app, deps);
+  registerAuthRoutes(app, auth);
+  registerUserRoutes(app, auth);
+  registerTokenRoutes(app, auth);
+  registerJoinTokenRoutes(app, auth);
   registerMeshRoutes(app, store);
+  registerAuthorizationRoutes(app, store);
   registerHistoryRoutes(app, store);
   const telemetry = deps.telemetry;
   if (telemetry) {
@@ -159,9 +189,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (events) app.addHook('preClose', () => events.close());
   if (stream || telemetry || events) {
     app.server.on('upgrade', (req, socket, head) => {
-      if (telemetry?.stream.handles(req)) telemetry.stream.handleUpgrade(req, socket, head);
-      else if (events?.handles(req)) events.handleUpgrade(req, socket, head);
-      else if (stream) stream.handleUpgrade(req, socket, head);
+      const feed = telemetry?.stream.handles(req)
+        ? telemetry.stream
+        : events?.handles(req)
+          ? events
+          : undefined;
+      if (feed) {
+        // The console's feeds need a viewer; refused before the upgrade. The proxy stream authenticates
+        // proxies with join tokens in their hello instead.
+        socket.on('error', () => {});
+        authenticateUpgrade(auth, req.headers, 'viewer')
+          .then((result) => {
+            if (result.ok) return feed.handleUpgrade(req, socket, head);
+            const reason = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }[
+              result.status
+            ];
+            const challenge = result.status === 401 ? 'WWW-Authenticate: Bearer realm="trellis"\r\n' : '';
+            socket.end(
+              `HTTP/1.1 ${result.status} ${reason}\r\n${challenge}Connection: close\r\nContent-Length: 0\r\n\r\n`,
+            );
+          })
+          .catch((err) => {
+            deps.logger.warn({ err }, 'could not complete a WebSocket upgrade');
+            socket.destroy();
+          });
+      } else if (stream) stream.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     });
   }

@@ -1,5 +1,8 @@
 /** Rows to API resources: the shapes declared in packages/schema. Specs were validated on the way in. */
 import {
+  type AuthorizationPolicy,
+  AuthorizationPolicySpec,
+  type DnsDiscovery,
   type Endpoint,
   type EndpointHealth,
   type EndpointSource,
@@ -12,6 +15,7 @@ import {
   TrafficPolicySpec,
 } from '@trellis/schema';
 import type {
+  AuthorizationPolicy as AuthorizationPolicyRow,
   Endpoint as EndpointRow,
   RouteRule as RouteRuleRow,
   Service as ServiceRow,
@@ -35,6 +39,7 @@ export function serviceFromRow(row: ServiceRow): Service {
     labels: row.labels as Labels,
     description: row.description,
     ...(Array.isArray(row.dependencies) ? { dependencies: row.dependencies as string[] } : {}),
+    ...(row.dns !== null && typeof row.dns === 'object' ? { dns: row.dns as unknown as DnsDiscovery } : {}),
     ...meta(row),
   };
 }
@@ -100,5 +105,24 @@ export function policySpecColumn(policy: TrafficPolicySpec): PolicySpecColumn {
 
 export function policyFromRow(row: TrafficPolicyRow, service: string): TrafficPolicy {
   const spec = normalise(TrafficPolicySpec, { name: row.name, service, ...(row.spec as PolicySpecColumn) });
+  return { ...spec, ...meta(row) };
+}
+
+type AuthorizationSpecColumn = Omit<
+  AuthorizationPolicy,
+  'name' | 'destination' | 'id' | 'version' | 'createdAt' | 'updatedAt'
+>;
+
+export function authorizationSpecColumn(policy: AuthorizationPolicySpec): AuthorizationSpecColumn {
+  const { name: _name, destination: _destination, ...spec } = policy;
+  return spec;
+}
+
+export function authorizationFromRow(row: AuthorizationPolicyRow): AuthorizationPolicy {
+  const spec = normalise(AuthorizationPolicySpec, {
+    name: row.name,
+    destination: row.destination,
+    ...(row.spec as AuthorizationSpecColumn),
+  });
   return { ...spec, ...meta(row) };
 }

@@ -21,6 +21,48 @@ export function endpointName(service: string, e: { address: string; port: number
   return `${service}/${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
 }
 
+/** A new endpoint row for `spec` in the change in progress (to create, alone or in a batch). */
+export function newEndpointRow(
+  ctx: ChangeContext,
+  serviceId: string,
+  spec: EndpointSpec,
+): EndpointRow & Pick<EndpointSpec, 'labels'> {
+  return {
+    id: ctx.newId(),
+    serviceId,
+    ...spec,
+    lastSeen: ctx.now,
+    expiresAt: expiry(spec, ctx.now),
+    version: 1,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+  };
+}
+
+/** True when `spec` is what endpoint `current` already holds (no write, no revision needed). */
+export function sameEndpointSpec(current: Endpoint, spec: EndpointSpec): boolean {
+  const { service: _s, lastSeen: _l, expiresAt: _e, ...currentSpec } = current;
+  return sameSpec(currentSpec, spec);
+}
+
+/** Rewrites endpoint `row` with `spec` in the change in progress, as a new version seen now. */
+export function updateEndpointRow(
+  ctx: ChangeContext,
+  row: EndpointRow,
+  spec: EndpointSpec,
+): Promise<EndpointRow> {
+  return ctx.tx.endpoint.update({
+    where: { id: row.id },
+    data: {
+      ...spec,
+      lastSeen: ctx.now,
+      expiresAt: expiry(spec, ctx.now),
+      version: row.version + 1,
+      updatedAt: ctx.now,
+    },
+  });
+}
+
 async function serviceId(db: Pick<Tx, 'service'>, service: string): Promise<string> {
   const row = await db.service.findUnique({ where: { name: service }, select: { id: true } });
   if (!row) throw notFound('service', service);
@@ -106,17 +148,7 @@ export async function createEndpoint(deps: StoreDeps, actor: string, service: st
   return change(deps, actor, async (ctx) => {
     const sid = await serviceId(ctx.tx, service);
     await assertAddressFree(ctx, sid, service, spec);
-    const row = await ctx.tx.endpoint.create({
-      data: {
-        id: ctx.newId(),
-        serviceId: sid,
-        ...spec,
-        lastSeen: ctx.now,
-        expiresAt: expiry(spec, ctx.now),
-        createdAt: ctx.now,
-        updatedAt: ctx.now,
-      },
-    });
+    const row = await ctx.tx.endpoint.create({ data: newEndpointRow(ctx, sid, spec) });
     const after = endpointFromRow(row, service);
     auditEndpoint(ctx, 'create', row, service, null, after);
     return after;
@@ -135,19 +167,9 @@ export async function replaceEndpoint(
     const row = await findEndpoint(ctx.tx, service, id);
     const before = endpointFromRow(row, service);
     assertVersion('endpoint', `${service}/${id}`, version, row, before);
-    const { service: _s, lastSeen: _l, expiresAt: _e, ...beforeSpec } = before;
-    if (sameSpec(beforeSpec, spec)) return before;
+    if (sameEndpointSpec(before, spec)) return before;
     await assertAddressFree(ctx, row.serviceId, service, spec, row.id);
-    const updated = await ctx.tx.endpoint.update({
-      where: { id: row.id },
-      data: {
-        ...spec,
-        lastSeen: ctx.now,
-        expiresAt: expiry(spec, ctx.now),
-        version: row.version + 1,
-        updatedAt: ctx.now,
-      },
-    });
+    const updated = await updateEndpointRow(ctx, row, spec);
     const after = endpointFromRow(updated, service);
     auditEndpoint(ctx, 'update', row, service, before, after);
     return after;

@@ -45,7 +45,12 @@ export async function getRevision(deps: StoreDeps, revision: number): Promise<Re
     actor: row.actor,
     summary: row.summary,
     kind: row.kind as RevisionKind,
-    snapshot: (row.snapshot as MeshConfig | null) ?? null,
+    snapshot: row.snapshot
+      ? {
+          ...(row.snapshot as MeshConfig),
+          authorizationPolicies: (row.snapshot as Partial<MeshConfig>).authorizationPolicies ?? [],
+        }
+      : null,
     endpoints: (row.endpoints as EndpointLists | null) ?? null,
   };
 }

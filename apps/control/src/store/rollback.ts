@@ -11,10 +11,13 @@
  * The operations run in an order that keeps every rule valid: rules that go are deleted first, then services are
  * recreated and restored, then rules are updated and created, each bound to a service that exists by then.
  */
+
 import {
   type AuditAction,
+  AuthorizationPolicySpec,
   type ConfigResourceKind,
   MeshConfig,
+  type MeshSettingsSpec,
   type RollbackResult,
   RouteRuleSpec,
   type Service,
@@ -27,7 +30,16 @@ import type { Service as ServiceRow } from '../../generated/prisma/client.ts';
 import { TrellisError, validationError } from '../errors.ts';
 import { type ChangeContext, change, json, nullableJson, type StoreDeps } from './change.ts';
 import { notFound, sameSpec, unknownReference } from './common.ts';
-import { policyFromRow, policySpecColumn, routeFromRow, routeSpecColumn, serviceFromRow } from './convert.ts';
+import {
+  authorizationFromRow,
+  authorizationSpecColumn,
+  policyFromRow,
+  policySpecColumn,
+  routeFromRow,
+  routeSpecColumn,
+  serviceFromRow,
+} from './convert.ts';
+import { writeSettings } from './settings.ts';
 
 type Spec<S extends z.ZodType> = z.output<S>;
 
@@ -35,9 +47,12 @@ interface TargetConfig {
   services: Spec<typeof ServiceSpec>[];
   routes: Spec<typeof RouteRuleSpec>[];
   policies: Spec<typeof TrafficPolicySpec>[];
+  authorizationPolicies: Spec<typeof AuthorizationPolicySpec>[];
+  /** Absent in revisions stored before mesh settings existed: the current ones are kept. */
+  settings?: MeshSettingsSpec;
 }
 
-const EMPTY: TargetConfig = { services: [], routes: [], policies: [] };
+const EMPTY: TargetConfig = { services: [], routes: [], policies: [], authorizationPolicies: [] };
 
 function withoutMeta(resource: object): Record<string, unknown> {
   const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...rest } = resource as Record<string, unknown>;
@@ -68,6 +83,12 @@ function parseTarget(revision: number, snapshot: unknown): TargetConfig {
     services: each(ServiceSpec, config.data.services, 'services'),
     routes: each(RouteRuleSpec, config.data.routes, 'routes'),
     policies: each(TrafficPolicySpec, config.data.policies, 'policies'),
+    authorizationPolicies: each(
+      AuthorizationPolicySpec,
+      config.data.authorizationPolicies ?? [],
+      'authorizationPolicies',
+    ),
+    ...(config.data.settings ? { settings: config.data.settings } : {}),
   };
 }
 
@@ -94,6 +115,7 @@ function serviceColumns(spec: Spec<typeof ServiceSpec>) {
     labels: json(spec.labels),
     description: spec.description,
     dependencies: nullableJson(spec.dependencies),
+    dns: nullableJson(spec.dns),
   };
 }
 
@@ -228,6 +250,36 @@ async function restore(ctx: ChangeContext, target: TargetConfig) {
       data: { ...data, version: row.version + 1, updatedAt: ctx.now },
     });
     note('policy', 'update', updated, before, policyFromRow(updated, service.name));
+  }
+  // Authorization policies name their destination by text (no foreign key): restored exactly, in any order.
+  const authorizationRows = await tx.authorizationPolicy.findMany();
+  const targetAuthorization = new Map(target.authorizationPolicies.map((p) => [p.name, p]));
+  for (const row of authorizationRows) {
+    if (targetAuthorization.has(row.name)) continue;
+    await tx.authorizationPolicy.delete({ where: { id: row.id } });
+    note('authorization-policy', 'delete', row, authorizationFromRow(row), null);
+  }
+  const authorizationNow = new Map(authorizationRows.map((p) => [p.name, p]));
+  for (const spec of target.authorizationPolicies) {
+    const data = { destination: spec.destination, spec: json(authorizationSpecColumn(spec)) };
+    const row = authorizationNow.get(spec.name);
+    if (!row) {
+      const created = await tx.authorizationPolicy.create({
+        data: { id: ctx.newId(), name: spec.name, ...data, createdAt: ctx.now, updatedAt: ctx.now },
+      });
+      note('authorization-policy', 'create', created, null, authorizationFromRow(created));
+      continue;
+    }
+    const before = authorizationFromRow(row);
+    if (sameSpec(before, spec)) continue;
+    const updated = await tx.authorizationPolicy.update({
+      where: { id: row.id },
+      data: { ...data, version: row.version + 1, updatedAt: ctx.now },
+    });
+    note('authorization-policy', 'update', updated, before, authorizationFromRow(updated));
+  }
+  if (target.settings && (await writeSettings(ctx, target.settings)).changed) {
+    changes.push({ kind: 'mesh-settings', name: 'mesh', action: 'update' });
   }
   return { changes, kept };
 }

@@ -6,9 +6,12 @@ import { assertFound, assertVersion, nameMustMatch, sameSpec } from './common.ts
 import { endpointFromRow, serviceFromRow } from './convert.ts';
 import { decodeCursor, paginate } from './paging.ts';
 
-/** Column values for a spec; a spec without dependencies clears them (SQL NULL: the service sees every service). */
+/**
+ * Column values for a spec; a spec without dependencies clears them (SQL NULL: the service sees every service),
+ * one without dns turns DNS discovery off.
+ */
 function serviceData(spec: ServiceSpec) {
-  return { ...spec, dependencies: nullableJson(spec.dependencies) };
+  return { ...spec, dependencies: nullableJson(spec.dependencies), dns: nullableJson(spec.dns) };
 }
 
 export async function listServices(deps: StoreDeps, query: PageQuery): Promise<Page<Service>> {

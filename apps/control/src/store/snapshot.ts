@@ -4,9 +4,19 @@
  */
 import type { Endpoint, MeshConfig, MeshSnapshot } from '@trellis/schema';
 import type { Prisma } from '../db/client.ts';
-import { endpointFromRow, policyFromRow, routeFromRow, serviceFromRow } from './convert.ts';
+import {
+  authorizationFromRow,
+  endpointFromRow,
+  policyFromRow,
+  routeFromRow,
+  serviceFromRow,
+} from './convert.ts';
+import { settingsSpec } from './settings.ts';
 
-type Reader = Pick<Prisma.TransactionClient, 'service' | 'endpoint' | 'routeRule' | 'trafficPolicy'>;
+type Reader = Pick<
+  Prisma.TransactionClient,
+  'service' | 'endpoint' | 'routeRule' | 'trafficPolicy' | 'authorizationPolicy' | 'meshState'
+>;
 
 export async function buildSnapshot(tx: Reader, revision: number): Promise<MeshSnapshot> {
   const config = await buildConfig(tx, revision);
@@ -24,6 +34,7 @@ export async function buildConfig(tx: Reader, revision: number): Promise<MeshCon
   const nameOf = (id: string) => names.get(id) ?? '';
   const routes = await tx.routeRule.findMany();
   const policies = await tx.trafficPolicy.findMany({ orderBy: { name: 'asc' } });
+  const authorization = await tx.authorizationPolicy.findMany({ orderBy: { name: 'asc' } });
   return {
     revision,
     services: services.map(serviceFromRow),
@@ -34,6 +45,8 @@ export async function buildConfig(tx: Reader, revision: number): Promise<MeshCon
           a.service.localeCompare(b.service) || a.priority - b.priority || a.name.localeCompare(b.name),
       ),
     policies: policies.map((p) => policyFromRow(p, nameOf(p.serviceId))),
+    authorizationPolicies: authorization.map(authorizationFromRow),
+    settings: await settingsSpec(tx),
   };
 }
 

@@ -43,6 +43,8 @@ import { LatestOnly } from './coalesce.ts';
 import type { MeshEventSink } from './events.ts';
 import { ChangeLog, Mesh, type Step } from './mesh.ts';
 import {
+  leaveProxyEndpoint,
+  proxyActor,
   type Registration,
   registerProxyEndpoint,
   registerProxyEndpoints,
@@ -75,7 +77,13 @@ export function closeReason(text: string): string {
 export interface ProxyStreamOptions {
   store: StoreDeps;
   logger: Logger;
+  /** The mesh-wide join token (TRELLIS_JOIN_TOKEN): good for any service (bootstrap and development). */
   joinToken: string;
+  /**
+   * The service a per-service join token is for (undefined: unknown, revoked or expired). A proxy joining with
+   * one may register only as that service, so the CA only ever issues it that service's identity.
+   */
+  joinTokenService?: (token: string) => Promise<string | undefined>;
   helloTimeoutMs: number;
   /** A disconnected proxy's endpoint turns unhealthy after this long without a reconnect. */
   graceMs: number;
@@ -631,13 +639,34 @@ export class ProxyStream {
 
   private async onHello(conn: Connection, hello: Extract<ProxyMessage, { type: 'hello' }>): Promise<void> {
     clearTimeout(conn.helloTimer);
+    const node = hello.node;
     const offered = digest(hello.token);
     if (!timingSafeEqual(offered, this.tokenDigest)) {
-      this.closeConn(conn, CLOSE_CODES.unauthorized, 'invalid join token');
-      return;
+      // Checked under "registering": a second hello meanwhile is refused as sent twice.
+      conn.phase = 'registering';
+      let service: string | undefined;
+      try {
+        service = await this.options.joinTokenService?.(hello.token);
+      } catch (err) {
+        this.log.warn({ err }, 'could not check a join token');
+        this.closeConn(conn, CLOSE_INTERNAL_ERROR, 'could not check the join token; retry later');
+        return;
+      }
+      if (conn.phase !== 'registering') return;
+      if (service === undefined) {
+        this.closeConn(conn, CLOSE_CODES.unauthorized, 'invalid join token');
+        return;
+      }
+      if (service !== node.service) {
+        this.closeConn(
+          conn,
+          CLOSE_CODES.unauthorized,
+          `the join token is for service "${service}", not "${node.service}"`,
+        );
+        return;
+      }
     }
     setFrameLimit(conn.ws, STREAM_MAX_MESSAGE_BYTES);
-    const node = hello.node;
     const key = `${node.service}/${node.instance}`;
     conn.phase = 'registering';
     const previous = this.records.get(key);
@@ -773,6 +802,9 @@ export class ProxyStream {
 
   private onClose(conn: Connection, code: number, reason: string): void {
     clearTimeout(conn.helloTimer);
+    // The proxy closed with "going away" itself (it is shutting down), rather than this side closing or the
+    // connection breaking.
+    const leaving = code === CLOSE_CODES.shuttingDown && conn.phase !== 'closing' && !this.closing;
     conn.phase = 'closed';
     this.connections.delete(conn);
     const record = conn.record;
@@ -780,6 +812,15 @@ export class ProxyStream {
     record.conn = undefined;
     record.disconnectedAt = this.options.store.clock();
     this.log.info({ proxy: record.key, code, reason }, 'proxy left');
+    if (leaving && record.endpointId) {
+      const endpointId = record.endpointId;
+      this.track(
+        leaveProxyEndpoint(this.options.store, endpointId, proxyActor(record.node)).catch((err) =>
+          this.log.warn({ err, proxy: record.key }, 'could not mark a departing proxy unhealthy'),
+        ),
+      );
+      return;
+    }
     // The grace period counts from now: mark the endpoint as seen at the moment of the disconnect.
     if (!this.closing && record.endpointId) {
       this.track(

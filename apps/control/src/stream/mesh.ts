@@ -9,16 +9,19 @@
  * endpoints delta, and which services that delta must carry.
  */
 import type {
+  AuthorizationPolicy,
   Endpoint,
   EndpointKey,
   EndpointLists,
   MeshConfig,
+  MeshSettingsSpec,
   MeshSnapshot,
   ProxyEndpoint,
   RouteRule,
   Service,
   TrafficPolicy,
 } from '@trellis/schema';
+import { DEFAULT_MESH_SETTINGS } from '@trellis/schema';
 
 /** What changed in one service's endpoint list: endpoints added or changed, and those removed. */
 export interface EndpointDiff {
@@ -64,6 +67,8 @@ export class Mesh {
   services: Service[] = [];
   routes: RouteRule[] = [];
   policies: TrafficPolicy[] = [];
+  authorizationPolicies: AuthorizationPolicy[] = [];
+  settings: MeshSettingsSpec = DEFAULT_MESH_SETTINGS;
   /** The revision whose configuration (everything but endpoints) this mesh holds. */
   configRevision = 0;
 
@@ -92,6 +97,9 @@ export class Mesh {
     this.services = snapshot.services;
     this.routes = snapshot.routes;
     this.policies = snapshot.policies;
+    // Revisions stored before authorization policies existed have none.
+    this.authorizationPolicies = snapshot.authorizationPolicies ?? [];
+    this.settings = snapshot.settings ?? DEFAULT_MESH_SETTINGS;
     if (snapshot.endpoints) {
       this.endpoints = new Map();
       for (const e of snapshot.endpoints) {

@@ -18,9 +18,9 @@ import type { Endpoint as EndpointRow } from '../../generated/prisma/client.ts';
 import type { Prisma } from '../db/client.ts';
 import { TrellisError } from '../errors.ts';
 import { change, currentRevision, type StoreDeps } from '../store/change.ts';
-import { notFound, sameSpec } from '../store/common.ts';
+import { notFound } from '../store/common.ts';
 import { endpointFromRow } from '../store/convert.ts';
-import { auditEndpoint } from '../store/endpoints.ts';
+import { auditEndpoint, newEndpointRow, sameEndpointSpec, updateEndpointRow } from '../store/endpoints.ts';
 
 /** The audit actor for endpoint health changes and removals decided by proxy liveness. */
 export const LIVENESS_ACTOR = 'system:proxy-liveness';
@@ -94,40 +94,19 @@ export async function registerProxyEndpoints(
       };
       if (row) {
         const before = endpointFromRow(row, node.service);
-        const { service: _s, lastSeen: _l, expiresAt: _e, ...beforeSpec } = before;
-        if (sameSpec(beforeSpec, spec)) {
+        if (sameEndpointSpec(before, spec)) {
           outcomes.push(before);
           continue;
         }
         // The same address twice in one batch, the first still to be created: the last one wins.
-        const updated = pending
-          ? Object.assign(pending, spec)
-          : await ctx.tx.endpoint.update({
-              where: { id: row.id },
-              data: {
-                ...spec,
-                lastSeen: ctx.now,
-                expiresAt: null,
-                version: row.version + 1,
-                updatedAt: ctx.now,
-              },
-            });
+        const updated = pending ? Object.assign(pending, spec) : await updateEndpointRow(ctx, row, spec);
         existing.set(key, updated);
         const after = endpointFromRow(updated, node.service);
         auditEndpoint(ctx, 'update', row, node.service, before, after, proxyActor(node));
         outcomes.push(after);
         continue;
       }
-      const created = {
-        id: ctx.newId(),
-        serviceId,
-        ...spec,
-        lastSeen: ctx.now,
-        expiresAt: null,
-        version: 1,
-        createdAt: ctx.now,
-        updatedAt: ctx.now,
-      };
+      const created = newEndpointRow(ctx, serviceId, spec);
       creates.push(created);
       existing.set(key, created);
       const after = endpointFromRow(created, node.service);
@@ -170,6 +149,37 @@ export async function touchProxyEndpoints(deps: StoreDeps, ids: readonly string[
   });
   const fine = new Set(rows.map((r) => r.id));
   return ids.filter((id) => !fine.has(id));
+}
+
+/**
+ * A proxy that said it is shutting down: its endpoint turns unhealthy at once (one revision), so callers stop
+ * picking it while it still serves what they sent, instead of finding out from refused connections after the
+ * grace period. (Not `draining`: that is an operator's decision, which a proxy coming back must not undo, while
+ * this one it must.) The liveness sweep removes it after the TTL; a proxy that comes back registers it healthy.
+ */
+export async function leaveProxyEndpoint(deps: StoreDeps, id: string, actor: string): Promise<boolean> {
+  const result = await change(deps, actor, async (ctx) => {
+    const row = await ctx.tx.endpoint.findFirst({
+      where: { id, source: 'proxy', health: 'healthy' },
+      include: { service: { select: { name: true } } },
+    });
+    if (!row) return false;
+    const service = row.service.name;
+    const before = endpointFromRow(row, service);
+    const { count } = await ctx.tx.endpoint.updateMany({
+      where: { id, source: 'proxy', health: 'healthy' },
+      data: { health: 'unhealthy', version: { increment: 1 }, updatedAt: ctx.now },
+    });
+    if (count === 0) return false;
+    auditEndpoint(ctx, 'update', row, service, before, {
+      ...before,
+      health: 'unhealthy',
+      version: row.version + 1,
+      updatedAt: ctx.now.toISOString(),
+    });
+    return true;
+  });
+  return result.value;
 }
 
 export interface SweepOptions {

@@ -12,9 +12,13 @@
  * The nonce is part of those bytes, so it is generated once per message rather than per send. Messages carry
  * digests of the slice and of its configuration, so a proxy whose slice a change did not touch need not be sent
  * anything, and one whose endpoints a configuration change did not touch is sent the configuration alone.
+ *
+ * Authorization policies are enforced by the destination's own inbound proxies, so a proxy of S gets those for S
+ * and for "*", whatever its scope: a scope's key then also names S when S has policies of its own (services
+ * without any share the mesh-wide ones, and their messages).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type MeshSlice, type ProxyEndpoint, serviceScope } from '@trellis/schema';
+import { appliesTo, MESH_WIDE, type MeshSlice, type ProxyEndpoint, serviceScope } from '@trellis/schema';
 import { canonicalJson, type EndpointDiff, type Mesh, proxyEndpoint } from './mesh.ts';
 
 /** The names of the services a proxy of `service` needs, by the mesh's one scoping rule. */
@@ -31,19 +35,26 @@ function stripMeta<T extends Meta>(resource: T): Omit<T, keyof Meta> {
 
 /** The slice of `mesh` whose resources belong to the services in `scope`. Unhealthy endpoints stay in: the
  * proxy's balancer skips them, and knowing them lets it tell "no healthy upstream" from "no such service". */
-export function sliceOfScope(mesh: Mesh, scope: ReadonlySet<string>): MeshSlice {
+export function sliceOfScope(mesh: Mesh, scope: ReadonlySet<string>, service = MESH_WIDE): MeshSlice {
   const services = mesh.services.filter((s) => scope.has(s.name));
   return {
     services: services.map(stripMeta),
     endpoints: services.flatMap((s) => mesh.endpointsOf(s.name).map(proxyEndpoint)),
     routes: mesh.routes.filter((r) => scope.has(r.service)).map(stripMeta),
     policies: mesh.policies.filter((p) => scope.has(p.service)).map(stripMeta),
+    authorizationPolicies: authorizationFor(mesh, service),
+    mtls: mesh.settings.mtls,
   };
+}
+
+/** The authorization policies a proxy of `service` enforces: its service's and the mesh-wide ones. */
+export function authorizationFor(mesh: Pick<Mesh, 'authorizationPolicies'>, service: string) {
+  return mesh.authorizationPolicies.filter((p) => appliesTo(p, service)).map(stripMeta);
 }
 
 /** The mesh slice for a proxy of `service`. */
 export function sliceFor(mesh: Mesh, service: string): MeshSlice {
-  return sliceOfScope(mesh, sliceScope(mesh, service));
+  return sliceOfScope(mesh, sliceScope(mesh, service), service);
 }
 
 /** A serialised message, shared by every proxy that gets it. */
@@ -61,6 +72,8 @@ export interface Encoded {
 export interface Scope {
   key: string;
   services: ReadonlySet<string>;
+  /** Whose own authorization policies the slice holds besides the mesh-wide ones ("*": none of its own). */
+  authorization: string;
 }
 
 /** The JSON of a scope's configuration, made once per configuration revision. */
@@ -68,6 +81,8 @@ interface ConfigParts {
   services: string;
   routes: string;
   policies: string;
+  authorizationPolicies: string;
+  mtls: string;
   digest: string;
 }
 
@@ -114,7 +129,10 @@ export class SliceCache {
     let scope = this.scopes.get(service);
     if (!scope) {
       const services = sliceScope(mesh, service);
-      scope = { key: [...services].sort().join(','), services };
+      const own = mesh.authorizationPolicies.some((p) => p.destination === service);
+      const authorization = own ? service : MESH_WIDE;
+      const key = [...services].sort().join(',') + (own ? `#${service}` : '');
+      scope = { key, services, authorization };
       this.scopes.set(service, scope);
     }
     return scope;
@@ -130,7 +148,7 @@ export class SliceCache {
       const meshId = mesh.id ? `"mesh":"${mesh.id}",` : '';
       return {
         kind: 'snapshot',
-        text: `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${meshId}"slice":{"services":${parts.services},"endpoints":${JSON.stringify(list)},"routes":${parts.routes},"policies":${parts.policies}}}`,
+        text: `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${meshId}"slice":{"services":${parts.services},"endpoints":${JSON.stringify(list)},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls}}}`,
         sliceDigest: digest(parts.digest, list),
         configDigest: parts.digest,
       };
@@ -144,7 +162,7 @@ export class SliceCache {
       const parts = this.partsOf(mesh, scope);
       return {
         kind: 'config',
-        text: `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies}}}`,
+        text: `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls}}}`,
         sliceDigest: null,
         configDigest: parts.digest,
       };
@@ -215,11 +233,14 @@ export class SliceCache {
       const services = mesh.services.filter((s) => scope.services.has(s.name)).map(stripMeta);
       const routes = mesh.routes.filter((r) => scope.services.has(r.service)).map(stripMeta);
       const policies = mesh.policies.filter((p) => scope.services.has(p.service)).map(stripMeta);
+      const authorization = authorizationFor(mesh, scope.authorization);
       parts = {
         services: JSON.stringify(services),
         routes: JSON.stringify(routes),
         policies: JSON.stringify(policies),
-        digest: digest(services, routes, policies),
+        authorizationPolicies: JSON.stringify(authorization),
+        mtls: JSON.stringify(mesh.settings.mtls),
+        digest: digest(services, routes, policies, authorization, mesh.settings.mtls),
       };
       this.parts.set(scope.key, parts);
     }

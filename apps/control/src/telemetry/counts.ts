@@ -51,6 +51,10 @@ export class Counts {
   bytesOut = 0;
   retries = 0;
   overflows = 0;
+  /** Requests over mutual TLS, and those authorization policies denied or (dry run) would have denied. */
+  mtls = 0;
+  denied = 0;
+  dryRunDenied = 0;
   /** Latency histogram bucket index → count. */
   readonly latency = new Map<number, number>();
 
@@ -66,6 +70,9 @@ export class Counts {
     this.bytesOut += edge.bytesOut;
     this.retries += edge.retries;
     this.overflows += edge.overflows;
+    this.mtls += edge.mtls;
+    this.denied += edge.denied;
+    this.dryRunDenied += edge.dryRunDenied;
     addLatencyBuckets(this.latency, edge.latency.buckets);
   }
 
@@ -81,6 +88,9 @@ export class Counts {
     this.bytesOut += other.bytesOut;
     this.retries += other.retries;
     this.overflows += other.overflows;
+    this.mtls += other.mtls;
+    this.denied += other.denied;
+    this.dryRunDenied += other.dryRunDenied;
     for (const [index, n] of other.latency) this.latency.set(index, (this.latency.get(index) ?? 0) + n);
   }
 

@@ -15,6 +15,9 @@
  * Which side to believe (see packages/schema/src/metrics.ts): an edge is read from its caller's reports when the
  * caller runs a proxy that reports outbound calls, else from the callee's (callers outside the mesh, or without a
  * proxy). A service's own traffic is what its inbound proxies saw, else what its callers reported sending it.
+ * Whether an edge's calls arrived over mutual TLS and how many authorization policies denied are known for sure
+ * only where they are enforced, by the callee's inbound proxies: those come from the callee's reports when it sent
+ * any for the edge in the window.
  */
 import type { Reporter, TelemetryFrame } from '@trellis/schema';
 import { Counts, reportsOf } from './counts.ts';
@@ -50,6 +53,8 @@ export interface LiveEdge {
   destination: string;
   reporter: Reporter;
   counts: Counts;
+  /** The callee's reports of the edge in the window (empty when it sent none): mTLS and authorization counts. */
+  inbound: Counts;
 }
 
 export interface LiveService {
@@ -198,9 +203,16 @@ export class LiveView {
     for (const { source, destination } of pairs.values()) {
       const bySource = this.edges.get(key('source', source, destination));
       const reporter: Reporter = bySource && this.sourceReporters.has(source) ? 'source' : 'destination';
-      const chosen =
-        reporter === 'source' ? bySource : this.edges.get(key('destination', source, destination));
-      edges.push({ source, destination, reporter, counts: sum(chosen) });
+      const byDestination = this.edges.get(key('destination', source, destination));
+      const chosen = reporter === 'source' ? bySource : byDestination;
+      const counts = sum(chosen);
+      edges.push({
+        source,
+        destination,
+        reporter,
+        counts,
+        inbound: reporter === 'destination' ? counts : sum(byDestination),
+      });
     }
     edges.sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
 

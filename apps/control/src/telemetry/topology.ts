@@ -2,14 +2,21 @@
  * The topology: the live view (what is being called) laid over the registry (what exists: services, their
  * endpoints, and the dependencies they declare). Nodes are every registered service plus every name seen in
  * traffic; edges are the calls seen lately plus declared dependencies nobody is calling, marked idle. A node lists
- * the endpoints proxies hold ejected now; an edge counts the requests circuit breakers refused in the window.
+ * the endpoints proxies hold ejected now; an edge counts the requests circuit breakers refused in the window, says
+ * whether its calls went over mutual TLS and counts those authorization policies denied (see live.ts).
  */
 import type { EndpointCounts, Topology, TopologyEdge, TopologyNode } from '@trellis/schema';
 import type { Db } from '../db/client.ts';
 import { serviceFromRow } from '../store/convert.ts';
 import { Counts } from './counts.ts';
 import { serviceHealth } from './health.ts';
-import type { LiveSnapshot } from './live.ts';
+import type { LiveEdge, LiveSnapshot } from './live.ts';
+
+/** The callee's view when it reported the edge, else the caller's (a callee without an inbound proxy). */
+function security(e: LiveEdge): Pick<TopologyEdge, 'mtls' | 'denied' | 'dryRunDenied'> {
+  const c = e.inbound.requests > 0 ? e.inbound : e.counts;
+  return { mtls: c.requests > 0 && c.mtls >= c.requests, denied: c.denied, dryRunDenied: c.dryRunDenied };
+}
 
 export interface RegisteredService {
   name: string;
@@ -57,6 +64,7 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
       ...e.counts.stats(seconds),
       overflows: e.counts.overflows,
       breakerOpen: e.counts.overflows > 0,
+      ...security(e),
     });
   }
   for (const service of registry) {
@@ -73,6 +81,9 @@ export function buildTopology(live: LiveSnapshot, registry: readonly RegisteredS
         ...new Counts().stats(seconds),
         overflows: 0,
         breakerOpen: false,
+        mtls: false,
+        denied: 0,
+        dryRunDenied: 0,
       });
     }
   }

@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { inject } from 'vitest';
+import type { LoginLimiter } from '../../src/auth/rate-limit.ts';
 import { createDb, type Db } from '../../src/db/client.ts';
 import { migrate, pendingMigrations, readMigrations } from '../../src/db/migrate.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { MIGRATIONS_DIR } from '../../src/server.ts';
 import type { StoreDeps } from '../../src/store/change.ts';
+import { TEST_ADMIN_TOKEN } from './api.ts';
 
 export function databaseUrl(adminUrl: string, database: string): string {
   const url = new URL(adminUrl);
@@ -47,7 +49,12 @@ export interface TestControl {
 }
 
 export async function testControl(
-  options: { clock?: () => Date; bodyLimitBytes?: number } = {},
+  options: {
+    clock?: () => Date;
+    bodyLimitBytes?: number;
+    loginLimiter?: LoginLimiter;
+    initialPasswordFile?: string;
+  } = {},
 ): Promise<TestControl> {
   const url = await migratedDatabase();
   const db = createDb(url);
@@ -59,6 +66,9 @@ export async function testControl(
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
     clock,
+    adminToken: TEST_ADMIN_TOKEN,
+    ...(options.loginLimiter ? { loginLimiter: options.loginLimiter } : {}),
+    initialPasswordFile: options.initialPasswordFile,
   });
   return {
     db,

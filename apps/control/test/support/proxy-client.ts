@@ -13,6 +13,7 @@ import {
 import { type ClientOptions, WebSocket } from 'ws';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../../src/server.ts';
+import { bearer, TEST_ADMIN_PASSWORD, TEST_ADMIN_TOKEN } from './api.ts';
 import { silentLogger } from './db.ts';
 
 export const JOIN_TOKEN = 'test-join-token';
@@ -27,6 +28,8 @@ export function startPlane(databaseUrl: string, overrides: Partial<Config> = {})
     logLevel: 'silent',
     joinToken: JOIN_TOKEN,
     caKey: TEST_CA_KEY,
+    adminToken: TEST_ADMIN_TOKEN,
+    adminPassword: TEST_ADMIN_PASSWORD,
     ...overrides,
   };
   return startControlPlane(config, silentLogger);
@@ -234,8 +237,12 @@ export class FakeProxy {
   }
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url);
+/** GET as the test admin (or with `headers` instead, e.g. {} for none). */
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = bearer(),
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { headers });
   const text = await res.text();
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
 }
@@ -244,12 +251,13 @@ export async function sendJson(
   method: 'POST' | 'PUT' | 'DELETE',
   url: string,
   body?: unknown,
+  auth: Record<string, string> = bearer(),
 ): Promise<{ status: number; body: any; revision: number }> {
   const res = await fetch(url, {
     method,
     ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ? { headers: auth }
+      : { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   const text = await res.text();
   return {

@@ -15,6 +15,7 @@ import { pendingMigrations, readMigrations } from '../../src/db/migrate.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { MIGRATIONS_DIR } from '../../src/server.ts';
 import { TelemetryPipeline, type TelemetryPipelineOptions } from '../../src/telemetry/pipeline.ts';
+import { TEST_ADMIN_TOKEN } from './api.ts';
 import { migratedDatabase, silentLogger, type TestControl } from './db.ts';
 
 export const DAY_MS = 86_400_000;
@@ -42,6 +43,10 @@ export interface EdgeSpec {
   retries?: number;
   /** Requests refused by a circuit breaker (counted among the requests, usually as errors). */
   overflows?: number;
+  /** Requests over mutual TLS, denied and dry-run denied by authorization policies (each among the requests). */
+  mtls?: number;
+  denied?: number;
+  dryRunDenied?: number;
 }
 
 export function edge(source: string, destination: string, spec: EdgeSpec = {}): EdgeStats {
@@ -73,6 +78,9 @@ export function edge(source: string, destination: string, spec: EdgeSpec = {}): 
     bytesOut: spec.bytesOut ?? 0,
     retries: spec.retries ?? 0,
     overflows: spec.overflows ?? 0,
+    mtls: spec.mtls ?? 0,
+    denied: spec.denied ?? 0,
+    dryRunDenied: spec.dryRunDenied ?? 0,
     latency: {
       p50: at(50),
       p90: at(90),
@@ -135,6 +143,7 @@ export async function telemetryControl(
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
     clock: clock.now,
     telemetry,
+    adminToken: TEST_ADMIN_TOKEN,
   });
   return {
     db,

@@ -15,6 +15,12 @@ import { DEMO_INSTANCES, freePort, type Mesh, signalGroup, startMesh } from '../
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const JOIN_TOKEN = 'demo-test-join-token';
+/** The static admin token (TRELLIS_ADMIN_TOKEN) of the demo's test control planes. */
+export const ADMIN_TOKEN = 'demo-test-admin-token-0123456789abcdefghij';
+/** The first-run password of user `admin` there (so that nothing is generated into the repo's data folder). */
+export const ADMIN_PASSWORD = 'demo-test-admin-password';
+/** `Authorization: Bearer ADMIN_TOKEN`. */
+export const ADMIN_AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 export { createDatabase };
 
@@ -26,6 +32,8 @@ export async function inProcessControlPlane(databaseUrl?: string): Promise<Contr
       port: 0,
       logLevel: 'silent',
       joinToken: JOIN_TOKEN,
+      adminToken: ADMIN_TOKEN,
+      adminPassword: ADMIN_PASSWORD,
     },
     silentLogger,
   );
@@ -40,6 +48,7 @@ export async function demoOnInProcessControlPlane(
   const mesh = await startMesh({
     controlUrl: plane.url,
     joinToken: JOIN_TOKEN,
+    controlToken: ADMIN_TOKEN,
     services: DEMO_INSTANCES,
     stateDir,
   });
@@ -93,6 +102,8 @@ export class ChildControlPlane {
           TRELLIS_CONTROL_PORT: String(this.port),
           TRELLIS_SEED: 'true',
           TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+          TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+          TRELLIS_ADMIN_PASSWORD: ADMIN_PASSWORD,
           TRELLIS_LOG_LEVEL: 'warn',
           ...this.env,
         },

@@ -3,13 +3,23 @@
  * start, and finishes on it even if a new snapshot is swapped in meanwhile. Modes differ only in how the
  * destination is found: outbound by Host (or a fixed service), ingress by host and path prefix, inbound to
  * the local app, egress to allow-listed external hosts. Everything the proxy answers itself goes through
- * `localReply`, with an x-trellis-error tag.
+ * `localReply`, with an x-trellis-error tag. Inbound listeners first check the snapshot's authorization policies
+ * (authz.ts) against the caller's verified mutual-TLS identity, before the request reaches the app.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { IngressListener, Listener, ProxyLimits, Subset } from '@trellis/schema';
+import {
+  DEFAULT_TRUST_DOMAIN,
+  ERRORS,
+  type IngressListener,
+  type Listener,
+  MAX_HEADERS_LIMIT,
+  type ProxyLimits,
+  type Subset,
+} from '@trellis/schema';
 import type { Dispatcher } from 'undici';
+import { type AuthzVerdict, RateLimitedLog } from '../authz.ts';
 import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
 import { pickWeighted } from '../router.ts';
@@ -17,7 +27,12 @@ import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
 import { LiteSignal, sleep } from '../signal.ts';
 import { connect } from '../stages/connect.ts';
 import { timeout } from '../stages/timeout.ts';
-import type { TelemetryRecorder } from '../telemetry/recorder.ts';
+import {
+  RECORD_DENIED,
+  RECORD_DRY_RUN_DENIED,
+  RECORD_MTLS,
+  type TelemetryRecorder,
+} from '../telemetry/recorder.ts';
 import {
   type Clock,
   type Dispatch,
@@ -70,7 +85,15 @@ export interface ListenerDeps {
   accessLog?: boolean;
   /** The verified mutual-TLS identity of a connection's peer (and its service, if of this mesh). */
   peer?: (socket: Socket) => { identity: string; service: string | undefined } | undefined;
+  /** The mesh's trust domain, which `service:<name>` principals of authorization policies expand in. */
+  trustDomain?: () => string;
+  /** Calls to mesh endpoints certainly go over mutual TLS (strict mode, with a certificate). */
+  strictMtls?: () => boolean;
 }
+
+const RBAC_DENIED_TAG = ERRORS.TRELLIS_ERR_RBAC_DENIED.tag;
+
+const NO_VERDICT: AuthzVerdict = { denied: undefined, dryRunDenied: undefined };
 
 /** Set by an inbound listener to the caller's verified SPIFFE ID (mutual TLS), for the app; never passed on from a client. */
 export const PEER_IDENTITY_HEADER = 'x-trellis-peer-identity';
@@ -136,6 +159,7 @@ interface FixedOrigin {
 export class HttpListener {
   readonly server: http.Server;
   private readonly origins = new Map<string, FixedOrigin>();
+  private readonly dryRunLog = new RateLimitedLog();
 
   constructor(
     readonly name: string,
@@ -151,6 +175,9 @@ export class HttpListener {
       requireHostHeader: false,
     });
     this.server.maxConnections = limits.maxConnections;
+    // Node keeps this many header fields and drops the rest silently; one more than any limit lets handle() see
+    // that a request has too many and refuse it rather than forward a truncated set.
+    this.server.maxHeadersCount = MAX_HEADERS_LIMIT + 1;
     this.server.on('request', (req, res) => {
       this.handle(req, res).catch((error) => this.fail(res, error));
     });
@@ -184,6 +211,39 @@ export class HttpListener {
       res.writeHead(reply.status, reply.headers);
       reply.body?.pipe(res);
     } else res.destroy();
+  }
+
+  /**
+   * Inbound only: what the authorization policies say about a request from `identity` (the verified peer, if any).
+   * Counts denials per policy and logs dry-run denials (at most one line per policy every 10 s).
+   */
+  authorize(
+    snapshot: Snapshot,
+    identity: string | undefined,
+    source: string,
+    method: string,
+    path: string,
+  ): AuthzVerdict {
+    const authz = snapshot.authz;
+    if (!authz) return NO_VERDICT;
+    const { recorder, node } = this.deps;
+    const verdict = authz.evaluate(
+      { identity, method, path },
+      this.deps.trustDomain?.() ?? DEFAULT_TRUST_DOMAIN,
+    );
+    if (verdict.denied !== undefined) recorder.authorization(source, node.service, verdict.denied, false);
+    else if (verdict.dryRunDenied !== undefined) {
+      const policy = verdict.dryRunDenied;
+      recorder.authorization(source, node.service, policy, true);
+      const { log, suppressed } = this.dryRunLog.take(policy, this.deps.clock.now());
+      if (log) {
+        this.deps.log.warn(
+          { policy, source, identity: identity ?? null, method, path, suppressed },
+          'a dry-run authorization policy would deny this request; let through',
+        );
+      }
+    }
+    return verdict;
   }
 
   /** Finds where a request goes; throws ProxyError no_route / egress_denied. */
@@ -299,11 +359,15 @@ export class HttpListener {
     });
 
     let source = node.service;
+    let flags = 0;
+    let identity: string | undefined;
     if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
     if (listener?.mode === 'inbound') {
       // Over mutual TLS the caller is who its certificate says; over plaintext (permissive mode) its header.
       const peer = this.deps.peer?.(req.socket);
       if (peer) {
+        identity = peer.identity;
+        flags |= RECORD_MTLS;
         headers[PEER_IDENTITY_HEADER] = peer.identity;
         source = peer.service ?? 'unknown';
         headers[SOURCE_HEADER] = source;
@@ -316,6 +380,27 @@ export class HttpListener {
     let target: RouteTarget | undefined;
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
+      const fields = req.rawHeaders.length / 2;
+      if (fields > snapshot.config.limits.maxHeaders) {
+        req.resume();
+        throw new ProxyError(
+          'TRELLIS_ERR_HEADERS_TOO_LARGE',
+          `${fields} header fields, more than limits.maxHeaders (${snapshot.config.limits.maxHeaders})`,
+        );
+      }
+      if (listener.mode === 'inbound' && snapshot.authz) {
+        destination = node.service;
+        const verdict = this.authorize(snapshot, identity, source, method, path);
+        if (verdict.denied !== undefined) {
+          flags |= RECORD_DENIED;
+          req.resume();
+          throw new ProxyError(
+            'TRELLIS_ERR_RBAC_DENIED',
+            `authorization policy "${verdict.denied}" denies ${method} ${path} from ${identity ?? 'a caller without a verified identity'}`,
+          );
+        }
+        if (verdict.dryRunDenied !== undefined) flags |= RECORD_DRY_RUN_DENIED;
+      }
       const resolved = this.resolve(snapshot, listener, method, path, headers, url);
       destination = resolved.destination;
       target = resolved.target;
@@ -353,7 +438,7 @@ export class HttpListener {
     } catch (error) {
       if (controller.aborted && !(controller.reason instanceof ProxyError)) {
         recorder.activeChange(-1);
-        recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0);
+        recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0, flags);
         return;
       }
       response = localReply(
@@ -369,7 +454,22 @@ export class HttpListener {
       const duration = clock.now() - started;
       const endpoint = response.endpoint?.key ?? '';
       recorder.activeChange(-1);
-      recorder.record(source, destination, endpoint, response.status, duration, bytesIn(), sent);
+      if (
+        listener?.mode !== 'inbound' &&
+        response.endpoint?.mesh === true &&
+        this.deps.strictMtls?.() === true
+      ) {
+        flags |= RECORD_MTLS;
+      }
+      // The callee's sidecar denied the call: the caller's reports count it too.
+      if (
+        response.status === 403 &&
+        response.endpoint &&
+        response.headers[ERROR_HEADER] === RBAC_DENIED_TAG
+      ) {
+        flags |= RECORD_DENIED;
+      }
+      recorder.record(source, destination, endpoint, response.status, duration, bytesIn(), sent, flags);
       if (this.deps.accessLog) {
         this.deps.log.info(
           {

@@ -1,12 +1,14 @@
 /**
  * L4 listeners for `protocol: tcp` services: each connection is balanced to one endpoint (retrying the connect
  * on another endpoint once), bounded by the connect timeout and the cluster's maxConnections, and its bytes
- * are counted both ways. Inbound tcp listeners forward to the local app.
+ * are counted both ways. Inbound tcp listeners forward to the local app, once the authorization policies allow
+ * the connection: it carries no verified identity and no HTTP request, so only rules without `from` and with no
+ * path or method can match it (an allow-list without such a rule refuses every connection).
  */
 import net, { type Socket } from 'node:net';
 import type { Listener, ProxyLimits } from '@trellis/schema';
 import type { Snapshot } from '../runtime.ts';
-import type { TelemetryRecorder } from '../telemetry/recorder.ts';
+import { RECORD_DENIED, type TelemetryRecorder } from '../telemetry/recorder.ts';
 import { type Clock, type EndpointState, newEndpointState, type Outcome } from '../types.ts';
 
 const CONNECTED: Outcome = { kind: 'response', status: 200 };
@@ -60,6 +62,22 @@ export class TcpListener {
     } else if (config?.mode === 'inbound') {
       const { address, port } = config.upstream;
       destination = deps.node.service;
+      const denied = snapshot.authz?.evaluate({ identity: undefined, method: '', path: '' }, '').denied;
+      if (denied !== undefined) {
+        deps.recorder.authorization('unknown', destination, denied, false);
+        deps.recorder.record(
+          'unknown',
+          destination,
+          '',
+          403,
+          deps.clock.now() - started,
+          0,
+          0,
+          RECORD_DENIED,
+        );
+        client.destroy();
+        return;
+      }
       const local = newEndpointState(destination, address, port);
       pick = (tried) => (tried.length === 0 ? local : undefined);
     }

@@ -1,13 +1,14 @@
 /**
  * Connection upgrades (WebSocket): routed like any request, then the proxy stops parsing HTTP and splices the
- * client's socket to a new connection to the chosen endpoint, byte for byte in both directions.
+ * client's socket to a new connection to the chosen endpoint, byte for byte in both directions. Inbound upgrades
+ * are authorized like any inbound request.
  */
 import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { ProxyError } from '../errors.ts';
-import { addForwarding, endToEnd } from '../headers.ts';
+import { addForwarding, endToEnd, headerValue } from '../headers.ts';
 import type { EndpointState } from '../types.ts';
-import type { HttpListener } from './http.ts';
+import { type HttpListener, PEER_IDENTITY_HEADER, SOURCE_HEADER } from './http.ts';
 
 const KEEP = new Set(['connection', 'upgrade']);
 
@@ -38,6 +39,19 @@ export function handleUpgrade(
   let endpoint: EndpointState | undefined;
   try {
     if (!config) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', 'listener is being removed');
+    if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
+    if (config.mode === 'inbound') {
+      const peer = deps.peer?.(req.socket);
+      if (peer) {
+        headers[PEER_IDENTITY_HEADER] = peer.identity;
+        headers[SOURCE_HEADER] = peer.service ?? 'unknown';
+      }
+      const source = peer ? (peer.service ?? 'unknown') : (headerValue(headers, SOURCE_HEADER) ?? 'unknown');
+      const verdict = listener.authorize(snapshot, peer?.identity, source, req.method ?? 'GET', path);
+      if (verdict.denied !== undefined) {
+        throw new ProxyError('TRELLIS_ERR_RBAC_DENIED', `authorization policy "${verdict.denied}" denies it`);
+      }
+    }
     const resolved = listener.resolve(snapshot, config, req.method ?? 'GET', path, headers, url);
     endpoint =
       resolved.endpoint ??

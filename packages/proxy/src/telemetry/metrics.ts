@@ -186,6 +186,29 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
     },
   });
 
+  for (const [name, help, field] of [
+    ['trellis_authz_denied_total', 'Requests an authorization policy denied.', 'denied'],
+    [
+      'trellis_authz_dry_run_denied_total',
+      'Requests a dry-run authorization policy would have denied (let through).',
+      'dryRunDenied',
+    ],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['source', 'destination', 'policy'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const a of snapshot().authz) {
+          if (a[field] === 0) continue;
+          this.inc({ source: a.source, destination: a.destination, policy: a.policy }, a[field]);
+        }
+      },
+    });
+  }
+
   new Gauge({
     name: 'trellis_active_requests',
     help: 'Requests in flight.',

@@ -10,6 +10,9 @@
  * /metrics without bound. So, like linkerd2-proxy's `metrics_retain_idle`, series that saw no traffic for
  * `retainIdleMs` (default 10 minutes) are forgotten, checked at each window flush and each scrape. Activity is
  * noticed by comparing totals between checks, so the request path pays nothing for it.
+ *
+ * A request's security facts travel as bit flags (RECORD_MTLS, RECORD_DENIED, RECORD_DRY_RUN_DENIED) so that the
+ * hot path still passes only numbers; which authorization policy denied is counted apart, per policy, for /metrics.
  */
 import {
   type EdgeStats,
@@ -38,9 +41,19 @@ export const wallClock: Clock = { now: () => Date.now() };
 /** How long a series with no traffic is kept (linkerd2-proxy's default for the same setting). */
 export const DEFAULT_RETAIN_IDLE_MS = 10 * 60_000;
 
+/** Most (source, destination, policy) series of authorization counts kept. */
+const MAX_AUTHZ_SERIES = 10_000;
+
 export const RESPONSE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const;
 export type ResponseClass = (typeof RESPONSE_CLASSES)[number];
 const ERROR_CLASS = 5;
+
+/** The request arrived (inbound) or left (outbound) over mutual TLS. */
+export const RECORD_MTLS = 1;
+/** An enforced authorization policy denied the request. */
+export const RECORD_DENIED = 2;
+/** A dry-run authorization policy would have denied the request (it was let through). */
+export const RECORD_DRY_RUN_DENIED = 4;
 
 /** Index into RESPONSE_CLASSES; statuses outside 100–599 (0: no response) are errors. */
 function classOf(status: number): number {
@@ -59,6 +72,9 @@ class Counters {
   bytesOut = 0;
   retries = 0;
   overflows = 0;
+  mtls = 0;
+  denied = 0;
+  dryRunDenied = 0;
 
   isEmpty(): boolean {
     return this.requests === 0 && this.retries === 0 && this.overflows === 0;
@@ -71,6 +87,9 @@ class Counters {
     this.bytesOut = 0;
     this.retries = 0;
     this.overflows = 0;
+    this.mtls = 0;
+    this.denied = 0;
+    this.dryRunDenied = 0;
   }
 
   classes(): ResponseClasses {
@@ -170,6 +189,18 @@ export interface EdgeTotals {
   byClass: ResponseClasses;
   bytesIn: number;
   bytesOut: number;
+  mtls: number;
+  denied: number;
+  dryRunDenied: number;
+}
+
+/** Requests one authorization policy denied (or, dry run, would have) on one (source, destination) pair. */
+export interface AuthzTotals {
+  source: string;
+  destination: string;
+  policy: string;
+  denied: number;
+  dryRunDenied: number;
 }
 
 export interface PairTotals {
@@ -193,12 +224,15 @@ export interface TelemetryTotals {
   edges: EdgeTotals[];
   pairs: PairTotals[];
   ejections: EjectionTotals[];
+  authz: AuthzTotals[];
   activeRequests: number;
 }
 
 export class TelemetryRecorder {
   private readonly sources = new Map<string, Map<string, Pair>>();
   private readonly ejected = new Map<string, Map<string, Ejections>>();
+  /** JSON [source, destination, policy] → counts; bounded, like the policies a proxy enforces. */
+  private readonly authz = new Map<string, AuthzTotals>();
   private active = 0;
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
@@ -271,6 +305,7 @@ export class TelemetryRecorder {
     durationMs: number,
     bytesIn: number,
     bytesOut: number,
+    flags = 0,
   ): void {
     const pair = this.pair(source, destination);
     const edge = pair.endpoints.get(endpoint) ?? pair.edge(endpoint);
@@ -287,6 +322,20 @@ export class TelemetryRecorder {
     t.byClass[cls] = (t.byClass[cls] as number) + 1;
     t.bytesIn += inBytes;
     t.bytesOut += outBytes;
+    if (flags !== 0) {
+      if (flags & RECORD_MTLS) {
+        w.mtls++;
+        t.mtls++;
+      }
+      if (flags & RECORD_DENIED) {
+        w.denied++;
+        t.denied++;
+      }
+      if (flags & RECORD_DRY_RUN_DENIED) {
+        w.dryRunDenied++;
+        t.dryRunDenied++;
+      }
+    }
     edge.windowLatency.record(durationMs);
     pair.latency.record(durationMs);
     pair.requests++;
@@ -303,6 +352,22 @@ export class TelemetryRecorder {
     const pair = this.pair(source, destination);
     pair.overflows++;
     pair.localEdge().window.overflows++;
+  }
+
+  /**
+   * An authorization policy denied a request from `source` to `destination` (or, `dryRun`, would have). The request
+   * itself is recorded by record() with its flags; this counts it per policy for /metrics.
+   */
+  authorization(source: string, destination: string, policy: string, dryRun: boolean): void {
+    const key = JSON.stringify([source, destination, policy]);
+    let counts = this.authz.get(key);
+    if (counts === undefined) {
+      if (this.authz.size >= MAX_AUTHZ_SERIES) return;
+      counts = { source, destination, policy, denied: 0, dryRunDenied: 0 };
+      this.authz.set(key, counts);
+    }
+    if (dryRun) counts.dryRunDenied++;
+    else counts.denied++;
   }
 
   /** Outlier detection ejected an endpoint. */
@@ -419,6 +484,9 @@ export class TelemetryRecorder {
             byClass: t.classes(),
             bytesIn: t.bytesIn,
             bytesOut: t.bytesOut,
+            mtls: t.mtls,
+            denied: t.denied,
+            dryRunDenied: t.dryRunDenied,
           });
         }
       }
@@ -428,7 +496,8 @@ export class TelemetryRecorder {
       for (const [endpoint, counts] of byEndpoint)
         ejections.push({ destination, endpoint, count: counts.total });
     }
-    return { edges, pairs, ejections, activeRequests: this.activeRequests };
+    const authz = [...this.authz.values()].map((a) => ({ ...a }));
+    return { edges, pairs, ejections, authz, activeRequests: this.activeRequests };
   }
 
   private pair(source: string, destination: string): Pair {
@@ -458,6 +527,9 @@ export class TelemetryRecorder {
       bytesOut: w.bytesOut,
       retries: w.retries,
       overflows: w.overflows,
+      mtls: w.mtls,
+      denied: w.denied,
+      dryRunDenied: w.dryRunDenied,
       latency: {
         p50: h.percentile(50),
         p90: h.percentile(90),

@@ -7,6 +7,7 @@ import {
   DnsLabel,
   EndpointReplace,
   EndpointSpec,
+  MeshSettingsReplace,
   PageQuery,
   RouteRuleReplace,
   RouteRuleSpec,
@@ -15,40 +16,25 @@ import {
   TrafficPolicyReplace,
   TrafficPolicySpec,
 } from '@trellis/schema';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { actorName } from '../../auth/guard.ts';
 import { parseWith, TrellisError } from '../../errors.ts';
-import type { ChangeResult, StoreDeps } from '../../store/change.ts';
-import { currentRevision } from '../../store/change.ts';
+import type { StoreDeps } from '../../store/change.ts';
 import * as endpoints from '../../store/endpoints.ts';
 import * as policies from '../../store/policies.ts';
 import * as routes from '../../store/routes.ts';
 import * as services from '../../store/services.ts';
+import * as settings from '../../store/settings.ts';
+import { body, DeleteQuery, NameParams, sendChange } from './change-reply.ts';
 
-const NameParams = z.object({ name: DnsLabel });
 const EndpointParams = z.object({ name: DnsLabel, id: z.string() });
-const DeleteQuery = z.object({
-  version: z.coerce
-    .number({ error: 'must be a number' })
-    .int({ error: 'must be an integer' })
-    .min(1)
-    .optional(),
-});
 const FilteredPageQuery = PageQuery.extend({ service: DnsLabel.optional() }).strip();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Until authentication lands, every API caller is recorded as "anonymous". */
-export function actorOf(_request: FastifyRequest): string {
-  return 'anonymous';
-}
-
-function body(request: FastifyRequest): unknown {
-  if (request.body === undefined) {
-    throw new TrellisError('TRELLIS_ERR_VALIDATION', 'the request needs a JSON body', {
-      errors: [{ path: '', message: 'a JSON body is required' }],
-    });
-  }
-  return request.body;
+/** Who made a change, for the audit log and the history: `user:<username>` or `token:<name>`. */
+export function actorOf(request: FastifyRequest): string {
+  return actorName(request.principal);
 }
 
 function endpointId(params: unknown) {
@@ -59,20 +45,6 @@ function endpointId(params: unknown) {
       `endpoint ${JSON.stringify(`${p.name}/${p.id}`)} does not exist`,
     );
   return p;
-}
-
-async function sendChange<T>(
-  store: StoreDeps,
-  reply: FastifyReply,
-  result: ChangeResult<T>,
-  status: number,
-  location?: string,
-): Promise<T | undefined> {
-  const revision = result.revision ?? (await currentRevision(store.db));
-  reply.header('x-trellis-revision', String(revision));
-  if (location) reply.header('location', location);
-  reply.code(status);
-  return status === 204 ? undefined : result.value;
 }
 
 export function registerMeshRoutes(app: FastifyInstance, store: StoreDeps) {
@@ -205,5 +177,15 @@ export function registerMeshRoutes(app: FastifyInstance, store: StoreDeps) {
     const { name } = parseWith(NameParams, req.params);
     const { version } = parseWith(DeleteQuery, req.query);
     return sendChange(store, reply, await policies.deletePolicy(store, actorOf(req), name, version), 204);
+  });
+  // Mesh-wide settings change how every sidecar talks (mutual TLS): an admin's decision, not an editor's.
+  app.get(`${P}/mesh/settings`, { config: { role: 'viewer' } }, async () => settings.getSettings(store));
+  app.put(`${P}/mesh/settings`, { config: { role: 'admin' } }, async (req, reply) => {
+    const result = await settings.replaceSettings(
+      store,
+      actorOf(req),
+      parseWith(MeshSettingsReplace, body(req)),
+    );
+    return sendChange(store, reply, result, 200);
   });
 }

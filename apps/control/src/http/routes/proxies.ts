@@ -30,8 +30,13 @@ function better(a: ProxyStatus, b: ProxyStatus): ProxyStatus {
   return Date.parse(b.connectedAt) > Date.parse(a.connectedAt) ? b : a;
 }
 
-async function ask(replica: { id: string; url: string }): Promise<ProxyStatus[]> {
+/** Asks another replica, with the caller's own credentials (the replicas share the users and tokens). */
+async function ask(
+  replica: { id: string; url: string },
+  credentials: Record<string, string>,
+): Promise<ProxyStatus[]> {
   const res = await fetch(`${replica.url}${API_PREFIX}/proxies?scope=local`, {
+    headers: credentials,
     signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
   });
   if (!res.ok) throw new Error(`answered ${res.status}`);
@@ -57,7 +62,12 @@ export function registerProxyRoutes(app: FastifyInstance, stream: ProxyStream, r
 
     const merged = new Map(local.map((p) => [keyOf(p), p]));
     const others = await replicas.others();
-    const answers = await Promise.allSettled(others.map((r) => ask(r)));
+    const credentials: Record<string, string> = {};
+    for (const name of ['authorization', 'cookie'] as const) {
+      const value = request.headers[name];
+      if (typeof value === 'string') credentials[name] = value;
+    }
+    const answers = await Promise.allSettled(others.map((r) => ask(r, credentials)));
     others.forEach((replica, i) => {
       const answer = answers[i];
       if (answer?.status === 'fulfilled') {

@@ -1,0 +1,130 @@
+/**
+ * Login, logout, the caller's identity and changing one's own password. A login answers with a session cookie
+ * (httpOnly, SameSite=Strict, Secure over TLS) and the session's CSRF token; wrong credentials get one answer
+ * whether or not the user exists, after the same work, and repeated failures for one username or one address are
+ * refused for a while (see auth/rate-limit.ts).
+ */
+import { rm } from 'node:fs/promises';
+import {
+  API_PREFIX,
+  LoginRequest,
+  type LoginResponse,
+  type Me,
+  PasswordChange,
+  type Role,
+  SESSION_COOKIE,
+} from '@trellis/schema';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthDeps, Principal } from '../../auth/guard.ts';
+import type { LoginLimiter } from '../../auth/rate-limit.ts';
+import { dummyPasswordHash, verifyPassword } from '../../auth/secrets.ts';
+import { createSession, deleteSession, findUser, SESSION_TTL_MS, setOwnPassword } from '../../auth/store.ts';
+import { parseWith, TrellisError } from '../../errors.ts';
+
+export interface AuthRouteDeps extends AuthDeps {
+  limiter: LoginLimiter;
+  /** Where the generated first-run password of `admin` was written; removed once admin sets a new one. */
+  initialPasswordFile?: string | undefined;
+}
+
+/** A rate-limited answer: 429 with Retry-After. */
+export class RateLimitedError extends TrellisError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('TRELLIS_ERR_RATE_LIMITED', `too many failed logins; retry in ${retryAfterSeconds} s`);
+  }
+}
+
+function secure(request: FastifyRequest): boolean {
+  const forwarded = request.headers['x-forwarded-proto'];
+  const proto = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim().toLowerCase();
+  return proto === 'https' || request.protocol === 'https';
+}
+
+function sessionCookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
+  return [
+    `${SESSION_COOKIE}=${value}`,
+    'HttpOnly',
+    'SameSite=Strict',
+    'Path=/',
+    `Max-Age=${maxAgeSeconds}`,
+    ...(secure(request) ? ['Secure'] : []),
+  ].join('; ');
+}
+
+function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'this needs credentials');
+  return request.principal;
+}
+
+/** Removes the first-run password file once user `admin` has a password of their own. */
+export async function forgetInitialPassword(deps: AuthRouteDeps, username: string): Promise<void> {
+  if (username === 'admin' && deps.initialPasswordFile) await rm(deps.initialPasswordFile, { force: true });
+}
+
+export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
+  const P = `${API_PREFIX}/auth`;
+
+  app.post(`${P}/login`, async (request, reply: FastifyReply): Promise<LoginResponse> => {
+    const { username, password } = parseWith(LoginRequest, request.body ?? {});
+    const keys = [`user:${username.toLowerCase()}`, `ip:${request.ip}`];
+    const wait = deps.limiter.retryAfterSeconds(keys);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new RateLimitedError(wait);
+    }
+    const user = await findUser(deps, username);
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    if (!user || !ok) {
+      deps.limiter.fail(keys);
+      throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'wrong username or password');
+    }
+    deps.limiter.reset(keys[0] as string);
+    const session = await createSession(deps, user.id);
+    reply.header('set-cookie', sessionCookie(request, session.id, Math.floor(SESSION_TTL_MS / 1000)));
+    reply.header('cache-control', 'no-store');
+    return {
+      user: { username: user.username, role: user.role as Role },
+      csrfToken: session.csrfToken,
+      expiresAt: session.expiresAt.toISOString(),
+    };
+  });
+
+  app.post(`${P}/logout`, async (request, reply) => {
+    const principal = principalOf(request);
+    if (principal.sessionHash) await deleteSession(deps, principal.sessionHash);
+    reply.header('set-cookie', sessionCookie(request, '', 0));
+    reply.code(204);
+  });
+
+  app.get(`${P}/me`, async (request, reply): Promise<Me> => {
+    const p = principalOf(request);
+    reply.header('cache-control', 'no-store');
+    return {
+      kind: p.kind,
+      username: p.username,
+      role: p.role,
+      csrfToken: p.csrfToken,
+      tokenName: p.tokenName,
+    };
+  });
+
+  app.post(`${P}/password`, async (request, reply) => {
+    const principal = principalOf(request);
+    const change = parseWith(PasswordChange, request.body ?? {});
+    if (principal.kind !== 'session' || !principal.userId || !principal.sessionHash || !principal.username) {
+      throw new TrellisError(
+        'TRELLIS_ERR_FORBIDDEN',
+        'only a signed-in user changes their own password; an admin sets others with PUT /api/v1/users/:username',
+      );
+    }
+    const user = await findUser(deps, principal.username);
+    if (!user || !(await verifyPassword(change.currentPassword, user.passwordHash))) {
+      throw new TrellisError('TRELLIS_ERR_VALIDATION', 'currentPassword: is not the current password', {
+        errors: [{ path: 'currentPassword', message: 'is not the current password' }],
+      });
+    }
+    await setOwnPassword(deps, principal.userId, change.newPassword, principal.sessionHash);
+    await forgetInitialPassword(deps, principal.username);
+    reply.code(204);
+  });
+}

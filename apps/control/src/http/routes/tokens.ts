@@ -1,0 +1,27 @@
+/** API tokens (admin only): the secret is in the answer to its creation and nowhere else, ever. */
+import { API_PREFIX, ApiTokenCreate } from '@trellis/schema';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { createApiToken, listApiTokens, revokeApiToken } from '../../auth/store.ts';
+import { parseWith } from '../../errors.ts';
+import type { AuthRouteDeps } from './auth.ts';
+import { actorOf } from './mesh.ts';
+
+const IdParams = z.object({ id: z.string() });
+
+export function registerTokenRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
+  const P = `${API_PREFIX}/tokens`;
+  app.get(P, async (_req, reply) => {
+    reply.header('cache-control', 'no-store');
+    return listApiTokens(deps);
+  });
+  app.post(P, async (req, reply) => {
+    const created = await createApiToken(deps, actorOf(req), parseWith(ApiTokenCreate, req.body ?? {}));
+    reply.code(201).header('cache-control', 'no-store');
+    return created;
+  });
+  app.delete(`${P}/:id`, async (req, reply) => {
+    await revokeApiToken(deps, parseWith(IdParams, req.params).id);
+    reply.code(204);
+  });
+}

@@ -1,0 +1,29 @@
+/** Users (admin only): list, create, change role or password, delete. The last admin can be neither demoted nor deleted. */
+import { API_PREFIX, PageQuery, UserCreate, Username, UserUpdate } from '@trellis/schema';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { createUser, deleteUser, listUsers, updateUser } from '../../auth/store.ts';
+import { parseWith } from '../../errors.ts';
+import { type AuthRouteDeps, forgetInitialPassword } from './auth.ts';
+
+const UserParams = z.object({ username: Username });
+
+export function registerUserRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
+  const P = `${API_PREFIX}/users`;
+  app.get(P, async (req) => listUsers(deps, parseWith(PageQuery.strip(), req.query)));
+  app.post(P, async (req, reply) => {
+    const user = await createUser(deps, parseWith(UserCreate, req.body ?? {}));
+    reply.code(201).header('location', `${P}/${user.username}`);
+    return user;
+  });
+  app.put(`${P}/:username`, async (req) => {
+    const { username } = parseWith(UserParams, req.params);
+    const { user, passwordChanged } = await updateUser(deps, username, parseWith(UserUpdate, req.body ?? {}));
+    if (passwordChanged) await forgetInitialPassword(deps, username);
+    return user;
+  });
+  app.delete(`${P}/:username`, async (req, reply) => {
+    await deleteUser(deps, parseWith(UserParams, req.params).username);
+    reply.code(204);
+  });
+}

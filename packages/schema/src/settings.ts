@@ -1,0 +1,38 @@
+/**
+ * Mesh-wide settings: one set per mesh, changed through the API and versioned with the mesh like its rules, so a
+ * change is a revision every proxy receives, shows in the history and is undone by a rollback. For now they hold
+ * the mutual TLS mode of every sidecar (as Istio's mesh-wide PeerAuthentication does).
+ */
+import { z } from 'zod';
+import { count, typeError } from './common.ts';
+
+/**
+ * "off": sidecars call each other in plaintext (inbound listeners still accept mutual TLS); "permissive": they
+ * call each other with mutual TLS, falling back to plaintext for a sidecar without a certificate yet, and inbound
+ * listeners accept both; "strict": mutual TLS only, plaintext refused.
+ */
+export const MtlsMode = z.enum(['off', 'permissive', 'strict'], {
+  error: 'must be "off", "permissive" or "strict"',
+});
+export type MtlsMode = z.infer<typeof MtlsMode>;
+
+export const MeshSettingsSpec = z.strictObject({
+  mtls: z.strictObject({ mode: MtlsMode }, { error: typeError('an object') }),
+});
+export type MeshSettingsSpec = z.infer<typeof MeshSettingsSpec>;
+
+/** What a mesh starts with: mutual TLS on, plaintext still accepted while sidecars get their certificates. */
+export const DEFAULT_MESH_SETTINGS: MeshSettingsSpec = { mtls: { mode: 'permissive' } };
+
+export const MeshSettings = MeshSettingsSpec.extend({
+  /** Goes up by one with every change; a PUT must name the version it replaces. */
+  version: z.number().int(),
+  updatedAt: z.iso.datetime(),
+});
+export type MeshSettings = z.infer<typeof MeshSettings>;
+
+/** PUT /api/v1/mesh/settings: the whole settings and the version they replace (409 if it is not current). */
+export const MeshSettingsReplace = MeshSettingsSpec.extend({
+  version: count(1, 2_147_483_647),
+});
+export type MeshSettingsReplace = z.infer<typeof MeshSettingsReplace>;
