@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { defineConfig } from '@playwright/test';
+import { STORAGE_STATE } from './support/auth.ts';
 
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 
@@ -21,6 +22,9 @@ export default defineConfig({
   outputDir: './artifacts/test-results',
   reporter: [['list'], ['json', { outputFile: '.reports/playwright.json' }]],
   use: {
+    // The admin, signed in once through the login page by global-setup.ts; a spec that needs another user or none
+    // says so with its own `test.use({ storageState })`.
+    storageState: STORAGE_STATE,
     viewport: { width: 1400, height: 900 },
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',

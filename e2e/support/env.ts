@@ -21,6 +21,11 @@ export function fromEnv(name: string): string {
 export const consoleUrl = (pathname: string): string => `${fromEnv('TRELLIS_E2E_CONSOLE_URL')}${pathname}`;
 export const controlUrl = (pathname: string): string => `${fromEnv('TRELLIS_E2E_CONTROL_URL')}${pathname}`;
 
+/** The headers of a direct API call: the stack's admin bearer token (a bearer request needs no CSRF header). */
+export const apiHeaders = (): Record<string, string> => ({
+  authorization: `Bearer ${fromEnv('TRELLIS_E2E_ADMIN_TOKEN')}`,
+});
+
 /** Every console error, uncaught exception and failed request of the page, to assert there are none. */
 export function collectErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -47,7 +52,7 @@ export async function untilAcked(
   await expect
     .poll(async () => {
       const { items } = ProxyStatusList.parse(
-        await (await request.get(controlUrl('/api/v1/proxies'))).json(),
+        await (await request.get(controlUrl('/api/v1/proxies'), { headers: apiHeaders() })).json(),
       );
       return items.every((p) => p.status === 'DISCONNECTED' || (p.ackedRevision ?? 0) >= revision);
     }, options)
@@ -55,7 +60,9 @@ export async function untilAcked(
 }
 
 export async function getRoute(request: APIRequestContext, name: string): Promise<RouteRule> {
-  return RouteRule.parse(await (await request.get(controlUrl(`/api/v1/routes/${name}`))).json());
+  return RouteRule.parse(
+    await (await request.get(controlUrl(`/api/v1/routes/${name}`), { headers: apiHeaders() })).json(),
+  );
 }
 
 /** Replaces the route rule `name`, as it is now (its version included), with `change` of it; the new mesh revision. */
@@ -65,7 +72,10 @@ export async function replaceRoute(
   change: (spec: Omit<RouteRule, 'id' | 'createdAt' | 'updatedAt'>) => object,
 ): Promise<number> {
   const { id: _id, createdAt: _c, updatedAt: _u, ...spec } = await getRoute(request, name);
-  const res = await request.put(controlUrl(`/api/v1/routes/${name}`), { data: change(spec) });
+  const res = await request.put(controlUrl(`/api/v1/routes/${name}`), {
+    data: change(spec),
+    headers: apiHeaders(),
+  });
   expect(res.status()).toBe(200);
   return revisionOf(res);
 }

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium } from '@playwright/test';
 import { DEBIAN_CHROMIUM } from '../playwright.config.ts';
+import { saveAdminState } from './auth.ts';
 import { startStack } from './stack.ts';
 
 /** Starts the stack once for the run; the tests read where it is from the environment. */
@@ -36,6 +37,16 @@ export default async function globalSetup() {
   process.env.TRELLIS_E2E_CONSOLE_URL = stack.consoleUrl;
   process.env.TRELLIS_E2E_CONTROL_URL = stack.controlUrl;
   process.env.TRELLIS_E2E_INGRESS_URL = stack.ingressUrl;
+  // The admin signs in once through the real login page; every test's page starts from that browser state.
+  const browser = await chromium.launch({
+    ...(existsSync(DEBIAN_CHROMIUM) ? { executablePath: DEBIAN_CHROMIUM } : {}),
+    args: ['--no-sandbox', '--headless', '--disable-gpu'],
+  });
+  try {
+    await saveAdminState(browser, stack.consoleUrl);
+  } finally {
+    await browser.close();
+  }
   return async () => {
     admin.close();
     await stack.stop();

@@ -114,7 +114,17 @@ class Child {
   }
 }
 
+/**
+ * The stack's credentials: the control plane's static admin token (TRELLIS_ADMIN_TOKEN, which the demo calls the
+ * API with too) and the first-run password of user `admin`, both new for every run. startStack exports them to
+ * the tests as TRELLIS_E2E_ADMIN_TOKEN and TRELLIS_E2E_ADMIN_PASSWORD.
+ */
+const ADMIN_TOKEN = `trellis_${randomBytes(32).toString('base64url')}`;
+const ADMIN_PASSWORD = `e2e-${randomBytes(12).toString('base64url')}`;
+
 export async function startStack(): Promise<Stack> {
+  process.env.TRELLIS_E2E_ADMIN_TOKEN = ADMIN_TOKEN;
+  process.env.TRELLIS_E2E_ADMIN_PASSWORD = ADMIN_PASSWORD;
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -152,6 +162,8 @@ export async function startStack(): Promise<Stack> {
           TRELLIS_CONTROL_PORT: String(controlPort),
           TRELLIS_SEED: 'true',
           TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+          TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+          TRELLIS_ADMIN_PASSWORD: ADMIN_PASSWORD,
           TRELLIS_LOG_LEVEL: 'warn',
         },
       );
@@ -177,6 +189,7 @@ export async function startStack(): Promise<Stack> {
       {
         TRELLIS_DATA_DIR: dataDir,
         TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+        TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
         TRELLIS_DEMO_PORT_BASE: '0',
         TRELLIS_DEMO_RATE: '20',
         TRELLIS_DEMO_REPORT_SECONDS: '0',

@@ -3,7 +3,8 @@
  * services table, a service's detail page with its live charts, the proxies and their sync status. Screenshots of
  * each page land in e2e/artifacts/.
  */
-import { type APIRequestContext, expect, test } from '@playwright/test';
+import type { APIRequestContext } from '@playwright/test';
+import { expect, test } from '../support/auth.ts';
 import {
   artifact,
   collectErrors,

@@ -4,8 +4,9 @@
  * that revision (after a confirm step) reaches every proxy, puts the route back to 90/10 and sends service-b's
  * traffic back to mostly v1. The seeded split is put back in any case.
  */
-import { type APIRequestContext, expect, test } from '@playwright/test';
+import type { APIRequestContext } from '@playwright/test';
 import { pageOf, RevisionSummary, type RouteRule } from '@trellis/schema';
+import { ADMIN_USER, expect, test } from '../support/auth.ts';
 import {
   artifact,
   collectErrors,
@@ -56,7 +57,8 @@ test('a canary change shows in the history; rolling back to the revision before 
     const rows = page.getByTestId('revision-list').locator('tbody tr');
     await expect(rows.first()).toHaveAttribute('data-testid', `revision-row-${changed}`);
     await expect(rows.first()).toContainText(`update route ${CANARY}`);
-    await expect(rows.first()).toContainText('anonymous');
+    // Made through the API with the stack's admin token, which the audit names.
+    await expect(rows.first()).toContainText('token:TRELLIS_ADMIN_TOKEN');
     await expect(rows.nth(1)).toHaveAttribute('data-testid', `revision-row-${before}`);
 
     // Its diff against now: only the canary differs, by its weights.
@@ -103,7 +105,8 @@ test('a canary change shows in the history; rolling back to the revision before 
     const newest = pageOf(RevisionSummary).parse(
       await (await request.get(controlUrl('/api/v1/revisions?kind=config&limit=1'))).json(),
     ).items[0];
-    expect(newest).toMatchObject({ summary: `rollback to revision ${before}`, actor: 'anonymous' });
+    // Rolled back in the console by the signed-in admin, whose name the audit keeps.
+    expect(newest).toMatchObject({ summary: `rollback to revision ${before}`, actor: `user:${ADMIN_USER}` });
 
     // Traffic follows: service-b's answers come mostly from v1 again.
     await expect

@@ -4,8 +4,9 @@
  * A rule created and deleted through the API shows up and goes away on an open service page well within its
  * fallback polling interval (10 s), with no reload.
  */
-import { expect, test } from '@playwright/test';
+
 import { MeshEvent } from '@trellis/schema';
+import { expect, test } from '../support/auth.ts';
 import { consoleUrl, controlUrl, revisionOf } from '../support/env.ts';
 
 const PROBE = 'e2e-live-probe';

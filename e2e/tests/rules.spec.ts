@@ -6,8 +6,9 @@
  * the seeded mesh back. Screenshots land in e2e/artifacts/.
  */
 import { randomBytes } from 'node:crypto';
-import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
+import type { APIRequestContext, Page } from '@playwright/test';
 import { TrafficPolicy } from '@trellis/schema';
+import { expect, test } from '../support/auth.ts';
 import {
   artifact,
   collectErrors,

@@ -4,7 +4,8 @@
  * forms, the search and the label filter. Screenshots of both panels land in e2e/artifacts/. Nothing here changes
  * the mesh.
  */
-import { expect, type Page, test } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { expect, test } from '../support/auth.ts';
 import { artifact, collectErrors, consoleUrl, fromEnv } from '../support/env.ts';
 
 async function openTopology(page: Page): Promise<void> {

@@ -4,8 +4,9 @@
  * recovers by itself when the control plane returns — no reload. The demo's proxies keep serving meanwhile. This
  * file runs last (files run in name order) because it restarts the control plane under every other test's stack.
  */
-import { expect, test } from '@playwright/test';
+
 import { ProxyStatusList } from '@trellis/schema';
+import { expect, test } from '../support/auth.ts';
 import { artifact, consoleUrl, controlUrl, fromEnv } from '../support/env.ts';
 
 async function stack(action: 'stop' | 'start'): Promise<void> {

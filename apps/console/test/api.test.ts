@@ -1,7 +1,16 @@
 import { ProxyStatusList } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ApiError, getAllPages, getJson, putJson, sendJson } from '../src/lib/api.ts';
+import {
+  ApiError,
+  getAllPages,
+  getJson,
+  putJson,
+  send,
+  sendJson,
+  setCsrfToken,
+  setUnauthenticatedHandler,
+} from '../src/lib/api.ts';
 
 const answer = (status: number, body: unknown) => async () =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -56,6 +65,18 @@ describe('getAllPages', () => {
       '/api/v1/routes?service=service-c&limit=500',
       '/api/v1/routes?service=service-c&limit=500&cursor=Mg',
     ]);
+  });
+});
+
+describe('getAllPages of a list that does not page', () => {
+  it('takes a missing nextCursor as the last page', async () => {
+    let calls = 0;
+    const fetchImpl = async () => {
+      calls++;
+      return new Response(JSON.stringify({ items: [1, 2] }), { status: 200 });
+    };
+    expect(await getAllPages('/api/v1/tokens', z.number(), undefined, fetchImpl)).toEqual([1, 2]);
+    expect(calls).toBe(1);
   });
 });
 
@@ -147,5 +168,84 @@ describe('sendJson', () => {
     expect(change).toEqual({ value: { n: 1 }, revision: 9 });
     expect(sent?.method).toBe('POST');
     expect(sent?.body).toBe('{"n":1}');
+  });
+});
+
+describe('the session', () => {
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+
+  it('sends the CSRF token with every change', async () => {
+    setCsrfToken('tok-1');
+    let sent: RequestInit | undefined;
+    const fetchImpl = async (_input: string | URL | Request, init?: RequestInit) => {
+      sent = init;
+      return json(200, { n: 1 }, { 'x-trellis-revision': '5' });
+    };
+    await sendJson('PUT', '/api/v1/routes/r', {}, z.object({ n: z.number() }), fetchImpl);
+    expect(new Headers(sent?.headers).get('x-trellis-csrf')).toBe('tok-1');
+  });
+
+  it("reads the session's token when it has none, and again after a CSRF refusal", async () => {
+    setCsrfToken(undefined);
+    const calls: string[] = [];
+    let meAnswers = 0;
+    const fetchImpl = async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input);
+      if (url === '/api/v1/auth/me') {
+        meAnswers++;
+        calls.push(`me`);
+        return json(200, { csrfToken: `tok-${meAnswers}` });
+      }
+      const token = new Headers(init?.headers).get('x-trellis-csrf');
+      calls.push(`${init?.method} ${token}`);
+      if (token === 'tok-1') return json(403, { code: 'TRELLIS_ERR_CSRF', detail: 'stale' });
+      return json(201, { n: 2 }, { 'x-trellis-revision': '6' });
+    };
+    const change = await sendJson('POST', '/api/v1/routes', {}, z.object({ n: z.number() }), fetchImpl);
+    expect(change.revision).toBe(6);
+    expect(calls).toEqual(['me', 'POST tok-1', 'me', 'POST tok-2']);
+  });
+
+  it('a 401 sends the browser to the login page, except for a wrong password', async () => {
+    setCsrfToken('t');
+    let redirects = 0;
+    setUnauthenticatedHandler(() => redirects++);
+    const unauthenticated = async () => json(401, { code: 'TRELLIS_ERR_UNAUTHENTICATED', detail: 'sign in' });
+    await expect(getJson('/api/v1/services', z.unknown(), undefined, unauthenticated)).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(sendJson('PUT', '/api/v1/routes/r', {}, z.unknown(), unauthenticated)).rejects.toThrow();
+    expect(redirects).toBe(2);
+    await expect(send('POST', '/api/v1/auth/login', {}, z.unknown(), unauthenticated)).rejects.toMatchObject({
+      status: 401,
+    });
+    expect(redirects).toBe(2);
+  });
+
+  it('carries the code of a refusal for the role, and the wait of a rate limit', async () => {
+    setCsrfToken('t');
+    const forbidden = async () =>
+      json(403, {
+        type: 'https://trellis.dev/errors/trellis-err-forbidden',
+        title: 'The caller lacks the role this needs',
+        status: 403,
+        detail: 'this needs the editor role',
+        code: 'TRELLIS_ERR_FORBIDDEN',
+      });
+    const err = (await sendJson('PUT', '/x', {}, z.unknown(), forbidden).catch(
+      (e: unknown) => e,
+    )) as ApiError;
+    expect(err.code).toBe('TRELLIS_ERR_FORBIDDEN');
+    expect(err.message).toBe('this needs the editor role');
+    const limited = async () =>
+      json(429, { code: 'TRELLIS_ERR_RATE_LIMITED', detail: 'wait' }, { 'retry-after': '12' });
+    const err429 = (await send('POST', '/api/v1/auth/login', {}, z.unknown(), limited).catch(
+      (e: unknown) => e,
+    )) as ApiError;
+    expect(err429.retryAfter).toBe(12);
   });
 });

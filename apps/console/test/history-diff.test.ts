@@ -66,7 +66,7 @@ function canary(v1: number, v2: number, extra: Partial<RouteRule> = {}): RouteRu
 }
 
 function config(parts: Partial<MeshConfig>): MeshConfig {
-  return { revision: 1, services: [], routes: [], policies: [], ...parts };
+  return { revision: 1, services: [], routes: [], policies: [], authorizationPolicies: [], ...parts };
 }
 
 describe('documentOf', () => {
@@ -105,6 +105,25 @@ describe('diffConfigs', () => {
     expect(changedLeft).toEqual(['"weight": 90', '"weight": 10']);
     expect(changedRight).toEqual(['"weight": 0', '"weight": 100']);
     expect(diffs[0]?.rows.every((r) => r.right === null && r.left?.changed)).toBe(true);
+  });
+
+  it('compares authorization policies too, and reads a revision stored before them as having none', () => {
+    const deny = {
+      name: 'deny-a',
+      destination: 'service-b',
+      action: 'deny' as const,
+      rules: [{ from: [{ principal: 'service:service-a' }] }],
+      dryRun: false,
+      id: 'z',
+      version: 1,
+      createdAt: '2026-11-25T20:00:00.000Z',
+      updatedAt: '2026-11-25T20:00:00.000Z',
+    };
+    const { authorizationPolicies: _none, ...old } = config({});
+    const diffs = diffConfigs(old, config({ authorizationPolicies: [deny] }));
+    expect(diffs.map((d) => [d.kind, d.name, d.change])).toEqual([
+      ['authorization-policy', 'deny-a', 'added'],
+    ]);
   });
 
   it('finds no difference between a configuration and itself', () => {

@@ -31,6 +31,9 @@ const edge = (source: string, destination: string, rps = 0): TopologyEdge => ({
   declared: true,
   overflows: 0,
   breakerOpen: false,
+  mtls: false,
+  denied: 0,
+  dryRunDenied: 0,
 });
 const topology = (nodes: TopologyNode[], edges: TopologyEdge[]): Topology => ({
   at: new Date().toISOString(),

@@ -112,6 +112,16 @@ describe('failureOf', () => {
       message: 'the control plane is unreachable',
     });
   });
+
+  it('tells a refusal for the role apart from a CSRF refusal', () => {
+    expect(
+      failureOf(new ApiError('this needs the editor role', 403, undefined, 'TRELLIS_ERR_FORBIDDEN')),
+    ).toEqual({ kind: 'forbidden', message: 'this needs the editor role' });
+    expect(failureOf(new ApiError('bad token', 403, undefined, 'TRELLIS_ERR_CSRF'))).toEqual({
+      kind: 'message',
+      message: 'bad token',
+    });
+  });
 });
 
 describe('flatten and diffFields', () => {

@@ -110,6 +110,9 @@ describe('live views', () => {
       declared: true,
       overflows: 0,
       breakerOpen: false,
+      mtls: false,
+      denied: 0,
+      dryRunDenied: 0,
     };
     expect(edgeView({ ...e, rps: 10.3 }).key).toBe(edgeView(e).key);
     expect(edgeView({ ...e, rps: 30 }).key).not.toBe(edgeView(e).key);

@@ -1,7 +1,8 @@
 'use client';
 
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useContext, useEffect, useState } from 'react';
+import { SessionProvider, useSession } from '../features/auth/session';
 import { connectEventFeed, type FeedState } from '../lib/events';
 
 const FeedContext = createContext<FeedState>('connecting');
@@ -9,6 +10,15 @@ const FeedContext = createContext<FeedState>('connecting');
 /** Whether the control plane's event feed is connected (the header shows it). */
 export function useFeedState(): FeedState {
   return useContext(FeedContext);
+}
+
+/** The event feed, open while someone is signed in (the control plane refuses it to anyone else). */
+function Feed({ children }: { children: ReactNode }) {
+  const client = useQueryClient();
+  const signedIn = useSession().me !== undefined;
+  const [feed, setFeed] = useState<FeedState>('connecting');
+  useEffect(() => (signedIn ? connectEventFeed(client, setFeed) : undefined), [client, signedIn]);
+  return <FeedContext.Provider value={feed}>{children}</FeedContext.Provider>;
 }
 
 export function Providers({ children }: { children: ReactNode }) {
@@ -20,11 +30,11 @@ export function Providers({ children }: { children: ReactNode }) {
         },
       }),
   );
-  const [feed, setFeed] = useState<FeedState>('connecting');
-  useEffect(() => connectEventFeed(client, setFeed), [client]);
   return (
     <QueryClientProvider client={client}>
-      <FeedContext.Provider value={feed}>{children}</FeedContext.Provider>
+      <SessionProvider>
+        <Feed>{children}</Feed>
+      </SessionProvider>
     </QueryClientProvider>
   );
 }

@@ -1,9 +1,17 @@
 /**
- * The console's one way to read the control plane: a GET of `/api/v1/...` (rewritten by Next to the control plane),
- * parsed with the shared zod schema at the boundary, so that a page never sees an unchecked shape.
+ * The console's one way to talk to the control plane: `/api/v1/...` (rewritten by Next to the control plane), every
+ * answer parsed with the shared zod schema at the boundary, so that a page never sees an unchecked shape.
+ *
+ * The browser is signed in by the control plane's httpOnly session cookie, which the console never reads. A change
+ * (POST, PUT, DELETE) carries the session's CSRF token in `x-trellis-csrf`: the token comes with the login's answer
+ * or `GET /api/v1/auth/me` and is kept here, in memory only. A 401 from any call means the session is gone: the
+ * browser goes to the login page, which brings it back where it was (`/login?next=`).
  */
-import { Problem, pageOf } from '@trellis/schema';
-import type { z } from 'zod';
+import { CSRF_HEADER, Problem, pageOf } from '@trellis/schema';
+import { z } from 'zod';
+import { LOGIN_PAGE, loginPath } from './login';
+
+export { LOGIN_PAGE, loginPath, safeNext } from './login';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -13,9 +21,53 @@ export class ApiError extends Error {
     readonly status: number,
     /** The problem+json body of a 4xx/5xx answer, when the control plane sent one. */
     readonly problem?: Problem,
+    /** The answer's error code (`TRELLIS_ERR_FORBIDDEN`), also when its problem+json is not one this build parses. */
+    readonly code?: string,
+    /** Seconds to wait before trying again, from a 429's `Retry-After`. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
+}
+
+const ME_PATH = '/api/v1/auth/me';
+const LOGIN_PATH = '/api/v1/auth/login';
+
+let csrfToken: string | undefined;
+
+/** Keeps the session's CSRF token for the changes that follow (undefined after a logout). */
+export function setCsrfToken(token: string | null | undefined): void {
+  csrfToken = token ?? undefined;
+}
+
+/** Calls that answer 401 for a wrong password rather than for a missing session: no redirect for those. */
+const NO_REDIRECT = [LOGIN_PATH, '/api/v1/auth/password'];
+
+let onUnauthenticated = (): void => {
+  if (typeof window === 'undefined') return;
+  const { pathname, search } = window.location;
+  if (pathname === LOGIN_PAGE) return;
+  window.location.assign(loginPath(`${pathname}${search}`));
+};
+
+/** Replaces what a 401 does (the tests; the default sends the browser to the login page). */
+export function setUnauthenticatedHandler(handler: () => void): void {
+  onUnauthenticated = handler;
+}
+
+function unauthenticated(path: string, status: number): void {
+  if (status === 401 && !NO_REDIRECT.some((p) => path.startsWith(p))) onUnauthenticated();
+}
+
+/** The problem+json of a refusal, when the body is one; its `code` alone, for codes this build does not know. */
+function problemOf(json: unknown): { problem?: Problem; code?: string; detail?: string } {
+  const problem = Problem.safeParse(json);
+  if (problem.success) return { problem: problem.data, code: problem.data.code, detail: problem.data.detail };
+  const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  return {
+    ...(typeof raw.code === 'string' ? { code: raw.code } : {}),
+    ...(typeof raw.detail === 'string' ? { detail: raw.detail } : {}),
+  };
 }
 
 export async function getJson<S extends z.ZodType>(
@@ -32,14 +84,19 @@ export async function getJson<S extends z.ZodType>(
     throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
   }
   if (!res.ok) {
+    unauthenticated(path, res.status);
     let message = `${res.status} ${res.statusText}`;
+    let body: unknown;
     try {
-      const body = (await res.json()) as { message?: unknown };
-      if (typeof body.message === 'string') message = `${res.status}: ${body.message}`;
+      body = await res.json();
     } catch {
       // not JSON: a proxy error page, the control plane down behind the rewrite
     }
-    throw new ApiError(`GET ${path} failed: ${message}`, res.status);
+    const { problem, code, detail } = problemOf(body);
+    const text = (body as { message?: unknown } | undefined)?.message;
+    if (detail) message = `${res.status}: ${detail}`;
+    else if (typeof text === 'string') message = `${res.status}: ${text}`;
+    throw new ApiError(`GET ${path} failed: ${message}`, res.status, problem, code);
   }
   const parsed = schema.safeParse(await res.json());
   if (!parsed.success) {
@@ -62,7 +119,8 @@ export async function getAllPages<I extends z.ZodType>(
   signal?: AbortSignal,
   fetchImpl: typeof fetch = fetch,
 ): Promise<z.infer<I>[]> {
-  const page = pageOf(item);
+  // A list that never pages (the admin lists) may leave `nextCursor` out: that is its last page too.
+  const page = pageOf(item).extend({ nextCursor: z.string().nullable().default(null) });
   const items: z.infer<I>[] = [];
   let cursor: string | null = null;
   const [base, search] = path.split('?', 2) as [string, string | undefined];
@@ -88,49 +146,95 @@ export interface Change<T> {
   revision: number;
 }
 
+/** The CSRF token for a change: the one kept, else the session's as `GET /api/v1/auth/me` tells it. */
+async function csrfFor(fetchImpl: typeof fetch): Promise<string | undefined> {
+  if (csrfToken !== undefined) return csrfToken;
+  try {
+    const res = await fetchImpl(ME_PATH, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    const body = (await res.json()) as { csrfToken?: unknown };
+    if (res.ok && typeof body.csrfToken === 'string') csrfToken = body.csrfToken;
+  } catch {
+    // the change itself reports what is wrong
+  }
+  return csrfToken;
+}
+
+export type Method = 'PUT' | 'POST' | 'DELETE';
+
 /**
- * A PUT, POST or DELETE of `/api/v1/...` (with a JSON body unless `body` is undefined); a JSON answer is parsed
- * with `schema`, a 204 gives `value: undefined`. A 4xx/5xx throws an ApiError carrying the problem+json body (its
- * `errors` for the fields, `current` on a 409), so a form can show each on its field.
+ * A PUT, POST or DELETE of `/api/v1/...` (with a JSON body unless `body` is undefined) with the CSRF token; a JSON
+ * answer is parsed with `schema`, a 204 gives undefined. A 4xx/5xx throws an ApiError carrying the problem+json
+ * body. A CSRF refusal (the token of an older session) is retried once with the session's current token.
+ */
+export async function send<S extends z.ZodType>(
+  method: Method,
+  path: string,
+  body: unknown,
+  schema: S,
+  fetchImpl: typeof fetch = fetch,
+): Promise<{ value: z.infer<S>; headers: Headers }> {
+  for (let attempt = 0; ; attempt++) {
+    // A login has no session yet, hence no token to send.
+    const token = path === LOGIN_PATH ? undefined : await csrfFor(fetchImpl);
+    let res: Response;
+    try {
+      res = await fetchImpl(path, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(token === undefined ? {} : { [CSRF_HEADER]: token }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        cache: 'no-store',
+      });
+    } catch (cause) {
+      throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
+    }
+    let json: unknown;
+    try {
+      json = res.status === 204 ? undefined : await res.json();
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const { problem, code, detail } = problemOf(json);
+      if (code === 'TRELLIS_ERR_CSRF' && attempt === 0) {
+        csrfToken = undefined;
+        continue;
+      }
+      unauthenticated(path, res.status);
+      const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+      throw new ApiError(
+        detail ?? `${res.status} ${res.statusText}`,
+        res.status,
+        problem,
+        code,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new ApiError(`${method} ${path}: unexpected answer`, 0);
+    return { value: parsed.data, headers: res.headers };
+  }
+}
+
+/**
+ * A change of the mesh (see `send`): its answer and the mesh revision it created (`x-trellis-revision`), so a form
+ * can show each error on its field and count the proxies that ACK the revision.
  */
 export async function sendJson<S extends z.ZodType>(
-  method: 'PUT' | 'POST' | 'DELETE',
+  method: Method,
   path: string,
   body: unknown,
   schema: S,
   fetchImpl: typeof fetch = fetch,
 ): Promise<Change<z.infer<S>>> {
-  let res: Response;
-  try {
-    res = await fetchImpl(path, {
-      method,
-      headers: {
-        accept: 'application/json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      cache: 'no-store',
-    });
-  } catch (cause) {
-    throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
-  }
-  let json: unknown;
-  try {
-    json = res.status === 204 ? undefined : await res.json();
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const problem = Problem.safeParse(json);
-    const detail = problem.success ? problem.data.detail : `${res.status} ${res.statusText}`;
-    throw new ApiError(detail, res.status, problem.success ? problem.data : undefined);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new ApiError(`${method} ${path}: unexpected answer`, 0);
-  const revision = Number(res.headers.get('x-trellis-revision'));
+  const { value, headers } = await send(method, path, body, schema, fetchImpl);
+  const revision = Number(headers.get('x-trellis-revision'));
   if (!Number.isInteger(revision))
     throw new ApiError(`${method} ${path}: no x-trellis-revision in the answer`, 0);
-  return { value: parsed.data, revision };
+  return { value, revision };
 }
 
 /** A PUT of a JSON body to `/api/v1/...` (see `sendJson`). */

@@ -10,6 +10,7 @@ import type { RollbackResult } from '@trellis/schema';
 import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
+import { IfAllowed } from '../auth/session';
 import { AckIndicator } from '../rules/components';
 import { type DiffRow, diffConfigs, type ResourceDiff } from './diff';
 import { useCurrent, useRevision, useRollback } from './queries';
@@ -48,10 +49,12 @@ export function RevisionPanel({ revision }: { revision: number }) {
             {data.summary} · {data.kind} revision by {data.actor} at{' '}
             <time dateTime={data.createdAt}>{new Date(data.createdAt).toLocaleString()}</time>
           </p>
-          <Rollback
-            revision={revision}
-            canRollback={data.kind === 'endpoints' || (diffs !== undefined && diffs.length > 0)}
-          />
+          <IfAllowed what="edit">
+            <Rollback
+              revision={revision}
+              canRollback={data.kind === 'endpoints' || (diffs !== undefined && diffs.length > 0)}
+            />
+          </IfAllowed>
           {data.kind === 'endpoints' ? (
             <p className="empty">
               This revision changed only endpoints

@@ -1,6 +1,6 @@
 /**
  * What the history page compares: the configuration at a revision against the current one, resource by resource
- * (services, route rules, traffic policies, matched by name), and for each resource that differs its two JSON
+ * (services, route rules, traffic policies, authorization policies, matched by name), and for each resource that differs its two JSON
  * documents side by side, line against line, with the lines that differ marked. Pure functions, so the page only
  * renders and the tests need no browser.
  */
@@ -89,7 +89,7 @@ export function documentOf(resource: object): string[] {
   return JSON.stringify(spec, null, 2).split('\n');
 }
 
-export type ResourceKind = 'service' | 'route' | 'policy';
+export type ResourceKind = 'service' | 'route' | 'policy' | 'authorization-policy';
 
 /** Relative to the revision shown: "added" exists now but did not then, "removed" existed then but not now. */
 export type ResourceChange = 'added' | 'removed' | 'changed';
@@ -101,24 +101,28 @@ export interface ResourceDiff {
   rows: DiffRow[];
 }
 
-const KINDS: { kind: ResourceKind; field: 'services' | 'routes' | 'policies' }[] = [
+type Field = 'services' | 'routes' | 'policies' | 'authorizationPolicies';
+
+const KINDS: { kind: ResourceKind; field: Field }[] = [
   { kind: 'service', field: 'services' },
   { kind: 'route', field: 'routes' },
   { kind: 'policy', field: 'policies' },
+  { kind: 'authorization-policy', field: 'authorizationPolicies' },
 ];
+
+/** A configuration as compared; one stored before authorization policies existed has none. */
+type Compared = Pick<MeshConfig, 'services' | 'routes' | 'policies'> &
+  Partial<Pick<MeshConfig, 'authorizationPolicies'>>;
 
 /**
  * Every resource that differs between `then` (the configuration at the revision shown, left) and `now` (the
- * current one, right), services first, then routes, then policies, each by name.
+ * current one, right), services first, then routes, traffic policies and authorization policies, each by name.
  */
-export function diffConfigs(
-  then: Pick<MeshConfig, 'services' | 'routes' | 'policies'>,
-  now: Pick<MeshConfig, 'services' | 'routes' | 'policies'>,
-): ResourceDiff[] {
+export function diffConfigs(then: Compared, now: Compared): ResourceDiff[] {
   const out: ResourceDiff[] = [];
   for (const { kind, field } of KINDS) {
-    const before = new Map<string, object>(then[field].map((r) => [r.name, r]));
-    const after = new Map<string, object>(now[field].map((r) => [r.name, r]));
+    const before = new Map<string, object>((then[field] ?? []).map((r) => [r.name, r]));
+    const after = new Map<string, object>((now[field] ?? []).map((r) => [r.name, r]));
     const names = [...new Set([...before.keys(), ...after.keys()])].sort();
     for (const name of names) {
       const a = before.get(name);

@@ -4,8 +4,8 @@
  * revision, and the rollback.
  */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Problem, pageOf, Revision, RevisionSummary, RollbackResult } from '@trellis/schema';
-import { ApiError, getJson } from '../../lib/api';
+import { pageOf, Revision, RevisionSummary, RollbackResult } from '@trellis/schema';
+import { getJson, send } from '../../lib/api';
 
 export const historyKeys = {
   all: ['history'] as const,
@@ -86,27 +86,14 @@ export async function postRollback(
   expectedRevision: number | undefined,
   fetchImpl: typeof fetch = fetch,
 ): Promise<RollbackResult> {
-  const path = `/api/v1/revisions/${revision}/rollback`;
-  let res: Response;
-  try {
-    res = await fetchImpl(path, {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body: JSON.stringify(expectedRevision === undefined ? {} : { expectedRevision }),
-      cache: 'no-store',
-    });
-  } catch (cause) {
-    throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
-  }
-  const json: unknown = await res.json().catch(() => undefined);
-  if (!res.ok) {
-    const problem = Problem.safeParse(json);
-    const detail = problem.success ? problem.data.detail : `${res.status} ${res.statusText}`;
-    throw new ApiError(detail, res.status, problem.success ? problem.data : undefined);
-  }
-  const parsed = RollbackResult.safeParse(json);
-  if (!parsed.success) throw new ApiError(`POST ${path}: unexpected answer`, 0);
-  return parsed.data;
+  const { value } = await send(
+    'POST',
+    `/api/v1/revisions/${revision}/rollback`,
+    expectedRevision === undefined ? {} : { expectedRevision },
+    RollbackResult,
+    fetchImpl,
+  );
+  return value;
 }
 
 /** The rollback; on success everything the console holds about the mesh is read again. */

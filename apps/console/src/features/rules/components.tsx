@@ -7,11 +7,13 @@
  * a change reaches, and the sections an edge of the topology opens.
  */
 import type { UseQueryResult } from '@tanstack/react-query';
+import type { FieldError } from '@trellis/schema';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
+import { ReadOnlyNote, useCan } from '../auth/session';
 import { useProxies } from '../proxies/queries';
 import { useServices } from '../services/queries';
 import type { OpenedFrom } from './edge';
@@ -110,15 +112,17 @@ export function Field({
   type = 'number',
   hint,
   placeholder,
+  autoComplete,
 }: {
   ctx: FieldContext;
   field: string;
   label: string;
   value: string;
   onChange: (value: string) => void;
-  type?: 'number' | 'text';
+  type?: 'number' | 'text' | 'password';
   hint?: string;
   placeholder?: string;
+  autoComplete?: string;
 }) {
   const id = `${ctx.fieldId(field)}-input`;
   return (
@@ -130,6 +134,7 @@ export function Field({
         step={type === 'number' ? 'any' : undefined}
         value={value}
         placeholder={placeholder}
+        autoComplete={autoComplete}
         data-field={field}
         {...ctx.aria(field)}
         onChange={(e) => onChange(e.target.value)}
@@ -667,6 +672,11 @@ export function FormProblems({
           ) : null}
         </div>
       ) : null}
+      {failure?.kind === 'forbidden' ? (
+        <div role="alert" className="banner" data-testid="forbidden">
+          Your role may not change this; nothing was applied. {failure.message}
+        </div>
+      ) : null}
       {failure?.kind === 'message' ? (
         <div role="alert" className="banner" data-testid="apply-failed">
           The change was not applied: {failure.message}
@@ -732,10 +742,12 @@ export function RuleFormFrame({
 }) {
   const { stored, source, reloading = false, onReload } = editing;
   const { service } = editing.value;
+  const canEdit = useCan('edit');
   const label = stored ? `${capitalised(what)} ${stored.name}` : `New ${what} for ${service}`;
   return (
     <form className="panel route-form" aria-label={label} onSubmit={form.onReview} noValidate>
       <p className="muted small">{intro}</p>
+      {canEdit ? null : <ReadOnlyNote what={`this ${what}`} />}
       <EdgeNote source={source} destination={service} />
       <FormProblems
         version={stored?.version}
@@ -744,30 +756,35 @@ export function RuleFormFrame({
         reloading={reloading}
         onReload={onReload}
       />
-      <div className="field-row">
-        {stored ? null : (
-          <Field
-            ctx={form.ctx}
-            field="name"
-            label="Name"
-            type="text"
-            value={name.value}
-            onChange={name.onChange}
-          />
-        )}
-        {head}
-      </div>
-      {children}
+      {/* A role that may not change the rule reads it: every input and row button is disabled. */}
+      <fieldset className="plain" disabled={!canEdit}>
+        <div className="field-row">
+          {stored ? null : (
+            <Field
+              ctx={form.ctx}
+              field="name"
+              label="Name"
+              type="text"
+              value={name.value}
+              onChange={name.onChange}
+            />
+          )}
+          {head}
+        </div>
+        {children}
+      </fieldset>
       <div className="actions">
-        <button type="submit" className="button">
-          Review changes
-        </button>
+        {canEdit ? (
+          <button type="submit" className="button">
+            Review changes
+          </button>
+        ) : null}
         <Link href={`/services/${encodeURIComponent(service)}`}>Back to {service}</Link>
-        {stored && form.onDelete ? (
+        {canEdit && stored && form.onDelete ? (
           <DeleteButton what={what} name={stored.name} pending={form.pending} onDelete={form.onDelete} />
         ) : null}
       </div>
-      {form.review ? (
+      {canEdit && form.review ? (
         <DiffPreview
           what={what}
           lines={form.review}
@@ -890,4 +907,27 @@ export function DeleteButton({
       Delete {what}
     </button>
   );
+}
+
+/**
+ * The errors of a form without the review → apply flow (login, users, tokens): placed on its fields, and the
+ * FieldContext its inputs take.
+ */
+export function useFieldErrors(fields: readonly string[]) {
+  const uid = useId();
+  const [errors, setErrors] = useState<PlacedErrors>(NO_ERRORS);
+  const fieldId = (field: string) => `${uid}--${field}`;
+  const ctx: FieldContext = {
+    errors,
+    fieldId,
+    aria: (field) => ({
+      'aria-invalid': Boolean(errors.byField[field]),
+      'aria-describedby': errors.byField[field] ? fieldId(field) : undefined,
+    }),
+  };
+  return {
+    ctx,
+    show: (list: readonly FieldError[]) => setErrors(placeErrors(list, fields)),
+    clear: () => setErrors(NO_ERRORS),
+  };
 }

@@ -116,11 +116,12 @@ export function placeErrors(errors: readonly FieldError[], fields: readonly stri
 export type Failure =
   | { kind: 'conflict'; message: string; currentVersion: number | undefined }
   | { kind: 'fields'; errors: FieldError[] }
+  | { kind: 'forbidden'; message: string }
   | { kind: 'message'; message: string };
 
 /**
  * A failed apply sorted for the form: a version conflict (409 with the stored resource in `current`), field errors
- * from the API's problem+json, or a message.
+ * from the API's problem+json, a refusal for the caller's role, or a message.
  */
 export function failureOf(error: Error): Failure {
   const problem = error instanceof ApiError ? error.problem : undefined;
@@ -133,6 +134,8 @@ export function failureOf(error: Error): Failure {
     };
   }
   if (problem?.errors && problem.errors.length > 0) return { kind: 'fields', errors: problem.errors };
+  if (error instanceof ApiError && error.status === 403 && error.code !== 'TRELLIS_ERR_CSRF')
+    return { kind: 'forbidden', message: error.message };
   return { kind: 'message', message: error.message };
 }
 

@@ -11,6 +11,8 @@ import { useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs } from '../../lib/format';
+import { IfAllowed } from '../auth/session';
+import { ServiceAuthorization } from '../authz/AuthzViews';
 import { ProxyTable } from '../proxies/ProxyTable';
 import { useProxies } from '../proxies/queries';
 import { endpointKey } from '../topology/model';
@@ -67,6 +69,7 @@ export function ServiceDetailView({ name }: { name: string }) {
           <Endpoints name={name} ejected={node?.ejectedEndpoints ?? []} />
           <Proxies name={name} />
           <Rules name={name} />
+          <ServiceAuthorization service={name} />
         </>
       )}
     </section>
@@ -151,9 +154,11 @@ function Endpoints({ name, ejected }: { name: string; ejected: TopologyNode['eje
           </tbody>
         </table>
       ) : null}
-      <p className="small">
-        <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
-      </p>
+      <IfAllowed what="edit">
+        <p className="small">
+          <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
+        </p>
+      </IfAllowed>
     </section>
   );
 }
@@ -262,9 +267,11 @@ function Rules({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
-      <p className="small">
-        <Link href={`/routes/new?service=${encodeURIComponent(name)}`}>New route rule</Link>
-      </p>
+      <IfAllowed what="edit">
+        <p className="small">
+          <Link href={`/routes/new?service=${encodeURIComponent(name)}`}>New route rule</Link>
+        </p>
+      </IfAllowed>
       <h3 id="policies-title">Traffic policies</h3>
       {policies.isPending ? <p className="empty">Loading traffic policies…</p> : null}
       {policies.data && policies.data.length === 0 ? (
@@ -309,9 +316,11 @@ function Rules({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
-      <p className="small">
-        <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
-      </p>
+      <IfAllowed what="edit">
+        <p className="small">
+          <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
+        </p>
+      </IfAllowed>
     </section>
   );
 }

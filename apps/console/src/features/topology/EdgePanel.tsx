@@ -9,6 +9,8 @@ import type { TopologyEdge } from '@trellis/schema';
 import Link from 'next/link';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { IfAllowed } from '../auth/session';
+import { authorizationNewPath } from '../authz/form';
 import { Charts } from '../services/HealthCharts';
 import { toChartData } from '../services/metrics';
 import { type EdgeIntent, edgeRulePath } from './model';
@@ -52,7 +54,25 @@ export function EdgePanel({
         <PanelStat label="p50" testId="panel-p50" value={formatMs(edge?.p50 ?? null)} />
         <PanelStat label="p99" testId="panel-p99" value={formatMs(edge?.p99 ?? null)} />
         <PanelStat label="Retries" testId="panel-retries" value={edge ? String(edge.retries) : '–'} />
+        <PanelStat label="mTLS" testId="panel-mtls" value={edge ? (edge.mtls ? 'yes' : 'no') : '–'} />
+        <PanelStat label="Denied" testId="panel-denied" value={edge ? String(edge.denied) : '–'} />
+        <PanelStat
+          label="Dry run: would deny"
+          testId="panel-dry-run-denied"
+          value={edge ? String(edge.dryRunDenied) : '–'}
+        />
       </dl>
+      {edge && edge.denied > 0 ? (
+        <p className="small">
+          <span className="badge denied" data-testid="panel-denied-badge">
+            denied
+          </span>{' '}
+          <span className="muted">
+            an authorization policy refused {edge.denied} {edge.denied === 1 ? 'call' : 'calls'} from {source}{' '}
+            in the live window (403 rbac_denied).
+          </span>
+        </p>
+      ) : null}
       {edge ? (
         <p className="muted small">
           {edge.idle ? 'No calls in the live window. ' : ''}
@@ -62,19 +82,29 @@ export function EdgePanel({
           Numbers as reported by the {edge.reporter} proxies.
         </p>
       ) : null}
-      <div className="panel-actions">
-        {ACTIONS.map((a) => (
+      <IfAllowed what="edit">
+        <div className="panel-actions">
+          {ACTIONS.map((a) => (
+            <Link
+              key={a.intent}
+              className="button"
+              href={edgeRulePath(source, destination, a.intent)}
+              prefetch={false}
+              data-testid={`edge-action-${a.intent}`}
+            >
+              {a.label}
+            </Link>
+          ))}
           <Link
-            key={a.intent}
             className="button"
-            href={edgeRulePath(source, destination, a.intent)}
+            href={authorizationNewPath({ destination, source, action: 'deny' })}
             prefetch={false}
-            data-testid={`edge-action-${a.intent}`}
+            data-testid="edge-action-deny"
           >
-            {a.label}
+            Deny these calls…
           </Link>
-        ))}
-      </div>
+        </div>
+      </IfAllowed>
       <h3>Last 5 minutes</h3>
       <EdgeMiniCharts source={source} destination={destination} />
     </SidePanel>

@@ -35,6 +35,7 @@ import {
   useSyncExternalStore,
 } from 'react';
 import { createPortal } from 'react-dom';
+import { EdgeMarks, labelShown, securityClasses } from './EdgeMarks';
 import { edgeId, type GraphStructure, NODE_HEIGHT, NODE_WIDTH, type Position as XY } from './layout';
 import { useLiveEdge, useLiveNode } from './live';
 import { matchesSearch } from './model';
@@ -147,6 +148,7 @@ function TrafficEdge(props: EdgeProps<TrafficEdgeType>) {
     idle ? 'idle' : e?.failing ? 'failing' : '',
     seconds !== null && !far ? 'flowing' : '',
     e?.breakerOpen ? 'breaker-open' : '',
+    ...securityClasses(e),
     dimmed ? 'dimmed' : '',
     isSelected ? 'selected' : '',
   ];
@@ -164,7 +166,7 @@ function TrafficEdge(props: EdgeProps<TrafficEdgeType>) {
           <animateMotion dur={`${seconds}s`} repeatCount="indefinite" path={path} />
         </circle>
       ) : null}
-      {labels && e && !far && (!e.idle || e.breakerOpen)
+      {labels && e && !far && labelShown(e)
         ? createPortal(
             <button
               type="button"
@@ -173,18 +175,16 @@ function TrafficEdge(props: EdgeProps<TrafficEdgeType>) {
               data-testid={`topology-edge-${source}-${target}`}
               data-rps={e.rps}
               data-breaker-open={e.breakerOpen ? 'true' : undefined}
-              title={`Calls from ${source} to ${target}`}
+              data-mtls={e.mtls ? 'true' : undefined}
+              data-denied={e.denied > 0 ? e.denied : undefined}
+              title={`Calls from ${source} to ${target}${e.mtls ? ' (mTLS)' : ''}`}
               onClick={() => select({ kind: 'edge', source, destination: target })}
             >
               <span className="edge-label-line">
                 {e.rpsText} rps · {e.errors} err
               </span>
               <span className="edge-label-line">p99 {e.p99}</span>
-              {e.breakerOpen ? (
-                <span className="edge-badge" data-testid={`topology-breaker-${source}-${target}`}>
-                  breaker open
-                </span>
-              ) : null}
+              <EdgeMarks view={e} source={source} target={target} />
             </button>,
             labels,
           )

@@ -25,6 +25,12 @@ export interface EdgeView {
   idle: boolean;
   failing: boolean;
   breakerOpen: boolean;
+  /** The calls are mutual TLS. */
+  mtls: boolean;
+  /** Calls an authorization policy denied in the live window. */
+  denied: number;
+  /** Calls a dry-run authorization policy would have denied in the live window. */
+  dryRunDenied: number;
   /** The rate rounded to a tenth, as a plain number (the label's `data-rps`). */
   rps: number;
   rpsText: string;
@@ -57,12 +63,15 @@ export function edgeView(e: TopologyEdge): EdgeView {
   const seconds = e.idle ? null : flowSeconds(e.rps);
   const errors = formatPercent(e.errorRate);
   const p99 = formatMs(e.p99);
-  const look = `${e.idle}|${failing}|${e.breakerOpen}|${seconds}`;
+  const look = `${e.idle}|${failing}|${e.breakerOpen}|${seconds}|${e.mtls}|${e.denied}|${e.dryRunDenied}`;
   const rate = rpsText(e.rps);
   return {
     idle: e.idle,
     failing,
     breakerOpen: e.breakerOpen,
+    mtls: e.mtls,
+    denied: e.denied,
+    dryRunDenied: e.dryRunDenied,
     rps: Math.round(e.rps * 10) / 10,
     rpsText: rate,
     errors,
