@@ -37,4 +37,8 @@ export const config = {
   dbOutageS: num('RELIABILITY_DB_OUTAGE_S', 10),
   /** Case 4: every API call is answered (503, not a hang) within this long while the database is away. */
   apiAnswerBarMs: num('RELIABILITY_API_ANSWER_BAR_MS', 3000),
+  /** Soak: how long it runs (the issue suggests 10 minutes: 600). */
+  soakS: num('RELIABILITY_SOAK_S', 180),
+  /** Soak: how often RSS and the database are sampled. */
+  soakSampleS: num('RELIABILITY_SOAK_SAMPLE_S', 5),
 };

@@ -125,6 +125,11 @@ export class ChildControlPlane {
     await Promise.race([waitForControlPlane(this.url, readyTimeoutMs), exited]);
   }
 
+  /** The running process's pid (undefined when it is not running). */
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
   /** Whether the process is still running (it has not exited or been killed). */
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
