@@ -5,7 +5,12 @@
  * (or the manifest's metadata.version), so a change made by someone else in between is refused, not overwritten.
  * Services go first, since routes and policies refer to them. Running it twice changes nothing the second time.
  */
-import { type ProxyStatus, ProxyStatusList, servicesReceiving } from '@trellis/schema';
+import {
+  authorizationReceivers,
+  type ProxyStatus,
+  ProxyStatusList,
+  servicesReceiving,
+} from '@trellis/schema';
 import { z } from 'zod';
 import { ApiError, type Client } from './client.ts';
 import { unifiedDiff } from './diff.ts';
@@ -119,10 +124,18 @@ async function reach(client: Client, steps: readonly Step[]) {
     }
   }
   const proxies = (await client.get(ProxyStatusList, '/proxies')).items;
-  return (target: string): { services: string[]; proxies: ProxyStatus[] } => {
-    const services = [
-      ...new Set([...servicesReceiving(before, target), ...servicesReceiving([...after.values()], target)]),
-    ].sort();
+  return (manifest: Manifest): { services: string[]; proxies: ProxyStatus[] } => {
+    // An authorization policy goes to the proxies of its destination (all, for "*"), which enforce it.
+    const receiving =
+      manifest.kind.kind === 'AuthorizationPolicy'
+        ? (all: readonly z.infer<typeof ServiceScope>[]) =>
+            authorizationReceivers(all, String(manifest.spec.destination))
+        : (all: readonly z.infer<typeof ServiceScope>[]) =>
+            servicesReceiving(
+              all,
+              manifest.kind.kind === 'Service' ? manifest.name : String(manifest.spec.service),
+            );
+    const services = [...new Set([...receiving(before), ...receiving([...after.values()])])].sort();
     return {
       services,
       proxies: proxies.filter((p) => services.includes(p.node.service)),
@@ -164,9 +177,7 @@ export async function preview(
     if (step.action === 'unchanged') continue;
     io.out(diffOf(step, io.color));
     if (reaching) {
-      const target =
-        step.manifest.kind.kind === 'Service' ? step.manifest.name : String(step.manifest.spec.service);
-      const { services, proxies } = reaching(target);
+      const { services, proxies } = reaching(step.manifest);
       io.out(`  services in scope: ${services.length ? services.join(', ') : '<none>'}\n`);
       io.out(
         `  proxies affected: ${

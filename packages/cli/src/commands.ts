@@ -4,6 +4,7 @@
  * that `apply` takes back.
  */
 import {
+  type AuthorizationPolicy,
   Endpoint,
   type ProxyStatus,
   ProxyStatusList,
@@ -36,14 +37,34 @@ const RESOURCE_ALIASES: Record<string, string> = {
   policy: 'policies',
   trafficpolicies: 'policies',
   trafficpolicy: 'policies',
+  authorizationpolicies: 'authorization-policies',
+  authorizationpolicy: 'authorization-policies',
+  authz: 'authorization-policies',
   proxies: 'proxies',
   proxy: 'proxies',
   revisions: 'revisions',
   revision: 'revisions',
 };
 
-function kindFor(resource: 'services' | 'routes' | 'policies'): Kind {
+type KindResource = 'services' | 'routes' | 'policies' | 'authorization-policies';
+
+function kindFor(resource: KindResource): Kind {
   return KINDS.find((k) => k.path === `/${resource}`) as Kind;
+}
+
+function authorizationRows(items: AuthorizationPolicy[]) {
+  return table(
+    ['name', 'destination', 'action', 'rules', 'mode', 'version', 'age'],
+    items.map((p) => [
+      p.name,
+      p.destination,
+      p.action,
+      String(p.rules.length),
+      p.dryRun ? 'dry-run' : 'enforced',
+      String(p.version),
+      age(p.updatedAt),
+    ]),
+  );
 }
 
 function serviceRows(items: Stored[]) {
@@ -150,15 +171,23 @@ async function proxies(client: Client, io: Io): Promise<ProxyStatus[]> {
 
 export async function get(client: Client, args: string[], output: Output, io: Io): Promise<void> {
   const [what, name, ...rest] = args;
-  if (!what) throw usageError('get needs a resource: services, routes, policies, proxies or revisions');
+  if (!what)
+    throw usageError(
+      'get needs a resource: services, routes, policies, authorizationpolicies, proxies or revisions',
+    );
   if (rest.length) throw usageError(`get takes one name at most, got ${[name, ...rest].join(' ')}`);
   const resource = RESOURCE_ALIASES[what.toLowerCase()];
   if (!resource)
     throw usageError(
-      `unknown resource ${JSON.stringify(what)}: use services, routes, policies, proxies or revisions`,
+      `unknown resource ${JSON.stringify(what)}: use services, routes, policies, authorizationpolicies, proxies or revisions`,
     );
 
-  if (resource === 'services' || resource === 'routes' || resource === 'policies') {
+  if (
+    resource === 'services' ||
+    resource === 'routes' ||
+    resource === 'policies' ||
+    resource === 'authorization-policies'
+  ) {
     const kind = kindFor(resource);
     const items = name
       ? [await client.get(kind.stored, `${kind.path}/${encodeURIComponent(name)}`)]
@@ -166,7 +195,8 @@ export async function get(client: Client, args: string[], output: Output, io: Io
     if (output === 'table') {
       if (resource === 'services') io.out(serviceRows(items));
       else if (resource === 'routes') io.out(routeRows(items as unknown as RouteRule[]));
-      else io.out(policyRows(items as unknown as TrafficPolicy[]));
+      else if (resource === 'policies') io.out(policyRows(items as unknown as TrafficPolicy[]));
+      else io.out(authorizationRows(items as unknown as AuthorizationPolicy[]));
       return;
     }
     const manifests = items.map((item) => toManifest(kind, specOf(kind, item), item.version));

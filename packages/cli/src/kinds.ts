@@ -1,9 +1,11 @@
 /**
  * The resource kinds a manifest can hold and how each maps onto the REST API: where it lives, which shared schema
  * validates its spec and its stored form, and the order `apply` writes them in (services first, since routes and
- * policies refer to them).
+ * policies, traffic or authorization, refer to them).
  */
 import {
+  AuthorizationPolicy,
+  AuthorizationPolicySpec,
   RouteRule,
   RouteRuleSpec,
   Service,
@@ -21,7 +23,7 @@ export type Spec = { name: string } & Record<string, unknown>;
 export type Stored = Spec & { id: string; version: number; createdAt: string; updatedAt: string };
 
 export interface Kind {
-  kind: 'Service' | 'RouteRule' | 'TrafficPolicy';
+  kind: 'Service' | 'RouteRule' | 'TrafficPolicy' | 'AuthorizationPolicy';
   /** The prefix of `kind/name` in what the CLI prints, as kubectl prints `deployment/web`. */
   label: string;
   /** Collection path under /api/v1. */
@@ -55,6 +57,14 @@ export const KINDS: readonly Kind[] = [
     spec: TrafficPolicySpec as unknown as z.ZodType<Spec>,
     stored: TrafficPolicy as unknown as z.ZodType<Stored>,
     order: 2,
+  },
+  {
+    kind: 'AuthorizationPolicy',
+    label: 'authorizationpolicy',
+    path: '/authorization-policies',
+    spec: AuthorizationPolicySpec as unknown as z.ZodType<Spec>,
+    stored: AuthorizationPolicy as unknown as z.ZodType<Stored>,
+    order: 3,
   },
 ];
 

@@ -23,7 +23,7 @@ export const HELP = `trellis: drive a Trellis mesh from a terminal or from Git.
 Usage:
   trellis apply -f <file|dir|->... [--dry-run]   create or update resources from manifests
   trellis diff -f <file|dir|->...                show what apply would change (exit 1 if anything)
-  trellis get services|routes|policies|proxies|revisions [name] [-o table|yaml|json]
+  trellis get services|routes|policies|authorizationpolicies|proxies|revisions [name] [-o table|yaml|json]
   trellis describe service <name>                spec, endpoints, routes, policies and proxies
   trellis proxy-status [service] [-o ...]        each proxy's sync status
   trellis rollback <revision>                    restore the configuration of an earlier revision

@@ -111,6 +111,46 @@ describe('trellis apply', () => {
     expect(await currentRevision()).toBe(before);
   });
 
+  it("applies an AuthorizationPolicy: dry run names its destination's proxies, then created, unchanged, listed", async () => {
+    const file = path.join(temp.dir, 'authz.yaml');
+    await writeFile(
+      file,
+      [
+        'apiVersion: trellis.dev/v1',
+        'kind: AuthorizationPolicy',
+        'metadata: { name: a-may-call-b }',
+        'spec:',
+        '  destination: service-a',
+        '  action: allow',
+        '  rules:',
+        '    - from: [{ principal: "service:ingress" }]',
+        '      to: [{ methods: [GET], paths: ["/*"] }]',
+        '  dryRun: true',
+        '',
+      ].join('\n'),
+    );
+    const dry = await cli(['apply', '--dry-run', '-f', file]);
+    expect(dry.code).toBe(0);
+    const lines = dry.stdout.split('\n');
+    expect(lines[0]).toBe('authorizationpolicy/a-may-call-b created (dry run)');
+    // Enforced by the destination's own proxies only.
+    expect(lines).toContain('  services in scope: service-a');
+    expect(lines).toContain('  proxies affected: service-a/a-1 (SYNCED)');
+
+    expect((await cli(['apply', '-f', file])).stdout).toMatch(
+      /^authorizationpolicy\/a-may-call-b created \(revision \d+\)\n$/,
+    );
+    expect((await cli(['apply', '-f', file])).stdout).toBe('authorizationpolicy/a-may-call-b unchanged\n');
+    const table = await cli(['get', 'authorizationpolicies']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/a-may-call-b\s+service-a\s+allow\s+1\s+dry-run\s+1\s/);
+    const yaml = await cli(['get', 'authz', 'a-may-call-b', '-o', 'yaml']);
+    expect(yaml.stdout).toContain('kind: AuthorizationPolicy');
+    expect(yaml.stdout).toContain('principal: service:ingress');
+    const deleted = await sendJson('DELETE', `${plane.url}/api/v1/authorization-policies/a-may-call-b`);
+    expect(deleted.status).toBe(204);
+  });
+
   it('diff exits 1 with a unified diff when the manifests differ from the mesh', async () => {
     const file = await canaryFile(70, 30);
     const res = await cli(['diff', '-f', file]);
