@@ -19,6 +19,7 @@ import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
 import { startDnsDiscovery } from './discovery/dns.ts';
 import { buildApp } from './http/app.ts';
+import { ControlMetrics } from './metrics.ts';
 import { REPLICA_HEARTBEAT_MS, ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
@@ -118,7 +119,9 @@ export async function startControlPlane(
   if (config.joinToken === DEV_JOIN_TOKEN) {
     logger.warn('proxies join with the development join token; set TRELLIS_JOIN_TOKEN outside development');
   }
+  const metrics = new ControlMetrics();
   const telemetry = new TelemetryPipeline({
+    metrics,
     db,
     clock: store.clock,
     logger,
@@ -144,6 +147,7 @@ export async function startControlPlane(
     clock: store.clock,
   });
   const stream = new ProxyStream({
+    metrics,
     telemetry,
     events,
     certificates,
@@ -175,6 +179,7 @@ export async function startControlPlane(
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
+    metrics,
     stream,
     telemetry,
     replicas,

@@ -586,8 +586,14 @@ describe('route roles', () => {
     expect(routes.filter((r) => r.access === undefined).map((r) => `${r.method} ${r.url}`)).toEqual([]);
     const publics = routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`);
     expect(publics.sort()).toEqual([
+      'GET /api/v1/docs',
+      'GET /api/v1/docs/:asset',
+      'GET /api/v1/openapi.json',
       'GET /healthz',
       'GET /readyz',
+      'HEAD /api/v1/docs',
+      'HEAD /api/v1/docs/:asset',
+      'HEAD /api/v1/openapi.json',
       'HEAD /healthz',
       'HEAD /readyz',
       'POST /api/v1/auth/login',

@@ -15,6 +15,7 @@ import { authenticateUpgrade, installGuard } from '../auth/guard.ts';
 import { LoginLimiter } from '../auth/rate-limit.ts';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
+import { ControlMetrics } from '../metrics.ts';
 import type { ReplicaRegistry } from '../replicas.ts';
 import type { StoreDeps } from '../store/change.ts';
 import type { EventStream } from '../stream/events.ts';
@@ -26,6 +27,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerJoinTokenRoutes } from './routes/join-tokens.ts';
 import { registerMeshRoutes } from './routes/mesh.ts';
+import { registerObservabilityRoutes } from './routes/observability.ts';
 import { registerProxyRoutes } from './routes/proxies.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
@@ -59,6 +61,8 @@ export interface AppDeps {
   loginLimiter?: LoginLimiter;
   /** The first-run password file of user `admin`, removed when admin sets a password. */
   initialPasswordFile?: string | undefined;
+  /** The control plane's Prometheus metrics (GET /metrics); default a fresh registry of this app's own. */
+  metrics?: ControlMetrics;
 }
 
 function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
@@ -167,6 +171,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     initialPasswordFile: deps.initialPasswordFile,
   };
   installGuard(app, auth);
+  const metrics = deps.metrics ?? new ControlMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+  registerObservabilityRoutes(app, metrics);
   registerHealthRoutes(app, deps);
   registerAuthRoutes(app, auth);
   registerUserRoutes(app, auth);
@@ -182,6 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   const stream = deps.stream;
   if (stream) {
+    metrics.countConnected(() => stream.list().filter((p) => p.status !== 'DISCONNECTED').length);
     registerProxyRoutes(app, stream, deps.replicas);
     app.addHook('preClose', () => stream.close());
   }

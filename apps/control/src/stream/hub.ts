@@ -35,6 +35,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
 import { CertificateRefused, type IssuedCertificate } from '../ca/authority.ts';
 import { TrellisError } from '../errors.ts';
+import type { ControlMetrics } from '../metrics.ts';
 import type { StoreDeps } from '../store/change.ts';
 import { buildSnapshot } from '../store/snapshot.ts';
 import { AdmissionQueue } from './admission.ts';
@@ -119,6 +120,8 @@ export interface ProxyStreamOptions {
   events?: MeshEventSink;
   /** Signs proxies' certificate requests (their mTLS identity); without it, CSRs are answered with an error. */
   certificates?: CertificateIssuer;
+  /** Counts pushes, ACKs, NACKs, convergence and revisions loaded (GET /metrics). */
+  metrics?: ControlMetrics;
 }
 
 export interface CertificateIssuer {
@@ -396,6 +399,7 @@ export class ProxyStream {
         this.changes.add({ revision: row.revision, services: null, dropped });
       }
       this.options.events?.revisionLoaded(row.revision, row.kind === 'endpoints' ? 'endpoints' : 'config');
+      this.options.metrics?.revisions.inc({ kind: row.kind === 'endpoints' ? 'endpoints' : 'config' });
     }
     this.log.debug({ revision: mesh.revision, wanted: target, read: rows.length }, 'pushing a new revision');
     for (const record of this.records.values()) this.sync(record);
@@ -487,6 +491,7 @@ export class ProxyStream {
 
   private send(record: ProxyRecord, encoded: Encoded, mesh: Mesh, scopeKey: string): void {
     record.conn?.ws.send(encoded.bytes, { binary: false });
+    if (record.conn) this.options.metrics?.pushes.inc({ kind: encoded.kind });
     record.syncedTo = encoded.revision;
     record.scopeKey = scopeKey;
     record.sliceDigest = encoded.sliceDigest;
@@ -756,6 +761,8 @@ export class ProxyStream {
     const last = record.lastSent;
     const isLast = last !== null && last.nonce === answer.nonce;
     const now = this.options.store.clock();
+    const metrics = this.options.metrics;
+    (answer.type === 'ack' ? metrics?.acks : metrics?.nacks)?.inc({ kind: sent.kind });
     if (answer.type === 'ack') {
       // An ACK of an earlier message says little: the later ones are still to be applied.
       if (!isLast || !last) return;
@@ -765,6 +772,7 @@ export class ProxyStream {
       record.convergenceMs = last.committedAt
         ? Math.max(0, now.getTime() - last.committedAt.getTime())
         : null;
+      if (record.convergenceMs !== null) metrics?.convergence.observe(record.convergenceMs / 1000);
     } else {
       record.lastAnswer = { type: 'nack', revision: answer.revision };
       record.lastNack = {

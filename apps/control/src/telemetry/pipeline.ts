@@ -6,6 +6,7 @@
 import type { TelemetryFrame, Topology } from '@trellis/schema';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
+import type { ControlMetrics } from '../metrics.ts';
 import { LiveView, type LiveViewOptions } from './live.ts';
 import { TelemetryStore } from './store.ts';
 import { TelemetryStream } from './stream.ts';
@@ -24,6 +25,8 @@ export interface TelemetryPipelineOptions {
   /** Interval of the live telemetry stream. Default 1000. */
   streamIntervalMs?: number;
   live?: Omit<LiveViewOptions, 'clock'>;
+  /** Counts frames taken in and dropped (GET /metrics). */
+  metrics?: ControlMetrics;
 }
 
 export class TelemetryPipeline {
@@ -53,13 +56,19 @@ export class TelemetryPipeline {
 
   /** For ProxyStreamOptions.telemetry: called with every batch of frames a proxy sends. */
   ingest(frames: TelemetryFrame[]): void {
-    if (this.stopped) return;
+    const metrics = this.options.metrics;
+    if (this.stopped) {
+      metrics?.telemetryDropped.inc(frames.length);
+      return;
+    }
     try {
       this.live.ingest(frames);
       this.store.record(frames);
+      metrics?.telemetryFrames.inc(frames.length);
     } catch (err) {
       // A bug here must cost telemetry, not the proxy's connection (this runs inside its message handler).
       this.log.error({ err }, 'could not take in telemetry frames');
+      metrics?.telemetryDropped.inc(frames.length);
     }
   }
 

@@ -18,11 +18,15 @@ import { actorOf } from './mesh.ts';
 
 export const AUTHORIZATION_POLICIES_PATH = `${API_PREFIX}/authorization-policies`;
 
-const ListQuery = PageQuery.extend({ destination: AuthorizationDestination.optional() }).strip();
+export const AuthorizationListQuery = PageQuery.extend({
+  destination: AuthorizationDestination.optional(),
+}).strip();
 
 export function registerAuthorizationRoutes(app: FastifyInstance, store: StoreDeps) {
   const P = AUTHORIZATION_POLICIES_PATH;
-  app.get(P, async (req) => authz.listAuthorizationPolicies(store, parseWith(ListQuery, req.query)));
+  app.get(P, async (req) =>
+    authz.listAuthorizationPolicies(store, parseWith(AuthorizationListQuery, req.query)),
+  );
   app.post(P, async (req, reply) => {
     const spec = parseWith(AuthorizationPolicySpec, body(req));
     const result = await authz.createAuthorizationPolicy(store, actorOf(req), spec);

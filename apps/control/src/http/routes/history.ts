@@ -12,7 +12,7 @@ import { getRevision, listAudit, listRevisions } from '../../store/history.ts';
 import { rollback } from '../../store/rollback.ts';
 import { actorOf } from './mesh.ts';
 
-const RevisionParams = z.object({
+export const RevisionParams = z.object({
   revision: z.coerce
     .number({ error: 'must be a number' })
     .int({ error: 'must be an integer' })

@@ -4,13 +4,11 @@
  */
 import { API_PREFIX, JoinTokenCreate } from '@trellis/schema';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { createJoinToken, listJoinTokens, revokeJoinToken } from '../../auth/store.ts';
 import { parseWith } from '../../errors.ts';
 import type { AuthRouteDeps } from './auth.ts';
 import { actorOf } from './mesh.ts';
-
-const IdParams = z.object({ id: z.string() });
+import { TokenIdParams } from './tokens.ts';
 
 export function registerJoinTokenRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const P = `${API_PREFIX}/join-tokens`;
@@ -24,7 +22,7 @@ export function registerJoinTokenRoutes(app: FastifyInstance, deps: AuthRouteDep
     return created;
   });
   app.delete(`${P}/:id`, async (req, reply) => {
-    await revokeJoinToken(deps, parseWith(IdParams, req.params).id);
+    await revokeJoinToken(deps, parseWith(TokenIdParams, req.params).id);
     reply.code(204);
   });
 }

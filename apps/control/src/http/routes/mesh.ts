@@ -28,8 +28,8 @@ import * as services from '../../store/services.ts';
 import * as settings from '../../store/settings.ts';
 import { body, DeleteQuery, NameParams, sendChange } from './change-reply.ts';
 
-const EndpointParams = z.object({ name: DnsLabel, id: z.string() });
-const FilteredPageQuery = PageQuery.extend({ service: DnsLabel.optional() }).strip();
+export const EndpointParams = z.object({ name: DnsLabel, id: z.string() });
+export const FilteredPageQuery = PageQuery.extend({ service: DnsLabel.optional() }).strip();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Who made a change, for the audit log and the history: `user:<username>` or `token:<name>`. */

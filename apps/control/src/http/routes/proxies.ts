@@ -11,7 +11,7 @@ import { parseWith } from '../../errors.ts';
 import type { ReplicaRegistry } from '../../replicas.ts';
 import type { ProxyStream } from '../../stream/hub.ts';
 
-const ProxiesQuery = z.strictObject({
+export const ProxiesQuery = z.strictObject({
   /** `local`: only the proxies streaming from this replica. */
   scope: z.enum(['all', 'local'], { error: 'must be "all" or "local"' }).default('all'),
 });

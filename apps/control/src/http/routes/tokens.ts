@@ -7,7 +7,7 @@ import { parseWith } from '../../errors.ts';
 import type { AuthRouteDeps } from './auth.ts';
 import { actorOf } from './mesh.ts';
 
-const IdParams = z.object({ id: z.string() });
+export const TokenIdParams = z.object({ id: z.string() });
 
 export function registerTokenRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const P = `${API_PREFIX}/tokens`;
@@ -21,7 +21,7 @@ export function registerTokenRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     return created;
   });
   app.delete(`${P}/:id`, async (req, reply) => {
-    await revokeApiToken(deps, parseWith(IdParams, req.params).id);
+    await revokeApiToken(deps, parseWith(TokenIdParams, req.params).id);
     reply.code(204);
   });
 }

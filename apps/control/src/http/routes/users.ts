@@ -6,7 +6,7 @@ import { createUser, deleteUser, listUsers, updateUser } from '../../auth/store.
 import { parseWith } from '../../errors.ts';
 import { type AuthRouteDeps, forgetInitialPassword } from './auth.ts';
 
-const UserParams = z.object({ username: Username });
+export const UserParams = z.object({ username: Username });
 
 export function registerUserRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const P = `${API_PREFIX}/users`;
