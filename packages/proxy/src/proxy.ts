@@ -283,6 +283,7 @@ export class TrellisProxy {
 
   adminSource(): AdminSource {
     const metrics = createMetrics(this.recorder, {
+      service: () => this.current.config.node.service,
       revision: () => this.current.config.revision,
       reloads: () => ({ ...this.reloads }),
     });

@@ -84,6 +84,7 @@ describe('startAdmin', () => {
   it('serves the metrics of a real recorder', async () => {
     const recorder = new TelemetryRecorder({ service: 'web', instance: 'web-1' });
     const { registry } = createMetrics(recorder, {
+      service: () => 'web',
       revision: () => 9,
       reloads: () => ({ applied: 1, rejected: 0 }),
     });
@@ -91,7 +92,7 @@ describe('startAdmin', () => {
     const admin = await start({ ...fakeSource().source, metrics: () => registry.metrics() });
     const text = await (await fetch(`${admin.url}/metrics`)).text();
     expect(text).toContain(
-      'trellis_requests_total{source_service="web",destination_service="api",destination_endpoint="a",response_code_class="2xx"} 1\n',
+      'trellis_requests_total{reporter="source",source_service="web",destination_service="api",destination_endpoint="a",response_code_class="2xx"} 1\n',
     );
     expect(text).toContain('trellis_config_revision 9\n');
   });

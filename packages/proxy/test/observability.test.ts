@@ -74,14 +74,14 @@ describe('admin listener', () => {
     expect(m.type).toMatch(/^text\/plain/);
     expect(m.text).toMatch(
       new RegExp(
-        `trellis_requests_total\\{source_service="client",destination_service="good",destination_endpoint="127.0.0.1:${ok.port}",response_code_class="2xx"\\} 7`,
+        `trellis_requests_total\\{reporter="source",source_service="client",destination_service="good",destination_endpoint="127.0.0.1:${ok.port}",response_code_class="2xx"\\} 7`,
       ),
     );
     expect(m.text).toMatch(
       /trellis_requests_total\{[^}]*destination_service="bad"[^}]*response_code_class="5xx"\} 3/,
     );
     expect(m.text).toMatch(
-      /trellis_request_duration_seconds_count\{source_service="client",destination_service="good"\} 7/,
+      /trellis_request_duration_seconds_count\{reporter="source",source_service="client",destination_service="good"\} 7/,
     );
     expect(m.text).toMatch(/trellis_request_bytes_total\{[^}]*destination_service="good"[^}]*\} 21/);
     expect(m.text).toContain('trellis_config_revision 12');

@@ -39,6 +39,7 @@ function setup() {
   const recorder = new TelemetryRecorder({ service: 'web', instance: 'web-1' }, { now: () => 0 });
   const state = { revision: 7, applied: 3, rejected: 1 };
   const { registry } = createMetrics(recorder, {
+    service: () => 'web',
     revision: () => state.revision,
     reloads: () => ({ applied: state.applied, rejected: state.rejected }),
   });
@@ -46,8 +47,13 @@ function setup() {
   return { recorder, state, registry, scrape };
 }
 
-const EDGE = { source_service: 'web', destination_service: 'api', destination_endpoint: '10.0.0.1:80' };
-const PAIR = { source_service: 'web', destination_service: 'api' };
+const EDGE = {
+  reporter: 'source',
+  source_service: 'web',
+  destination_service: 'api',
+  destination_endpoint: '10.0.0.1:80',
+};
+const PAIR = { reporter: 'source', source_service: 'web', destination_service: 'api' };
 
 describe('createMetrics', () => {
   it('declares every metric with its type', async () => {
@@ -88,6 +94,25 @@ describe('createMetrics', () => {
     expect(value(samples, 'trellis_request_bytes_total', EDGE)).toBe(111);
     expect(value(samples, 'trellis_response_bytes_total', EDGE)).toBe(1022);
     expect(value(samples, 'trellis_response_bytes_total', { ...EDGE, source_service: 'batch' })).toBe(3);
+  });
+
+  it('labels calls this proxy received for its service reporter="destination", the ones it made "source"', async () => {
+    const { recorder, scrape } = setup();
+    recorder.record('web', 'api', '10.0.0.1:80', 200, 5, 0, 0);
+    recorder.record('batch', 'web', '', 200, 5, 0, 0);
+    const samples = await scrape();
+    const reporters = samples
+      .filter((s) => s.name === 'trellis_requests_total')
+      .map((s) => `${s.labels.source_service}->${s.labels.destination_service} ${s.labels.reporter}`)
+      .sort();
+    expect(reporters).toEqual(['batch->web destination', 'web->api source']);
+    expect(
+      value(samples, 'trellis_request_duration_seconds_count', {
+        reporter: 'destination',
+        source_service: 'batch',
+        destination_service: 'web',
+      }),
+    ).toBe(1);
   });
 
   it('reads the recorder at every scrape, across telemetry windows', async () => {
@@ -143,7 +168,7 @@ describe('createMetrics', () => {
     const sum = value(samples, 'trellis_request_duration_seconds_sum', PAIR) ?? 0;
     expect(sum).toBeCloseTo(durationsMs.reduce((a, b) => a + b, 0) / 1000, 6);
 
-    const db = { source_service: 'web', destination_service: 'db' };
+    const db = { reporter: 'source', source_service: 'web', destination_service: 'db' };
     expect(value(samples, 'trellis_request_duration_seconds_bucket', { ...db, le: '0.001' })).toBe(1);
     expect(value(samples, 'trellis_request_duration_seconds_bucket', { ...db, le: '0.0005' })).toBe(0);
     expect(value(samples, 'trellis_request_duration_seconds_count', db)).toBe(1);

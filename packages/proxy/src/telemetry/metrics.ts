@@ -24,12 +24,18 @@ export const DURATION_BUCKETS_SECONDS: readonly number[] = [
 const DURATION_BUCKETS_MS = DURATION_BUCKETS_SECONDS.map((s) => s * 1000);
 
 export interface MetricsExtra {
+  /** This proxy's service: an edge whose destination it is was reported by the destination's side. */
+  service(): string;
   revision(): number;
   reloads(): { applied: number; rejected: number };
 }
 
-const EDGE_LABELS = ['source_service', 'destination_service', 'destination_endpoint'] as const;
-const PAIR_LABELS = ['source_service', 'destination_service'] as const;
+/**
+ * `reporter`, as Istio's: "source" for a call this proxy made on behalf of its service, "destination" for one it
+ * received for its service. A call between two sidecars is counted by both, so a sum over the mesh filters on one.
+ */
+const EDGE_LABELS = ['reporter', 'source_service', 'destination_service', 'destination_endpoint'] as const;
+const PAIR_LABELS = ['reporter', 'source_service', 'destination_service'] as const;
 type PairLabel = (typeof PAIR_LABELS)[number];
 
 const DURATION = 'trellis_request_duration_seconds';
@@ -44,6 +50,7 @@ class ScrapedHistogram extends Histogram<PairLabel> {
   constructor(
     registry: Registry,
     private readonly snapshot: () => TelemetryTotals,
+    private readonly reporter: (destination: string) => string,
   ) {
     super({
       name: DURATION,
@@ -68,7 +75,11 @@ class ScrapedHistogram extends Histogram<PairLabel> {
     const bucket = `${DURATION}_bucket`;
     for (const pair of this.snapshot().pairs) {
       if (pair.latency.count === 0) continue;
-      const labels = { source_service: pair.source, destination_service: pair.destination };
+      const labels = {
+        reporter: this.reporter(pair.destination),
+        source_service: pair.source,
+        destination_service: pair.destination,
+      };
       const counts = pair.latency.countsAtOrBelow(DURATION_BUCKETS_MS);
       DURATION_BUCKETS_SECONDS.forEach((le, i) => {
         values.push({ metricName: bucket, labels: { ...labels, le }, value: counts[i] ?? 0 });
@@ -91,6 +102,7 @@ class ScrapedHistogram extends Histogram<PairLabel> {
 
 export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra): { registry: Registry } {
   const registry = new Registry();
+  const reporter = (destination: string) => (destination === extra.service() ? 'destination' : 'source');
 
   let cached: TelemetryTotals | undefined;
   const snapshot = (): TelemetryTotals => {
@@ -116,6 +128,7 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
           if (n === 0) continue;
           this.inc(
             {
+              reporter: reporter(edge.destination),
               source_service: edge.source,
               destination_service: edge.destination,
               destination_endpoint: edge.endpoint,
@@ -128,7 +141,7 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
     },
   });
 
-  new ScrapedHistogram(registry, snapshot);
+  new ScrapedHistogram(registry, snapshot, reporter);
 
   for (const [name, help, field] of [
     ['trellis_request_bytes_total', 'Request bytes received from clients.', 'bytesIn'],
@@ -144,6 +157,7 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
         for (const edge of snapshot().edges) {
           this.inc(
             {
+              reporter: reporter(edge.destination),
               source_service: edge.source,
               destination_service: edge.destination,
               destination_endpoint: edge.endpoint,
@@ -167,7 +181,14 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
       collect() {
         this.reset();
         for (const pair of snapshot().pairs) {
-          this.inc({ source_service: pair.source, destination_service: pair.destination }, pair[field]);
+          this.inc(
+            {
+              reporter: reporter(pair.destination),
+              source_service: pair.source,
+              destination_service: pair.destination,
+            },
+            pair[field],
+          );
         }
       },
     });
