@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type APIRequestContext, expect, type Page } from '@playwright/test';
-import { ProxyStatusList, RouteRule } from '@trellis/schema';
+import { ProxyStatusList, RouteRule, Topology } from '@trellis/schema';
 
 /** Where the specs' screenshots land: e2e/artifacts/. */
 export const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
@@ -97,4 +97,22 @@ export async function serviceBVersions(count: number): Promise<string[]> {
     if (link?.version) versions.push(link.version);
   }
   return versions;
+}
+
+/**
+ * Waits until the demo's ingress and service-a are healthy (or degraded) again, after a spec made their calls fail:
+ * the specs after it find the chain healthy once the refused calls leave the live window.
+ */
+export async function untilChainHealthy(request: APIRequestContext): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const { nodes } = Topology.parse(await (await request.get(controlUrl('/api/v1/topology'))).json());
+        return nodes
+          .filter((n) => n.service === 'ingress' || n.service === 'service-a')
+          .every((n) => n.health === 'healthy' || n.health === 'degraded');
+      },
+      { timeout: 45_000 },
+    )
+    .toBe(true);
 }

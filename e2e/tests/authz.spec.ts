@@ -15,6 +15,7 @@ import {
   fromEnv,
   revisionOf,
   untilAcked,
+  untilChainHealthy,
 } from '../support/env.ts';
 
 const POLICY = 'deny-service-a-to-service-b';
@@ -96,18 +97,7 @@ test('a deny policy made from an edge refuses those calls, marks the edge denied
     await expect(page.getByTestId('rule-deleted')).toBeVisible();
     await expect(page.getByTestId('ack-indicator')).toHaveAttribute('data-done', 'true');
     await expect.poll(async () => (await viaIngress()).status, { timeout: 15_000 }).toBe(200);
-    // The specs after this one find the chain healthy again once the refused calls leave the live window.
-    await expect
-      .poll(
-        async () => {
-          const { nodes } = Topology.parse(await (await request.get(controlUrl('/api/v1/topology'))).json());
-          return nodes
-            .filter((n) => n.service === 'ingress' || n.service === 'service-a')
-            .every((n) => n.health === 'healthy' || n.health === 'degraded');
-        },
-        { timeout: 45_000 },
-      )
-      .toBe(true);
+    await untilChainHealthy(request);
     expect(errors).toEqual([]);
   } finally {
     const left = await request.get(controlUrl(`/api/v1/authorization-policies/${POLICY}`));

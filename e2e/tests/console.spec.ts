@@ -87,6 +87,17 @@ test('the proxies page lists every demo proxy with its sync status', async ({ pa
   expect(errors).toEqual([]);
 });
 
+test("the header's API reference link opens the control plane's OpenAPI reference, listing its operations", async ({
+  page,
+}) => {
+  await page.goto(consoleUrl('/'));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API reference' }).click();
+  await expect(page).toHaveURL(/\/api\/v1\/docs$/);
+  // Swagger UI, served by the control plane, renders the operations of its OpenAPI document.
+  await expect(page.getByText('/api/v1/services', { exact: true }).first()).toBeVisible();
+  await expect(page.getByText('/api/v1/authorization-policies', { exact: true }).first()).toBeVisible();
+});
+
 test("a service's page shows its endpoints, proxies, rules and a live request-rate chart", async ({
   page,
 }) => {

@@ -3,29 +3,9 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import { EdgeMarks, labelShown, securityClasses } from '../src/features/topology/EdgeMarks.tsx';
 import { edgeView } from '../src/features/topology/live.ts';
+import { trafficEdge } from './support/topology.ts';
 
-const EDGE = {
-  requests: 100,
-  rps: 10,
-  successRate: 1,
-  errorRate: 0,
-  p50: 5,
-  p95: 9,
-  p99: 12,
-  bytesIn: 0,
-  bytesOut: 0,
-  retries: 0,
-  source: 'service-a',
-  destination: 'service-b',
-  reporter: 'source' as const,
-  idle: false,
-  declared: true,
-  overflows: 0,
-  breakerOpen: false,
-  mtls: false,
-  denied: 0,
-  dryRunDenied: 0,
-};
+const EDGE = trafficEdge('service-a', 'service-b');
 
 const render = (edge: typeof EDGE) =>
   renderToStaticMarkup(createElement(EdgeMarks, { view: edgeView(edge), source: 'a', target: 'b' }));

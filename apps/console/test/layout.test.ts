@@ -8,6 +8,7 @@ import {
   NODE_HEIGHT,
   NODE_WIDTH,
 } from '../src/features/topology/layout.ts';
+import { trafficEdge } from './support/topology.ts';
 
 const stats = { requests: 0, rps: 0, successRate: null, errorRate: null, p50: null, p95: null, p99: null };
 const traffic = { ...stats, bytesIn: 0, bytesOut: 0, retries: 0 };
@@ -21,20 +22,8 @@ const node = (service: string, rps = 0): TopologyNode => ({
   endpoints: { total: 1, healthy: 1, unhealthy: 0, draining: 0 },
   ejectedEndpoints: [],
 });
-const edge = (source: string, destination: string, rps = 0): TopologyEdge => ({
-  ...traffic,
-  rps,
-  source,
-  destination,
-  reporter: 'source',
-  idle: false,
-  declared: true,
-  overflows: 0,
-  breakerOpen: false,
-  mtls: false,
-  denied: 0,
-  dryRunDenied: 0,
-});
+const edge = (source: string, destination: string, rps = 0): TopologyEdge =>
+  trafficEdge(source, destination, { ...traffic, rps });
 const topology = (nodes: TopologyNode[], edges: TopologyEdge[]): Topology => ({
   at: new Date().toISOString(),
   windowSeconds: 10,

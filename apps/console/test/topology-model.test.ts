@@ -11,6 +11,7 @@ import {
   servicesMatching,
 } from '../src/features/topology/model.ts';
 import { formatRps } from '../src/lib/format.ts';
+import { trafficEdge } from './support/topology.ts';
 
 const services: { name: string; labels: Record<string, string> }[] = [
   { name: 'ingress', labels: { tier: 'edge' } },
@@ -92,28 +93,7 @@ describe('live views', () => {
   });
 
   it('give an edge the same key when what it shows is the same', () => {
-    const e = {
-      requests: 100,
-      rps: 10.2,
-      successRate: 1,
-      errorRate: 0,
-      p50: 5,
-      p95: 9,
-      p99: 12.2,
-      bytesIn: 0,
-      bytesOut: 0,
-      retries: 0,
-      source: 'a',
-      destination: 'b',
-      reporter: 'source' as const,
-      idle: false,
-      declared: true,
-      overflows: 0,
-      breakerOpen: false,
-      mtls: false,
-      denied: 0,
-      dryRunDenied: 0,
-    };
+    const e = trafficEdge('a', 'b', { rps: 10.2, p99: 12.2 });
     expect(edgeView({ ...e, rps: 10.3 }).key).toBe(edgeView(e).key);
     expect(edgeView({ ...e, rps: 30 }).key).not.toBe(edgeView(e).key);
     expect(edgeView({ ...e, breakerOpen: true, overflows: 2 }).look).not.toBe(edgeView(e).look);

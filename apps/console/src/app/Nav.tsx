@@ -11,6 +11,7 @@ const LINKS: { href: string; label: string; needs: Capability }[] = [
   { href: '/authorization', label: 'Authorization', needs: 'read' },
   { href: '/proxies', label: 'Proxies', needs: 'read' },
   { href: '/history', label: 'History', needs: 'read' },
+  { href: '/settings', label: 'Mesh settings', needs: 'read' },
   { href: '/admin/users', label: 'Users', needs: 'admin' },
   { href: '/admin/tokens', label: 'API tokens', needs: 'admin' },
   { href: '/admin/join-tokens', label: 'Join tokens', needs: 'admin' },
@@ -28,6 +29,9 @@ export function Nav() {
           {l.label}
         </Link>
       ))}
+      {/* The control plane's OpenAPI reference, reached through the console's /api/v1 forwarding: a plain link,
+          since it is not a page of this app. */}
+      {can('read') ? <a href="/api/v1/docs">API reference</a> : null}
     </nav>
   );
 }

@@ -5,12 +5,14 @@
  * tokens proxies register with (create for a service, shown once, revoke). Only an admin is offered them; the API
  * refuses the others all the same, and the page then says so.
  */
+import type { UseQueryResult } from '@tanstack/react-query';
 import { ROLES, type Role } from '@trellis/schema';
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import { ErrorBanner } from '../../lib/ErrorBanner';
+import { TableHead } from '../../lib/TableHead';
 import { useSession } from '../auth/session';
-import { Field, type FieldContext, Select, useFieldErrors } from '../rules/components';
-import { failureOf, type ValidationResult } from '../rules/form';
+import { type CheckedForm, Field, fieldsOrMessage, SelectField, useCheckedForm } from '../rules/components';
+import type { ValidationResult } from '../rules/form';
 import { useServices } from '../services/queries';
 import {
   dateText,
@@ -48,10 +50,30 @@ function Page({
   );
 }
 
-/**
- * A create form's state: its values, their check with the API's schema, the errors on the fields (the API's own
- * when it refuses), and a message for any other failure.
- */
+function Failure({ text }: { text: string | undefined }) {
+  if (!text) return null;
+  return (
+    <div role="alert" className="banner" data-testid="admin-failed">
+      {text}
+    </div>
+  );
+}
+
+/** A change made from a row of a list (a role, a delete, a revoke): its failure shows above the list. */
+function useRowAction() {
+  const [failure, setFailure] = useState<string>();
+  const act = async (action: () => Promise<unknown>) => {
+    setFailure(undefined);
+    try {
+      await action();
+    } catch (error) {
+      setFailure((error as Error).message);
+    }
+  };
+  return { failure, act };
+}
+
+/** A create form of the admin pages: its values checked with the API's schema, the API's own errors on the fields. */
 function useCreateForm<V, B, R>(
   fields: string[],
   initial: V,
@@ -59,70 +81,44 @@ function useCreateForm<V, B, R>(
   create: (body: B) => Promise<R>,
   onCreated: (created: R) => void,
 ) {
-  const [values, setValues] = useState<V>(initial);
-  const [failure, setFailure] = useState<string>();
-  const [pending, setPending] = useState(false);
-  const errors = useFieldErrors(fields);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setFailure(undefined);
-    const checked = validate(values);
-    if (!checked.ok) {
-      errors.show(checked.errors);
-      return;
-    }
-    errors.clear();
-    setPending(true);
-    try {
-      onCreated(await create(checked.body));
-      setValues(initial);
-    } catch (error) {
-      const f = failureOf(error as Error);
-      if (f.kind === 'fields') errors.show(f.errors);
-      else setFailure(f.message);
-    } finally {
-      setPending(false);
-    }
-  };
-  const edit = (patch: Partial<V>) => setValues({ ...values, ...patch });
-  return { values, edit, submit, failure, pending, ctx: errors.ctx };
+  return useCheckedForm({
+    fields,
+    initial,
+    validate,
+    send: async (body: B) => {
+      onCreated(await create(body));
+      return undefined;
+    },
+    fail: fieldsOrMessage,
+  });
 }
 
-function RoleSelect({
-  ctx,
-  value,
-  onChange,
-  label = 'Role',
+/** The panel of a create form: its title, what went wrong, the fields in a row, the create button. */
+function CreatePanel({
+  title,
+  form,
+  submit,
+  notice,
+  children,
 }: {
-  ctx: FieldContext;
-  value: Role;
-  onChange: (role: Role) => void;
-  label?: string;
+  title: string;
+  form: Pick<CheckedForm<unknown>, 'submit' | 'failure' | 'pending'>;
+  submit: string;
+  notice?: ReactNode;
+  children: ReactNode;
 }) {
   return (
-    <Select
-      id={`${ctx.fieldId('role')}-input`}
-      label={label}
-      value={value}
-      options={ROLE_OPTIONS}
-      aria={ctx.aria('role')}
-      onChange={onChange}
-    >
-      {ctx.errors.byField.role ? (
-        <span id={ctx.fieldId('role')} className="field-error" data-testid="field-error-role">
-          {ctx.errors.byField.role.join('; ')}
-        </span>
-      ) : null}
-    </Select>
-  );
-}
-
-function Failure({ text }: { text: string | undefined }) {
-  if (!text) return null;
-  return (
-    <div role="alert" className="banner" data-testid="admin-failed">
-      {text}
-    </div>
+    <form className="panel route-form" aria-label={title} onSubmit={form.submit} noValidate>
+      <h2>{title}</h2>
+      <Failure text={form.failure} />
+      {notice}
+      <div className="field-row">{children}</div>
+      <div className="actions">
+        <button type="submit" className="button primary" disabled={form.pending}>
+          {submit}
+        </button>
+      </div>
+    </form>
   );
 }
 
@@ -167,7 +163,7 @@ export function UsersView() {
   const users = useUsers();
   const changes = useAdminChanges();
   const { me } = useSession();
-  const [rowFailure, setRowFailure] = useState<string>();
+  const row = useRowAction();
   const [created, setCreated] = useState<string>();
   const form = useCreateForm(
     ['username', 'role', 'password'],
@@ -176,30 +172,13 @@ export function UsersView() {
     changes.createUser,
     (u) => setCreated(u.username),
   );
-  const act = async (action: () => Promise<unknown>) => {
-    setRowFailure(undefined);
-    try {
-      await action();
-    } catch (error) {
-      setRowFailure((error as Error).message);
-    }
-  };
   return (
     <Page id="users-title" title="Users" intro="Who may sign in to the console, and with which role.">
       {users.error ? <ErrorBanner error={users.error} /> : null}
-      <Failure text={rowFailure} />
+      <Failure text={row.failure} />
       {users.data ? (
         <table className="table" aria-labelledby="users-title">
-          <thead>
-            <tr>
-              <th scope="col">User</th>
-              <th scope="col">Role</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['User', 'Role', 'Created']} actions />
           <tbody>
             {users.data.map((u) => (
               <tr key={u.username} data-testid={`user-row-${u.username}`}>
@@ -213,7 +192,7 @@ export function UsersView() {
                     value={u.role}
                     disabled={u.username === me?.username}
                     onChange={(e) =>
-                      act(() => changes.updateUser(u.username, { role: e.target.value as Role }))
+                      row.act(() => changes.updateUser(u.username, { role: e.target.value as Role }))
                     }
                   >
                     {ROLES.map((r) => (
@@ -231,7 +210,7 @@ export function UsersView() {
                       className="button small danger"
                       onClick={() => {
                         if (window.confirm(`Delete the user ${u.username}? Their sessions end.`))
-                          void act(() => changes.deleteUser(u.username));
+                          void row.act(() => changes.deleteUser(u.username));
                       }}
                     >
                       Delete {u.username}
@@ -245,98 +224,113 @@ export function UsersView() {
       ) : (
         <p className="empty">Loading users…</p>
       )}
-      <form className="panel route-form" aria-label="New user" onSubmit={form.submit} noValidate>
-        <h2>New user</h2>
-        <Failure text={form.failure} />
-        {created ? (
-          <p role="status" className="banner note" data-testid="user-created">
-            Created the user {created}.
-          </p>
-        ) : null}
-        <div className="field-row">
-          <Field
-            ctx={form.ctx}
-            field="username"
-            label="Username"
-            type="text"
-            autoComplete="off"
-            value={form.values.username}
-            onChange={(username) => form.edit({ username })}
-          />
-          <RoleSelect ctx={form.ctx} value={form.values.role} onChange={(role) => form.edit({ role })} />
-          <Field
-            ctx={form.ctx}
-            field="password"
-            label="Initial password"
-            type="password"
-            autoComplete="new-password"
-            hint="At least 12 characters; they can change it after signing in."
-            value={form.values.password}
-            onChange={(password) => form.edit({ password })}
-          />
-        </div>
-        <div className="actions">
-          <button type="submit" className="button primary" disabled={form.pending}>
-            Create user
-          </button>
-        </div>
-      </form>
+      <CreatePanel
+        title="New user"
+        form={form}
+        submit="Create user"
+        notice={
+          created ? (
+            <p role="status" className="banner note" data-testid="user-created">
+              Created the user {created}.
+            </p>
+          ) : null
+        }
+      >
+        <Field {...form.field('username')} label="Username" type="text" autoComplete="off" />
+        <SelectField {...form.field('role')} label="Role" options={ROLE_OPTIONS} />
+        <Field
+          {...form.field('password')}
+          label="Initial password"
+          type="password"
+          autoComplete="new-password"
+          hint="At least 12 characters; they can change it after signing in."
+        />
+      </CreatePanel>
     </Page>
   );
 }
 
-// --- API tokens ---
+// --- API tokens and join tokens ---
 
-const NEW_TOKEN: TokenValues = { name: '', role: 'viewer', expiresInDays: '90' };
+interface TokenRow {
+  id: string;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
 
-export function TokensView() {
-  const tokens = useTokens();
-  const changes = useAdminChanges();
-  const [secret, setSecret] = useState<string>();
-  const [rowFailure, setRowFailure] = useState<string>();
-  const form = useCreateForm(
-    ['name', 'role', 'expiresInDays'],
-    NEW_TOKEN,
-    validateToken,
-    changes.createToken,
-    (t) => setSecret(t.token),
-  );
+interface TokenColumn<T> {
+  head: string;
+  cell: (token: T) => ReactNode;
+}
+
+/**
+ * A page of tokens whose secret is shown once (API tokens, join tokens): the list with each token's state, dates
+ * and Revoke (after the browser's confirmation), the secret of the one just created, and the create form.
+ */
+function TokenAdmin<T extends TokenRow, V>({
+  page,
+  what,
+  tokens,
+  first,
+  before = [],
+  after = [],
+  rowTestId,
+  stateTestId,
+  revoke,
+  create,
+  children,
+}: {
+  page: { id: string; title: string; intro: string };
+  /** "API token", "join token". */
+  what: string;
+  tokens: UseQueryResult<T[]>;
+  /** The row's header cell. */
+  first: TokenColumn<T>;
+  /** Columns between the first and the state. */
+  before?: TokenColumn<T>[];
+  /** Columns between the expiry and the actions. */
+  after?: TokenColumn<T>[];
+  rowTestId: (token: T) => string;
+  stateTestId?: string;
+  revoke: {
+    label: (token: T) => string;
+    confirm: (token: T) => string;
+    run: (id: string) => Promise<unknown>;
+  };
+  create: {
+    form: CheckedForm<V>;
+    secret: string | undefined;
+    onDone: () => void;
+    submit: string;
+  };
+  children: ReactNode;
+}) {
+  const row = useRowAction();
+  const columns = [...before.map((c) => c.head), 'State', 'Created', 'Expires', ...after.map((c) => c.head)];
   return (
-    <Page
-      id="tokens-title"
-      title="API tokens"
-      intro="Bearer tokens for scripts and CI (Authorization: Bearer …), each with a role. The secret is shown once, when it is created."
-    >
+    <Page {...page}>
       {tokens.error ? <ErrorBanner error={tokens.error} /> : null}
-      <Failure text={rowFailure} />
-      {secret ? <SecretOnce what="API token" secret={secret} onDone={() => setSecret(undefined)} /> : null}
+      <Failure text={row.failure} />
+      {create.secret ? <SecretOnce what={what} secret={create.secret} onDone={create.onDone} /> : null}
       {tokens.data ? (
         tokens.data.length === 0 ? (
-          <p className="empty">No API tokens.</p>
+          <p className="empty">No {what}s.</p>
         ) : (
-          <table className="table" aria-labelledby="tokens-title">
-            <thead>
-              <tr>
-                <th scope="col">Token</th>
-                <th scope="col">Role</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <table className="table" aria-labelledby={page.id}>
+            <TableHead columns={[first.head, ...columns]} actions />
             <tbody>
               {tokens.data.map((t) => {
                 const state = tokenState(t);
                 return (
-                  <tr key={t.id} data-testid={`token-row-${t.name}`} data-state={state}>
-                    <th scope="row">{t.name}</th>
-                    <td>{t.role}</td>
+                  <tr key={t.id} data-testid={rowTestId(t)} data-state={state}>
+                    <th scope="row">{first.cell(t)}</th>
+                    {before.map((c) => (
+                      <td key={c.head}>{c.cell(t)}</td>
+                    ))}
                     <td>
-                      <span className={`badge token-${state}`} data-testid="token-state">
+                      <span className={`badge token-${state}`} data-testid={stateTestId}>
                         {state}
                       </span>
                     </td>
@@ -344,22 +338,19 @@ export function TokensView() {
                       {dateText(t.createdAt)} <span className="muted small">by {t.createdBy}</span>
                     </td>
                     <td>{dateText(t.expiresAt, 'never')}</td>
-                    <td>{dateText(t.lastUsedAt, 'never')}</td>
+                    {after.map((c) => (
+                      <td key={c.head}>{c.cell(t)}</td>
+                    ))}
                     <td>
                       {state === 'active' ? (
                         <button
                           type="button"
                           className="button small danger"
                           onClick={() => {
-                            if (
-                              !window.confirm(`Revoke the API token ${t.name}? Whatever uses it is refused.`)
-                            )
-                              return;
-                            setRowFailure(undefined);
-                            changes.revokeToken(t.id).catch((e: Error) => setRowFailure(e.message));
+                            if (window.confirm(revoke.confirm(t))) void row.act(() => revoke.run(t.id));
                           }}
                         >
-                          Revoke {t.name}
+                          {revoke.label(t)}
                         </button>
                       ) : null}
                     </td>
@@ -370,42 +361,67 @@ export function TokensView() {
           </table>
         )
       ) : (
-        <p className="empty">Loading API tokens…</p>
+        <p className="empty">Loading {what}s…</p>
       )}
-      <form className="panel route-form" aria-label="New API token" onSubmit={form.submit} noValidate>
-        <h2>New API token</h2>
-        <Failure text={form.failure} />
-        <div className="field-row">
-          <Field
-            ctx={form.ctx}
-            field="name"
-            label="Token name"
-            type="text"
-            placeholder="ci-deploy"
-            value={form.values.name}
-            onChange={(name) => form.edit({ name })}
-          />
-          <RoleSelect ctx={form.ctx} value={form.values.role} onChange={(role) => form.edit({ role })} />
-          <Field
-            ctx={form.ctx}
-            field="expiresInDays"
-            label="Expires in (days)"
-            hint="Empty: never expires."
-            value={form.values.expiresInDays}
-            onChange={(expiresInDays) => form.edit({ expiresInDays })}
-          />
-        </div>
-        <div className="actions">
-          <button type="submit" className="button primary" disabled={form.pending}>
-            Create token
-          </button>
-        </div>
-      </form>
+      <CreatePanel title={`New ${what}`} form={create.form} submit={create.submit}>
+        {children}
+      </CreatePanel>
     </Page>
   );
 }
 
-// --- join tokens ---
+/** A token's create form, and the secret of the one it created until Done. */
+function useTokenForm<V, B>(
+  fields: string[],
+  initial: V,
+  validate: (values: V) => ValidationResult<B>,
+  create: (body: B) => Promise<{ token: string }>,
+) {
+  const [secret, setSecret] = useState<string>();
+  const form = useCreateForm(fields, initial, validate, create, (t) => setSecret(t.token));
+  return { form, secret, onDone: () => setSecret(undefined) };
+}
+
+const NEW_TOKEN: TokenValues = { name: '', role: 'viewer', expiresInDays: '90' };
+
+export function TokensView() {
+  const tokens = useTokens();
+  const changes = useAdminChanges();
+  const created = useTokenForm(
+    ['name', 'role', 'expiresInDays'],
+    NEW_TOKEN,
+    validateToken,
+    changes.createToken,
+  );
+  const { form } = created;
+  return (
+    <TokenAdmin
+      page={{
+        id: 'tokens-title',
+        title: 'API tokens',
+        intro:
+          'Bearer tokens for scripts and CI (Authorization: Bearer …), each with a role. The secret is shown once, when it is created.',
+      }}
+      what="API token"
+      tokens={tokens}
+      first={{ head: 'Token', cell: (t) => t.name }}
+      before={[{ head: 'Role', cell: (t) => t.role }]}
+      after={[{ head: 'Last used', cell: (t) => dateText(t.lastUsedAt, 'never') }]}
+      rowTestId={(t) => `token-row-${t.name}`}
+      stateTestId="token-state"
+      revoke={{
+        label: (t) => `Revoke ${t.name}`,
+        confirm: (t) => `Revoke the API token ${t.name}? Whatever uses it is refused.`,
+        run: changes.revokeToken,
+      }}
+      create={{ ...created, submit: 'Create token' }}
+    >
+      <Field {...form.field('name')} label="Token name" type="text" placeholder="ci-deploy" />
+      <SelectField {...form.field('role')} label="Role" options={ROLE_OPTIONS} />
+      <Field {...form.field('expiresInDays')} label="Expires in (days)" hint="Empty: never expires." />
+    </TokenAdmin>
+  );
+}
 
 const NEW_JOIN: JoinTokenValues = { service: '', expiresInDays: '30' };
 
@@ -413,120 +429,39 @@ export function JoinTokensView() {
   const tokens = useJoinTokens();
   const services = useServices();
   const changes = useAdminChanges();
-  const [secret, setSecret] = useState<string>();
-  const [rowFailure, setRowFailure] = useState<string>();
-  const form = useCreateForm(
+  const created = useTokenForm(
     ['service', 'expiresInDays'],
     NEW_JOIN,
     validateJoinToken,
     changes.createJoinToken,
-    (t) => setSecret(t.token),
   );
+  const { form } = created;
   const names = (services.data ?? []).map((s) => s.name).sort();
   return (
-    <Page
-      id="join-tokens-title"
-      title="Join tokens"
-      intro="What a proxy presents to join the mesh as an instance of one service (trellis-proxy --join-token …). The secret is shown once."
+    <TokenAdmin
+      page={{
+        id: 'join-tokens-title',
+        title: 'Join tokens',
+        intro:
+          'What a proxy presents to join the mesh as an instance of one service (trellis-proxy --join-token …). The secret is shown once.',
+      }}
+      what="join token"
+      tokens={tokens}
+      first={{ head: 'Service', cell: (t) => t.service }}
+      rowTestId={(t) => `join-token-row-${t.id}`}
+      revoke={{
+        label: () => 'Revoke',
+        confirm: (t) => `Revoke this join token of ${t.service}? New proxies cannot use it.`,
+        run: changes.revokeJoinToken,
+      }}
+      create={{ ...created, submit: 'Create join token' }}
     >
-      {tokens.error ? <ErrorBanner error={tokens.error} /> : null}
-      <Failure text={rowFailure} />
-      {secret ? <SecretOnce what="join token" secret={secret} onDone={() => setSecret(undefined)} /> : null}
-      {tokens.data ? (
-        tokens.data.length === 0 ? (
-          <p className="empty">No join tokens.</p>
-        ) : (
-          <table className="table" aria-labelledby="join-tokens-title">
-            <thead>
-              <tr>
-                <th scope="col">Service</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((t) => {
-                const state = tokenState(t);
-                return (
-                  <tr key={t.id} data-testid={`join-token-row-${t.id}`} data-state={state}>
-                    <th scope="row">{t.service}</th>
-                    <td>
-                      <span className={`badge token-${state}`}>{state}</span>
-                    </td>
-                    <td>
-                      {dateText(t.createdAt)} <span className="muted small">by {t.createdBy}</span>
-                    </td>
-                    <td>{dateText(t.expiresAt, 'never')}</td>
-                    <td>
-                      {state === 'active' ? (
-                        <button
-                          type="button"
-                          className="button small danger"
-                          onClick={() => {
-                            if (
-                              !window.confirm(
-                                `Revoke this join token of ${t.service}? New proxies cannot use it.`,
-                              )
-                            )
-                              return;
-                            setRowFailure(undefined);
-                            changes.revokeJoinToken(t.id).catch((e: Error) => setRowFailure(e.message));
-                          }}
-                        >
-                          Revoke
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        )
-      ) : (
-        <p className="empty">Loading join tokens…</p>
-      )}
-      <form className="panel route-form" aria-label="New join token" onSubmit={form.submit} noValidate>
-        <h2>New join token</h2>
-        <Failure text={form.failure} />
-        <div className="field-row">
-          <Select
-            id={`${form.ctx.fieldId('service')}-input`}
-            label="Service"
-            value={form.values.service}
-            options={[{ value: '', label: 'Pick a service' }, ...names.map((n) => ({ value: n, label: n }))]}
-            aria={form.ctx.aria('service')}
-            onChange={(service) => form.edit({ service })}
-          >
-            {form.ctx.errors.byField.service ? (
-              <span
-                id={form.ctx.fieldId('service')}
-                className="field-error"
-                data-testid="field-error-service"
-              >
-                {form.ctx.errors.byField.service.join('; ')}
-              </span>
-            ) : null}
-          </Select>
-          <Field
-            ctx={form.ctx}
-            field="expiresInDays"
-            label="Expires in (days)"
-            hint="Empty: never expires."
-            value={form.values.expiresInDays}
-            onChange={(expiresInDays) => form.edit({ expiresInDays })}
-          />
-        </div>
-        <div className="actions">
-          <button type="submit" className="button primary" disabled={form.pending}>
-            Create join token
-          </button>
-        </div>
-      </form>
-    </Page>
+      <SelectField
+        {...form.field('service')}
+        label="Service"
+        options={[{ value: '', label: 'Pick a service' }, ...names.map((n) => ({ value: n, label: n }))]}
+      />
+      <Field {...form.field('expiresInDays')} label="Expires in (days)" hint="Empty: never expires." />
+    </TokenAdmin>
   );
 }

@@ -1,11 +1,12 @@
 'use client';
 
+import type { Me } from '@trellis/schema';
 /**
  * Who is signed in, for every component: the identity `GET /api/v1/auth/me` gives (read once per page load, and
  * again after a login), and what its role allows. Buttons that change something ask `useCan` and are not shown to a
  * role the API would refuse; the API's own check stays the one that counts.
  */
-import type { Me } from '@trellis/schema';
+import Link from 'next/link';
 import { usePathname } from 'next/navigation';
 import { createContext, type ReactNode, useContext, useMemo } from 'react';
 import { LOGIN_PAGE } from '../../lib/api';
@@ -63,6 +64,17 @@ export function IfAllowed({
   otherwise?: ReactNode;
 }) {
   return useCan(what) ? children : otherwise;
+}
+
+/** A "New …" link under a list, for the roles that may create what it lists. */
+export function NewLink({ href, children }: { href: string; children: ReactNode }) {
+  return (
+    <IfAllowed what="edit">
+      <p className="small">
+        <Link href={href}>{children}</Link>
+      </p>
+    </IfAllowed>
+  );
 }
 
 /** The note a read-only page shows a role that may not change it. */

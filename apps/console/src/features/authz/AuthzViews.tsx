@@ -17,23 +17,22 @@ import {
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useId, useState } from 'react';
-import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
-import { IfAllowed, ReadOnlyNote, useCan } from '../auth/session';
+import { num, TableHead } from '../../lib/TableHead';
+import { NewLink } from '../auth/session';
 import {
-  AckIndicator,
   type Applied,
   CheckGroup,
-  DeleteButton,
+  EditorPage,
+  ErrorsOf,
   Field,
   type FieldContext,
-  FormProblems,
+  FormFrame,
   RowButton,
-  Select,
+  SelectField,
   Toggle,
   useRuleForm,
 } from '../rules/components';
-import type { DiffLine } from '../rules/form';
 import { useServices } from '../services/queries';
 import {
   ACTIONS,
@@ -75,17 +74,7 @@ export function AuthzListView() {
       ) : null}
       {policies.data && policies.data.length > 0 ? (
         <table className="table" aria-labelledby="authz-title">
-          <thead>
-            <tr>
-              <th scope="col">Policy</th>
-              <th scope="col">Destination</th>
-              <th scope="col">Action</th>
-              <th scope="col">What it does</th>
-              <th scope="col" className="num">
-                Version
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Policy', 'Destination', 'Action', 'What it does', num('Version')]} />
           <tbody>
             {policies.data.map((p) => (
               <tr key={p.name} data-testid={`authz-row-${p.name}`}>
@@ -104,90 +93,32 @@ export function AuthzListView() {
           </tbody>
         </table>
       ) : null}
-      <IfAllowed what="edit">
-        <p className="small">
-          <Link href="/authorization/new">New authorization policy</Link>
-        </p>
-      </IfAllowed>
+      <NewLink href="/authorization/new">New authorization policy</NewLink>
     </section>
   );
 }
 
 export function AuthzEditView({ name, applied }: { name: string; applied?: Applied | undefined }) {
   const query = useAuthorizationPolicy(name);
-  const [base, setBase] = useState<AuthorizationPolicy>();
-  const [done, setDone] = useState<Applied | undefined>(applied);
-  const [deleted, setDeleted] = useState(false);
-  const [reloading, setReloading] = useState(false);
-  const value = deleted ? undefined : (base ?? query.data);
-  const notFound = !deleted && query.error instanceof ApiError && query.error.status === 404;
-  const reload = async () => {
-    setReloading(true);
-    try {
-      const fresh = await query.refetch();
-      if (fresh.data) {
-        setBase(fresh.data);
-        setDone(undefined);
-      }
-    } finally {
-      setReloading(false);
-    }
-  };
+  const all = <Link href="/authorization">All policies</Link>;
   return (
-    <section className="page" aria-labelledby="rule-title">
-      <nav aria-label="Breadcrumb" className="muted small">
-        <Link href="/authorization">Authorization</Link> / {name}
-      </nav>
-      <header className="page-header">
-        <h1 id="rule-title">Authorization policy {name}</h1>
-        {value ? (
-          <span className="muted" data-testid="authz-version">
-            version {value.version}
-          </span>
-        ) : null}
-      </header>
-      {notFound ? (
-        <p className="empty" role="alert">
-          There is no authorization policy named {name}. <Link href="/authorization">All policies</Link>
-        </p>
-      ) : null}
-      {query.error && !notFound && !deleted ? <ErrorBanner error={query.error} /> : null}
-      {query.isPending ? <p className="empty">Loading the authorization policy…</p> : null}
-      {done ? (
-        <AckIndicator
-          {...done}
-          what="authorization policy"
-          message={
-            done.version !== undefined
-              ? undefined
-              : `${deleted ? 'Deleted' : 'Created'}: the authorization policy ${name}, mesh revision ${done.revision}.`
-          }
-        />
-      ) : null}
-      {deleted ? (
-        <p className="empty" data-testid="rule-deleted">
-          The authorization policy {name} was deleted. <Link href="/authorization">All policies</Link>
-        </p>
-      ) : null}
-      {value ? (
-        <AuthzForm
-          key={value.version}
-          value={value}
-          stored={value}
-          reloading={reloading}
-          onReload={reload}
-          onApplied={(next, revision) => {
-            setBase(next);
-            setDone({ revision, version: next.version });
-          }}
-          onDeleted={(revision) => {
-            setBase(value);
-            setDeleted(true);
-            setDone({ revision });
-          }}
-        />
-      ) : null}
-    </section>
+    <EditorPage
+      what="authorization policy"
+      testId="authz-version"
+      name={name}
+      query={query}
+      initialApplied={applied}
+      title={`Authorization policy ${name}`}
+      breadcrumb={() => (
+        <>
+          <Link href="/authorization">Authorization</Link> / {name}
+        </>
+      )}
+      listLink={all}
+      deletedLink={() => all}
+    >
+      {(editing) => <AuthzForm key={editing.value.version} {...editing} stored={editing.value} />}
+    </EditorPage>
   );
 }
 
@@ -224,7 +155,6 @@ function AuthzForm({ value, stored, reloading = false, onReload, onApplied, onDe
   const [values, setValues] = useState<AuthzFormValues>(() => formValuesOf(value));
   const changes = useAuthorizationChanges();
   const services = useServices();
-  const canEdit = useCan('edit');
   const form = useRuleForm({
     fields: authzFields(values, !stored),
     validate: () => (stored ? validateReplace(stored, values) : validateCreate(values)),
@@ -252,123 +182,72 @@ function AuthzForm({ value, stored, reloading = false, onReload, onApplied, onDe
       : []),
     { value: MESH_WIDE, label: 'Every service of the mesh (*)' },
   ];
-  const label = stored ? `Authorization policy ${stored.name}` : 'New authorization policy';
 
   return (
-    <form className="panel route-form" aria-label={label} onSubmit={form.onReview} noValidate>
-      <p className="muted small">
-        Enforced by the proxies of the destination on each request, from the caller's verified mTLS identity;
-        a denied request gets 403 (rbac_denied). A dry-run policy only counts the requests it would deny.
-      </p>
-      {canEdit ? null : <ReadOnlyNote what="this authorization policy" />}
-      <FormProblems
-        version={stored?.version}
-        failure={form.failure}
-        errors={ctx.errors}
-        reloading={reloading}
-        onReload={onReload}
-      />
-      <fieldset className="plain" disabled={!canEdit}>
-        <div className="field-row">
-          {stored ? null : (
-            <Field
-              ctx={ctx}
-              field="name"
-              label="Name"
-              type="text"
-              value={values.name}
-              onChange={(name) => edit({ name })}
-            />
-          )}
-          <Select
-            id={`${ctx.fieldId('destination')}-input`}
+    <FormFrame
+      what="authorization policy"
+      newLabel="New authorization policy"
+      stored={stored}
+      reloading={reloading}
+      onReload={onReload}
+      form={form}
+      name={{ value: values.name, onChange: (name) => edit({ name }) }}
+      intro="Enforced by the proxies of the destination on each request, from the caller's verified mTLS identity; a denied request gets 403 (rbac_denied). A dry-run policy only counts the requests it would deny."
+      back={<Link href="/authorization">Back to authorization policies</Link>}
+      pushedTo="the destination's proxies"
+      head={
+        <>
+          <SelectField
+            ctx={ctx}
+            field="destination"
             label="Destination"
             value={values.destination}
             options={destinations}
-            aria={ctx.aria('destination')}
             onChange={(destination) => edit({ destination })}
-          >
-            <ErrorsOfField ctx={ctx} field="destination" />
-          </Select>
-          <Select
-            id={`${ctx.fieldId('action')}-input`}
+          />
+          <SelectField
+            ctx={ctx}
+            field="action"
             label="Action"
             value={values.action}
             options={ACTIONS}
-            aria={ctx.aria('action')}
             onChange={(action: AuthorizationAction) => edit({ action })}
-          >
-            <ErrorsOfField ctx={ctx} field="action" />
-          </Select>
-        </div>
-        <Toggle
-          ctx={ctx}
-          field="dryRun"
-          label="Dry run: count and log the requests it would deny, deny none"
-          checked={values.dryRun}
-          onChange={(dryRun) => edit({ dryRun })}
-        />
-        <ErrorsOfField ctx={ctx} field="rules" />
-        {values.rules.length === 0 ? (
-          <p className="small muted" data-testid="authz-no-rules">
-            {values.action === 'allow'
-              ? 'No rules: this policy denies every request to its destination.'
-              : 'No rules: this policy matches no request.'}
-          </p>
-        ) : null}
-        {values.rules.map((rule, i) => (
-          <RuleFields
-            // Rules have no identity of their own; the index is theirs while the form is open.
-            // biome-ignore lint/suspicious/noArrayIndexKey: see above
-            key={i}
-            ctx={ctx}
-            index={i}
-            rule={rule}
-            services={serviceNames}
-            onChange={(next) => editRule(i, next)}
-            onRemove={() => edit({ rules: values.rules.filter((_, j) => j !== i) })}
           />
-        ))}
-        <div className="actions">
-          <RowButton onClick={() => edit({ rules: [...values.rules, emptyRule()] })}>Add rule</RowButton>
-        </div>
-      </fieldset>
-      <div className="actions">
-        {canEdit ? (
-          <button type="submit" className="button">
-            Review changes
-          </button>
-        ) : null}
-        <Link href="/authorization">Back to authorization policies</Link>
-        {canEdit && stored && form.onDelete ? (
-          <DeleteButton
-            what="authorization policy"
-            name={stored.name}
-            pending={form.pending}
-            onDelete={form.onDelete}
-          />
-        ) : null}
-      </div>
-      {canEdit && form.review ? (
-        <AuthzDiff
-          lines={form.review}
-          replaces={stored?.version}
-          pending={form.pending}
-          onApply={form.onApply}
-          onBack={form.closeReview}
-        />
+        </>
+      }
+    >
+      <Toggle
+        ctx={ctx}
+        field="dryRun"
+        label="Dry run: count and log the requests it would deny, deny none"
+        checked={values.dryRun}
+        onChange={(dryRun) => edit({ dryRun })}
+      />
+      <ErrorsOf ctx={ctx} field="rules" />
+      {values.rules.length === 0 ? (
+        <p className="small muted" data-testid="authz-no-rules">
+          {values.action === 'allow'
+            ? 'No rules: this policy denies every request to its destination.'
+            : 'No rules: this policy matches no request.'}
+        </p>
       ) : null}
-    </form>
-  );
-}
-
-function ErrorsOfField({ ctx, field }: { ctx: FieldContext; field: string }) {
-  const messages = ctx.errors.byField[field];
-  if (!messages || messages.length === 0) return null;
-  return (
-    <span id={ctx.fieldId(field)} className="field-error" data-testid={`field-error-${field}`}>
-      {messages.join('; ')}
-    </span>
+      {values.rules.map((rule, i) => (
+        <RuleFields
+          // Rules have no identity of their own; the index is theirs while the form is open.
+          // biome-ignore lint/suspicious/noArrayIndexKey: see above
+          key={i}
+          ctx={ctx}
+          index={i}
+          rule={rule}
+          services={serviceNames}
+          onChange={(next) => editRule(i, next)}
+          onRemove={() => edit({ rules: values.rules.filter((_, j) => j !== i) })}
+        />
+      ))}
+      <div className="actions">
+        <RowButton onClick={() => edit({ rules: [...values.rules, emptyRule()] })}>Add rule</RowButton>
+      </div>
+    </FormFrame>
   );
 }
 
@@ -398,7 +277,7 @@ function RuleFields({
       aria-labelledby={`${uid}-legend`}
     >
       <legend id={`${uid}-legend`}>Rule {n}</legend>
-      <ErrorsOfField ctx={ctx} field={base} />
+      <ErrorsOf ctx={ctx} field={base} />
       <CheckGroup
         ctx={ctx}
         field={`${base}.from`}
@@ -442,7 +321,7 @@ function RuleFields({
         checked={rule.methods}
         onChange={(methods) => onChange({ ...rule, methods })}
       />
-      <ErrorsOfField ctx={ctx} field={`${base}.to`} />
+      <ErrorsOf ctx={ctx} field={`${base}.to`} />
       {rule.moreOperations.length > 0 ? (
         <p className="small muted">
           and {rule.moreOperations.length} more{' '}
@@ -456,68 +335,6 @@ function RuleFields({
       </p>
       <RowButton onClick={onRemove}>Remove rule {n}</RowButton>
     </fieldset>
-  );
-}
-
-function AuthzDiff({
-  lines,
-  replaces,
-  pending,
-  onApply,
-  onBack,
-}: {
-  lines: DiffLine[];
-  replaces: number | undefined;
-  pending: boolean;
-  onApply: () => void;
-  onBack: () => void;
-}) {
-  const uid = useId();
-  return (
-    <section className="diff" aria-labelledby={`${uid}-diff`} data-testid="diff-preview">
-      <h2 id={`${uid}-diff`}>What changes</h2>
-      {lines.length === 0 ? (
-        <p className="empty">Nothing: the values are those of version {replaces}.</p>
-      ) : (
-        <table className="table" aria-labelledby={`${uid}-diff`}>
-          <thead>
-            <tr>
-              <th scope="col">Field</th>
-              <th scope="col">Before → after</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lines.map((line) => (
-              <tr key={`${line.field}-${line.label}`} data-testid={`diff-${line.field}`}>
-                <th scope="row">{line.label}</th>
-                <td className="mono">
-                  {line.from} → {line.to}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      <p className="small muted">
-        {replaces === undefined
-          ? 'Applying creates the authorization policy'
-          : `Applying replaces version ${replaces} of the authorization policy`}
-        ; the control plane pushes the new revision to the destination's proxies.
-      </p>
-      <div className="actions">
-        <button
-          type="button"
-          className="button primary"
-          onClick={onApply}
-          disabled={lines.length === 0 || pending}
-        >
-          {pending ? 'Applying…' : 'Apply'}
-        </button>
-        <button type="button" className="button" onClick={onBack}>
-          Back to editing
-        </button>
-      </div>
-    </section>
   );
 }
 
@@ -541,11 +358,7 @@ export function ServiceAuthorization({ service }: { service: string }) {
           ))}
         </ul>
       ) : null}
-      <IfAllowed what="edit">
-        <p className="small">
-          <Link href={authorizationNewPath({ destination: service })}>New authorization policy</Link>
-        </p>
-      </IfAllowed>
+      <NewLink href={authorizationNewPath({ destination: service })}>New authorization policy</NewLink>
     </section>
   );
 }

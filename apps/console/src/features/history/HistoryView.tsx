@@ -9,6 +9,7 @@
 import type { RevisionSummary } from '@trellis/schema';
 import { useId, useState } from 'react';
 import { ErrorBanner } from '../../lib/ErrorBanner';
+import { num, TableHead } from '../../lib/TableHead';
 import { relativeTime } from './diff';
 import { useRevisions } from './queries';
 import { RevisionPanel } from './RevisionPanel';
@@ -59,17 +60,7 @@ export function HistoryView() {
       {items.length > 0 ? (
         <div className="history-list">
           <table className="table" aria-labelledby="history-title" data-testid="revision-list">
-            <thead>
-              <tr>
-                <th scope="col" className="num">
-                  Revision
-                </th>
-                <th scope="col">Kind</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-                <th scope="col">When</th>
-              </tr>
-            </thead>
+            <TableHead columns={[num('Revision'), 'Kind', 'Who', 'What', 'When']} />
             <tbody>
               {items.map((r) => (
                 <tr

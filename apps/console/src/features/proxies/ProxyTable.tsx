@@ -3,6 +3,7 @@
 /** The proxies table, shared by the Proxies page (every service) and a service's page (its own proxies). */
 import type { ProxyStatus } from '@trellis/schema';
 import { formatMs } from '../../lib/format';
+import { num, TableHead } from '../../lib/TableHead';
 
 export function ProxyTable({
   items,
@@ -18,21 +19,17 @@ export function ProxyTable({
 }) {
   return (
     <table className="table" aria-labelledby={labelledBy}>
-      <thead>
-        <tr>
-          {showService ? <th scope="col">Service</th> : null}
-          <th scope="col">Instance</th>
-          <th scope="col">Address</th>
-          <th scope="col">Status</th>
-          <th scope="col" className="num">
-            Acked / current revision
-          </th>
-          <th scope="col" className="num">
-            Convergence
-          </th>
-          <th scope="col">Last error</th>
-        </tr>
-      </thead>
+      <TableHead
+        columns={[
+          ...(showService ? ['Service'] : []),
+          'Instance',
+          'Address',
+          'Status',
+          num('Acked / current revision'),
+          num('Convergence'),
+          'Last error',
+        ]}
+      />
       <tbody>
         {items.map((p) => (
           <tr key={`${p.node.service}/${p.node.instance}`} data-testid={rowTestId(p)}>

@@ -13,6 +13,7 @@ import { useRouter } from 'next/navigation';
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
+import { TableHead } from '../../lib/TableHead';
 import { ReadOnlyNote, useCan } from '../auth/session';
 import { useProxies } from '../proxies/queries';
 import { useServices } from '../services/queries';
@@ -100,6 +101,18 @@ export interface FieldContext {
   fieldId: (field: string) => string;
   /** The input's aria props for `field`: invalid and described by its error when it has one. */
   aria: (field: string) => { 'aria-invalid': boolean; 'aria-describedby': string | undefined };
+}
+
+/** The FieldContext of a form's placed errors, its inputs' ids made by `fieldId`. */
+function fieldContext(errors: PlacedErrors, fieldId: (field: string) => string): FieldContext {
+  return {
+    errors,
+    fieldId,
+    aria: (field) => ({
+      'aria-invalid': Boolean(errors.byField[field]),
+      'aria-describedby': errors.byField[field] ? fieldId(field) : undefined,
+    }),
+  };
 }
 
 /** A labelled input for one field of the schema, with its error under it. */
@@ -283,6 +296,36 @@ export function Select<V extends string>({
   );
 }
 
+/** A Select that fills one field of the schema, with that field's errors under it. */
+export function SelectField<V extends string>({
+  ctx,
+  field,
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  ctx: FieldContext;
+  field: string;
+  label: ReactNode;
+  value: V;
+  options: readonly { value: V; label: string }[];
+  onChange: (value: V) => void;
+}) {
+  return (
+    <Select
+      id={`${ctx.fieldId(field)}-input`}
+      label={label}
+      value={value}
+      options={options}
+      aria={ctx.aria(field)}
+      onChange={onChange}
+    >
+      <ErrorsOf ctx={ctx} field={field} />
+    </Select>
+  );
+}
+
 /** A checkbox for each of `options`; the checked ones in the options' order. */
 export function CheckGroup<V extends string>({
   ctx,
@@ -384,13 +427,39 @@ export function EdgeNote({ source, destination }: { source: string | undefined; 
  */
 export function RuleEditor<T extends { name: string; service: string; version: number }>({
   what,
-  testId,
   name,
-  query,
-  initialApplied,
-  children,
-}: {
-  /** "route rule" or "traffic policy". */
+  ...rest
+}: Omit<EditorPageProps<T>, 'title' | 'breadcrumb' | 'listLink' | 'deletedLink'>) {
+  return (
+    <EditorPage
+      what={what}
+      name={name}
+      {...rest}
+      title={`Edit ${what} ${name}`}
+      breadcrumb={(value) => (
+        <>
+          <Link href="/services">Services</Link>
+          {value ? (
+            <>
+              {' / '}
+              <Link href={`/services/${encodeURIComponent(value.service)}`}>{value.service}</Link>
+            </>
+          ) : null}{' '}
+          / {name}
+        </>
+      )}
+      listLink={<Link href="/services">All services</Link>}
+      deletedLink={(base) =>
+        base ? (
+          <Link href={`/services/${encodeURIComponent(base.service)}`}>Back to {base.service}</Link>
+        ) : null
+      }
+    />
+  );
+}
+
+interface EditorPageProps<T> {
+  /** "route rule", "traffic policy", "authorization policy". */
   what: string;
   /** The test id of the version shown in the header. */
   testId: string;
@@ -398,6 +467,13 @@ export function RuleEditor<T extends { name: string; service: string; version: n
   query: UseQueryResult<T, Error>;
   /** The change that created the rule, when the page was opened right after creating it. */
   initialApplied?: Applied | undefined;
+  title: string;
+  /** The breadcrumb's content, from the rule as loaded (undefined before). */
+  breadcrumb: (value: T | undefined) => ReactNode;
+  /** Where a rule that is not found sends to. */
+  listLink: ReactNode;
+  /** Where a deleted rule sends to, from the rule as it was. */
+  deletedLink: (base: T | undefined) => ReactNode;
   children: (props: {
     value: T;
     reloading: boolean;
@@ -405,7 +481,21 @@ export function RuleEditor<T extends { name: string; service: string; version: n
     onApplied: (value: T, revision: number) => void;
     onDeleted: (revision: number) => void;
   }) => ReactNode;
-}) {
+}
+
+/** The page of a loaded rule of any kind under edit (see RuleEditor), its links said by the kind. */
+export function EditorPage<T extends { name: string; version: number }>({
+  what,
+  testId,
+  name,
+  query,
+  initialApplied,
+  title,
+  breadcrumb,
+  listLink,
+  deletedLink,
+  children,
+}: EditorPageProps<T>) {
   // The rule as the form edits it: as first loaded, then as reloaded or as the last apply stored it.
   const [base, setBase] = useState<T>();
   const [applied, setApplied] = useState<Applied | undefined>(initialApplied);
@@ -413,7 +503,6 @@ export function RuleEditor<T extends { name: string; service: string; version: n
   const [reloading, setReloading] = useState(false);
   const value = deleted ? undefined : (base ?? query.data);
   const notFound = !deleted && query.error instanceof ApiError && query.error.status === 404;
-  const service = value?.service;
 
   const reload = async () => {
     setReloading(true);
@@ -431,19 +520,10 @@ export function RuleEditor<T extends { name: string; service: string; version: n
   return (
     <section className="page" aria-labelledby="rule-title">
       <nav aria-label="Breadcrumb" className="muted small">
-        <Link href="/services">Services</Link>
-        {service ? (
-          <>
-            {' / '}
-            <Link href={`/services/${encodeURIComponent(service)}`}>{service}</Link>
-          </>
-        ) : null}{' '}
-        / {name}
+        {breadcrumb(value)}
       </nav>
       <header className="page-header">
-        <h1 id="rule-title">
-          Edit {what} {name}
-        </h1>
+        <h1 id="rule-title">{title}</h1>
         {value ? (
           <span className="muted" data-testid={testId}>
             version {value.version}
@@ -452,7 +532,7 @@ export function RuleEditor<T extends { name: string; service: string; version: n
       </header>
       {notFound ? (
         <p className="empty" role="alert">
-          There is no {what} named {name}. <Link href="/services">All services</Link>
+          There is no {what} named {name}. {listLink}
         </p>
       ) : null}
       {query.error && !notFound && !deleted ? <ErrorBanner error={query.error} /> : null}
@@ -470,10 +550,7 @@ export function RuleEditor<T extends { name: string; service: string; version: n
       ) : null}
       {deleted ? (
         <p className="empty" data-testid="rule-deleted">
-          The {what} {name} was deleted.{' '}
-          {base ? (
-            <Link href={`/services/${encodeURIComponent(base.service)}`}>Back to {base.service}</Link>
-          ) : null}
+          The {what} {name} was deleted. {deletedLink(base)}
         </p>
       ) : null}
       {value
@@ -564,7 +641,6 @@ export function useRuleForm<Body, Value>({
   onDeleted?: (revision: number) => void;
 }) {
   const uid = useId();
-  const fieldId = (field: string) => `${uid}--${field}`;
   const [errors, setErrors] = useState<PlacedErrors>(NO_ERRORS);
   const [review, setReview] = useState<DiffLine[]>();
   const [failure, setFailure] = useState<Failure>();
@@ -597,14 +673,7 @@ export function useRuleForm<Body, Value>({
     }
   };
 
-  const ctx: FieldContext = {
-    errors,
-    fieldId,
-    aria: (field) => ({
-      'aria-invalid': Boolean(errors.byField[field]),
-      'aria-describedby': errors.byField[field] ? fieldId(field) : undefined,
-    }),
-  };
+  const ctx = fieldContext(errors, (field) => `${uid}--${field}`);
 
   return {
     ctx,
@@ -643,12 +712,15 @@ export function useRuleForm<Body, Value>({
 
 /** Above the form: a version conflict with Reload, a failed apply, and errors no field shows. */
 export function FormProblems({
+  what = 'rule',
   version,
   failure,
   errors,
   reloading,
   onReload,
 }: {
+  /** What a conflict says changed: "rule", "setting". */
+  what?: string;
   version: number | undefined;
   failure: Failure | undefined;
   errors: PlacedErrors;
@@ -660,7 +732,7 @@ export function FormProblems({
       {failure?.kind === 'conflict' ? (
         <div role="alert" className="banner conflict" data-testid="conflict">
           <p>
-            Someone else changed this rule since you loaded it (you have version {version}
+            Someone else changed this {what} since you loaded it (you have version {version}
             {failure.currentVersion !== undefined ? `, it is now at version ${failure.currentVersion}` : ''}
             ). Nothing was applied.
           </p>
@@ -711,24 +783,42 @@ export type RuleFormState = ReturnType<typeof useRuleForm<never, never>>;
 
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
-/**
- * The frame of a rule form: what it steers, the edge note, conflict and errors above the fields; Review, Back and
- * Delete below them, then the diff preview.
- */
+/** The frame of a service's rule form (see FormFrame), with the edge it was opened from and a way back. */
 export function RuleFormFrame({
   what,
   editing,
-  form,
-  name,
-  head,
-  intro,
-  children,
+  ...rest
 }: {
   what: string;
   editing: Pick<
     RuleFormProps<{ name: string; version: number }, { service: string }>,
     'value' | 'stored' | 'source' | 'reloading' | 'onReload'
   >;
+} & Pick<FrameProps, 'form' | 'name' | 'head' | 'intro' | 'children'>) {
+  const { stored, source, reloading, onReload } = editing;
+  const { service } = editing.value;
+  return (
+    <FormFrame
+      what={what}
+      newLabel={`New ${what} for ${service}`}
+      stored={stored}
+      reloading={reloading}
+      onReload={onReload}
+      note={<EdgeNote source={source} destination={service} />}
+      back={<Link href={`/services/${encodeURIComponent(service)}`}>Back to {service}</Link>}
+      service={service}
+      {...rest}
+    />
+  );
+}
+
+interface FrameProps {
+  what: string;
+  /** The form's label when it creates. */
+  newLabel: string;
+  stored: { name: string; version: number } | undefined;
+  reloading?: boolean | undefined;
+  onReload?: (() => void) | undefined;
   form: Pick<
     RuleFormState,
     'ctx' | 'failure' | 'review' | 'pending' | 'onReview' | 'onApply' | 'onDelete' | 'closeReview'
@@ -738,17 +828,44 @@ export function RuleFormFrame({
   /** The fields beside the name. */
   head: ReactNode;
   intro: ReactNode;
+  /** Under the read-only note. */
+  note?: ReactNode;
+  /** The link beside Review. */
+  back: ReactNode;
+  /** The service whose proxies the change reaches, as the diff counts them. */
+  service?: string;
+  /** Who the diff says receives the change. */
+  pushedTo?: string;
   children: ReactNode;
-}) {
-  const { stored, source, reloading = false, onReload } = editing;
-  const { service } = editing.value;
+}
+
+/**
+ * The frame of a rule form: what it steers, conflict and errors above the fields; Review, Back and Delete below
+ * them, then the diff preview.
+ */
+export function FormFrame({
+  what,
+  newLabel,
+  stored,
+  reloading = false,
+  onReload,
+  form,
+  name,
+  head,
+  intro,
+  note,
+  back,
+  service,
+  pushedTo,
+  children,
+}: FrameProps) {
   const canEdit = useCan('edit');
-  const label = stored ? `${capitalised(what)} ${stored.name}` : `New ${what} for ${service}`;
+  const label = stored ? `${capitalised(what)} ${stored.name}` : newLabel;
   return (
     <form className="panel route-form" aria-label={label} onSubmit={form.onReview} noValidate>
       <p className="muted small">{intro}</p>
       {canEdit ? null : <ReadOnlyNote what={`this ${what}`} />}
-      <EdgeNote source={source} destination={service} />
+      {note}
       <FormProblems
         version={stored?.version}
         failure={form.failure}
@@ -779,7 +896,7 @@ export function RuleFormFrame({
             Review changes
           </button>
         ) : null}
-        <Link href={`/services/${encodeURIComponent(service)}`}>Back to {service}</Link>
+        {back}
         {canEdit && stored && form.onDelete ? (
           <DeleteButton what={what} name={stored.name} pending={form.pending} onDelete={form.onDelete} />
         ) : null}
@@ -788,7 +905,8 @@ export function RuleFormFrame({
         <DiffPreview
           what={what}
           lines={form.review}
-          service={service}
+          {...(service === undefined ? {} : { service })}
+          {...(pushedTo === undefined ? {} : { pushedTo })}
           replaces={stored?.version}
           pending={form.pending}
           onApply={form.onApply}
@@ -814,11 +932,15 @@ function AffectedProxies({ service }: { service: string }) {
   );
 }
 
-/** The diff before apply: each changed field old → new, the proxies it reaches, Apply and Back to editing. */
+/**
+ * The diff before apply: each changed field old → new, the proxies it reaches (with `service`, the one whose rules
+ * change), Apply and Back to editing.
+ */
 export function DiffPreview({
   what,
   lines,
   service,
+  pushedTo = 'the proxies',
   replaces,
   pending,
   onApply,
@@ -826,7 +948,9 @@ export function DiffPreview({
 }: {
   what: string;
   lines: DiffLine[];
-  service: string;
+  service?: string;
+  /** Who receives the new revision, as the note under the diff says it. */
+  pushedTo?: string;
   /** The version an apply replaces; absent when creating. */
   replaces: number | undefined;
   pending: boolean;
@@ -841,12 +965,7 @@ export function DiffPreview({
         <p className="empty">Nothing: the values are those of version {replaces}.</p>
       ) : (
         <table className="table" aria-labelledby={`${uid}-diff`}>
-          <thead>
-            <tr>
-              <th scope="col">Field</th>
-              <th scope="col">Before → after</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Field', 'Before → after']} />
           <tbody>
             {lines.map((line) => (
               <tr key={`${line.field}-${line.label}`} data-testid={`diff-${line.field}`}>
@@ -859,12 +978,12 @@ export function DiffPreview({
           </tbody>
         </table>
       )}
-      <AffectedProxies service={service} />
+      {service === undefined ? null : <AffectedProxies service={service} />}
       <p className="small muted">
         {replaces === undefined
           ? `Applying creates the ${what}`
           : `Applying replaces version ${replaces} of the ${what}`}
-        ; the control plane pushes the new revision to the proxies.
+        ; the control plane pushes the new revision to {pushedTo}.
       </p>
       <div className="actions">
         <button
@@ -916,18 +1035,98 @@ export function DeleteButton({
 export function useFieldErrors(fields: readonly string[]) {
   const uid = useId();
   const [errors, setErrors] = useState<PlacedErrors>(NO_ERRORS);
-  const fieldId = (field: string) => `${uid}--${field}`;
-  const ctx: FieldContext = {
-    errors,
-    fieldId,
-    aria: (field) => ({
-      'aria-invalid': Boolean(errors.byField[field]),
-      'aria-describedby': errors.byField[field] ? fieldId(field) : undefined,
-    }),
-  };
+  const ctx = fieldContext(errors, (field) => `${uid}--${field}`);
   return {
     ctx,
     show: (list: readonly FieldError[]) => setErrors(placeErrors(list, fields)),
     clear: () => setErrors(NO_ERRORS),
   };
+}
+
+/** The state of a form `useCheckedForm` runs: its values, their errors and what its last submit said. */
+export type CheckedForm<V> = ReturnType<typeof useCheckedForm<V, never>>;
+
+/**
+ * A form without the review → apply flow (login, password, users, tokens): a submit checks the values with the
+ * API's schema and shows the errors on the fields, or sends them; a success resets the values (unless it leaves the
+ * page: then the form stays pending) and may say so, a failure says what `fail` makes of it. The message of the last
+ * submit is cleared by the next one.
+ */
+export function useCheckedForm<V, B>({
+  fields,
+  initial,
+  validate,
+  send,
+  fail,
+  leaves = false,
+}: {
+  fields: readonly string[];
+  initial: V;
+  validate: (values: V) => ValidationResult<B>;
+  /** Sends the checked body; a text it resolves to is shown as the success's message. */
+  send: (body: B) => Promise<string | undefined>;
+  /** What a failure of `send` says; undefined when it is shown on the fields (`show`). */
+  fail: (error: Error, show: (errors: readonly FieldError[]) => void) => string | undefined;
+  /** A success navigates away. */
+  leaves?: boolean;
+}) {
+  const [values, setValues] = useState<V>(initial);
+  const [message, setMessage] = useState<{ ok: boolean; text: string }>();
+  const [pending, setPending] = useState(false);
+  const errors = useFieldErrors(fields);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setMessage(undefined);
+    const checked = validate(values);
+    if (!checked.ok) {
+      errors.show(checked.errors);
+      return;
+    }
+    errors.clear();
+    setPending(true);
+    try {
+      const said = await send(checked.body);
+      if (leaves) return;
+      setValues(initial);
+      if (said !== undefined) setMessage({ ok: true, text: said });
+    } catch (error) {
+      const text = fail(error as Error, errors.show);
+      if (text !== undefined) setMessage({ ok: false, text });
+    }
+    setPending(false);
+  };
+  const edit = (patch: Partial<V>) => setValues((v) => ({ ...v, ...patch }));
+  return {
+    values,
+    setValues,
+    edit,
+    /** What an input of one of the values takes: `<Field {...form.field('name')} label="Name" />`. */
+    field: <K extends keyof V & string>(name: K) => ({
+      ctx: errors.ctx,
+      field: name,
+      value: values[name],
+      onChange: (value: V[K]) => {
+        const patch: Partial<V> = {};
+        patch[name] = value;
+        edit(patch);
+      },
+    }),
+    submit,
+    message,
+    /** The last submit's failure, if that is what it said. */
+    failure: message?.ok === false ? message.text : undefined,
+    pending,
+    ctx: errors.ctx,
+  };
+}
+
+/** The usual `fail` of a checked form: the API's field errors on the fields, anything else as its message. */
+export function fieldsOrMessage(
+  error: Error,
+  show: (errors: readonly FieldError[]) => void,
+): string | undefined {
+  const f = failureOf(error);
+  if (f.kind !== 'fields') return f.message;
+  show(f.errors);
+  return undefined;
 }

@@ -11,7 +11,8 @@ import { useState } from 'react';
 import { ApiError } from '../../lib/api';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs } from '../../lib/format';
-import { IfAllowed } from '../auth/session';
+import { num, TableHead } from '../../lib/TableHead';
+import { NewLink } from '../auth/session';
 import { ServiceAuthorization } from '../authz/AuthzViews';
 import { ProxyTable } from '../proxies/ProxyTable';
 import { useProxies } from '../proxies/queries';
@@ -108,20 +109,18 @@ function Endpoints({ name, ejected }: { name: string; ejected: TopologyNode['eje
       ) : null}
       {items.length > 0 ? (
         <table className="table" aria-labelledby="endpoints-title">
-          <thead>
-            <tr>
-              <th scope="col">Address</th>
-              <th scope="col">Health</th>
-              <th scope="col">Ejected</th>
-              <th scope="col">Version</th>
-              <th scope="col">Zone</th>
-              <th scope="col">Other labels</th>
-              <th scope="col">Source</th>
-              <th scope="col" className="num">
-                Weight
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              'Address',
+              'Health',
+              'Ejected',
+              'Version',
+              'Zone',
+              'Other labels',
+              'Source',
+              num('Weight'),
+            ]}
+          />
           <tbody>
             {items.map((e: Endpoint) => (
               <tr key={e.id} data-testid="endpoint-row">
@@ -154,11 +153,7 @@ function Endpoints({ name, ejected }: { name: string; ejected: TopologyNode['eje
           </tbody>
         </table>
       ) : null}
-      <IfAllowed what="edit">
-        <p className="small">
-          <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
-        </p>
-      </IfAllowed>
+      <NewLink href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</NewLink>
     </section>
   );
 }
@@ -227,23 +222,10 @@ function Rules({ name }: { name: string }) {
       ) : null}
       {sortedRoutes.length > 0 ? (
         <table className="table" aria-labelledby="routes-title">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col" className="num">
-                Priority
-              </th>
-              <th scope="col">Matches</th>
-              <th scope="col">Destinations</th>
-              <th scope="col" className="num">
-                Timeout
-              </th>
-              <th scope="col">Retries</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={['Name', num('Priority'), 'Matches', 'Destinations', num('Timeout'), 'Retries']}
+            actions
+          />
           <tbody>
             {sortedRoutes.map((r) => (
               <tr key={r.name} data-testid={`route-row-${r.name}`}>
@@ -267,11 +249,7 @@ function Rules({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
-      <IfAllowed what="edit">
-        <p className="small">
-          <Link href={`/routes/new?service=${encodeURIComponent(name)}`}>New route rule</Link>
-        </p>
-      </IfAllowed>
+      <NewLink href={`/routes/new?service=${encodeURIComponent(name)}`}>New route rule</NewLink>
       <h3 id="policies-title">Traffic policies</h3>
       {policies.isPending ? <p className="empty">Loading traffic policies…</p> : null}
       {policies.data && policies.data.length === 0 ? (
@@ -281,18 +259,10 @@ function Rules({ name }: { name: string }) {
       ) : null}
       {policies.data && policies.data.length > 0 ? (
         <table className="table" aria-labelledby="policies-title">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Applies to</th>
-              <th scope="col">Load balancer</th>
-              <th scope="col">Circuit breaker</th>
-              <th scope="col">Outlier detection</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={['Name', 'Applies to', 'Load balancer', 'Circuit breaker', 'Outlier detection']}
+            actions
+          />
           <tbody>
             {policies.data.map((p: TrafficPolicy) => (
               <tr key={p.name} data-testid={`policy-row-${p.name}`}>
@@ -316,11 +286,7 @@ function Rules({ name }: { name: string }) {
           </tbody>
         </table>
       ) : null}
-      <IfAllowed what="edit">
-        <p className="small">
-          <Link href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</Link>
-        </p>
-      </IfAllowed>
+      <NewLink href={`/policies/new?service=${encodeURIComponent(name)}`}>New traffic policy</NewLink>
     </section>
   );
 }

@@ -4,6 +4,7 @@ import type { TopologyNode } from '@trellis/schema';
 import Link from 'next/link';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { formatMs, formatPercent, formatRps } from '../../lib/format';
+import { num, TableHead } from '../../lib/TableHead';
 import { useTopology } from '../topology/queries';
 import { useServices } from './queries';
 
@@ -26,24 +27,16 @@ export function ServicesView() {
       {services.data && services.data.length === 0 ? <p className="empty">No services registered.</p> : null}
       {services.data && services.data.length > 0 ? (
         <table className="table" aria-labelledby="services-title">
-          <thead>
-            <tr>
-              <th scope="col">Service</th>
-              <th scope="col">Health</th>
-              <th scope="col" className="num">
-                Requests/s
-              </th>
-              <th scope="col" className="num">
-                Success rate
-              </th>
-              <th scope="col" className="num">
-                p99
-              </th>
-              <th scope="col" className="num">
-                Endpoints (healthy / total)
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              'Service',
+              'Health',
+              num('Requests/s'),
+              num('Success rate'),
+              num('p99'),
+              num('Endpoints (healthy / total)'),
+            ]}
+          />
           <tbody>
             {services.data.map((s) => {
               const n = live.get(s.name);
