@@ -17,6 +17,7 @@ const EXAMPLES = path.resolve(import.meta.dirname, '../../../examples');
 /** Series name → the labels it carries, for every metric the code declares. */
 function declaredSeries(): Map<string, Set<string>> {
   const proxy = createMetrics(new TelemetryRecorder({ service: 's', instance: 'i' }), {
+    service: () => 's',
     revision: () => 0,
     reloads: () => ({ applied: 0, rejected: 0 }),
   }).registry;

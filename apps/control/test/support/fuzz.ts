@@ -64,10 +64,37 @@ export const deepNesting = fc.integer({ min: 100, max: 5000 }).map((depth) => {
   return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 });
 
-/** A valid body with one field replaced, removed, or a pollution key added at the top or one level down. */
+/** The paths to every value inside `value` (objects and arrays), the empty path excluded. */
+function paths(value: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object') return [];
+  const entries: [string | number, unknown][] = Array.isArray(value)
+    ? value.map((v, i) => [i, v])
+    : Object.entries(value);
+  return entries.flatMap(([k, v]) => [[...at, k], ...paths(v, [...at, k])]);
+}
+
+/** A deep copy of `value` with the value at `path` replaced. */
+function replaced(value: unknown, path: (string | number)[], by: unknown): unknown {
+  if (path.length === 0) return by;
+  const [head, ...rest] = path as [string | number, ...(string | number)[]];
+  const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<
+    string | number,
+    unknown
+  >;
+  copy[head] = replaced(copy[head], rest, by);
+  return copy;
+}
+
+/**
+ * A valid body with one field replaced (at any depth), removed, or a pollution key added at the top or one level
+ * down.
+ */
 export function mutated(valid: Record<string, unknown>): fc.Arbitrary<string> {
   const keys = Object.keys(valid);
   return fc.oneof(
+    fc
+      .record({ path: fc.constantFrom(...paths(valid)), value: fc.oneof(anyJson, nastyString) })
+      .map(({ path, value }) => JSON.stringify(replaced(valid, path, value))),
     fc
       .record({ key: fc.constantFrom(...keys), value: anyJson })
       .map(({ key, value }) => JSON.stringify({ ...valid, [key]: value })),
@@ -95,7 +122,10 @@ export function bodyFor(valid: Record<string, unknown>): fc.Arbitrary<string> {
     { weight: 5, arbitrary: mutated(valid) },
     { weight: 2, arbitrary: anyJson.map((v) => JSON.stringify(v) ?? 'null') },
     { weight: 1, arbitrary: deepNesting },
-    { weight: 1, arbitrary: fc.constantFrom(JSON.stringify(valid), '{', '[]', 'null', '"x"', '{"a":1}}') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(JSON.stringify(valid), '', '{', '[]', 'null', '"x"', '{"a":1}}'),
+    },
   );
 }
 
@@ -113,7 +143,33 @@ export function pct(s: string): string {
   return out;
 }
 
-/** Checks a property for FUZZ_RUNS runs, from FUZZ_SEED when set. */
-export function run<Ts>(property: fc.IAsyncPropertyWithHooks<Ts>): Promise<void> {
-  return fc.assert(property, { numRuns: RUNS, seed: SEED, endOnFailure: true });
+/** Query strings a URLSearchParams would never write: repeated keys, brackets, broken percent-encoding. */
+export const rawQuery = fc.constantFrom(
+  '?limit=1&limit=2',
+  '?cursor=a&cursor=b&kind=config&kind=endpoints',
+  '?limit[]=1',
+  '?__proto__[admin]=1',
+  '?constructor[prototype][admin]=1',
+  '?limit=%ZZ',
+  '?cursor=%E0%A4%A',
+  '?cursor=%C0%AF',
+  '?scope',
+  '?=1',
+  '?&&&',
+  `?limit=${'9'.repeat(5000)}`,
+);
+
+/** Header values a client can actually send (visible ASCII), random and hostile. */
+export const headerValue = fc.oneof(
+  fc.stringMatching(/^[\x21-\x7e]{0,80}$/),
+  fc.constantFrom('', 'x', 'Bearer', 'Bearer ', 'Basic YWRtaW46YWRtaW4=', `Bearer ${'t'.repeat(4096)}`),
+);
+
+/**
+ * Checks a property for FUZZ_RUNS runs (or `share` of them, at least 10, for properties whose every run costs a
+ * password hash), from FUZZ_SEED when set.
+ */
+export function run<Ts>(property: fc.IAsyncPropertyWithHooks<Ts>, share = 1): Promise<void> {
+  const numRuns = share === 1 ? RUNS : Math.max(10, Math.ceil(RUNS * share));
+  return fc.assert(property, { numRuns, seed: SEED, endOnFailure: true });
 }
