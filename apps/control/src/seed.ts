@@ -84,6 +84,9 @@ const policies: TrafficPolicySpecInput[] = [
       maxEjectionTimeMs: 60_000,
       maxEjectionPercent: 67,
     },
+    // With two of three ejected, one in three is healthy: Envoy's panic threshold of 50 % would then send traffic
+    // to the ejected ones again (the dead one included), undoing the ejections the line above allows.
+    panicThresholdPercent: 25,
   },
 ];
 
