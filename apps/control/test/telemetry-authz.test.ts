@@ -17,7 +17,7 @@ import { buildTopology } from '../src/telemetry/topology.ts';
 import { bearer } from './support/api.ts';
 import { createDatabase } from './support/db.ts';
 import { freePort } from './support/ports.ts';
-import { eventually, getJson, JOIN_TOKEN, startPlane, streamUrl } from './support/proxy-client.ts';
+import { eventually, getJson, JOIN_TOKEN, sendJson, startPlane, streamUrl } from './support/proxy-client.ts';
 import { edge, frame, ManualClock } from './support/telemetry.ts';
 
 describe('topology flags (unit)', () => {
@@ -155,6 +155,14 @@ afterAll(async () => {
 
 describe('topology flags end to end', () => {
   it('svc-a → svc-b over strict mTLS, with svc-a POSTs denied by a policy: the edge has the lock and the count', async () => {
+    // Mesh-wide strict mTLS (the mesh settings replace the mode in the proxies' own files): no request of the
+    // live window can have gone in plaintext before both sidecars held their certificates.
+    const settings = await getJson(`${plane.url}/api/v1/mesh/settings`);
+    const strict = await sendJson('PUT', `${plane.url}/api/v1/mesh/settings`, {
+      mtls: { mode: 'strict' },
+      version: settings.body.version,
+    });
+    expect(strict.status).toBe(200);
     await post('/services', { name: 'svc-a', port: 8080, dependencies: ['svc-b'] });
     await post('/services', { name: 'svc-b', port: 8080 });
     await post('/authorization-policies', {
