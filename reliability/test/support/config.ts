@@ -13,6 +13,14 @@ function num(name: string, fallback: number): number {
   return value;
 }
 
+function choice<T extends string>(name: string, options: readonly T[], fallback: T): T {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!options.includes(raw as T))
+    throw new Error(`${name} must be one of ${options.join(', ')}, got ${raw}`);
+  return raw as T;
+}
+
 export const config = {
   /** Case 1: how long the control plane stays dead under load (the issue's full run: 60). */
   outageS: num('RELIABILITY_OUTAGE_S', 20),
@@ -25,6 +33,12 @@ export const config = {
   resyncBarS: num('RELIABILITY_RESYNC_BAR_S', 45),
   /** Case 2: load while an upstream instance is killed (the issue asks 1,000; see the README for what this box holds). */
   killRate: num('RELIABILITY_KILL_RATE', 100),
+  /**
+   * Case 2: the mesh it runs on. "demo": the whole demo mesh (ingress → a → b → c, four proxies and three apps per
+   * request); "direct": the ingress gateway calling service-c's three instances itself (two proxies and one app per
+   * request), the shape in which this machine can carry the issue's 1,000 req/s.
+   */
+  killTopology: choice('RELIABILITY_KILL_TOPOLOGY', ['demo', 'direct'] as const, 'demo'),
   /** Case 2: how long load goes on after the kill. */
   killLoadS: num('RELIABILITY_KILL_LOAD_S', 10),
   /** Case 2: the client-visible error rate bar (0.001 = 0.1 %). */
