@@ -106,18 +106,36 @@ export class MeshTls {
 }
 
 /** The SPIFFE ID a verified TLS peer presented, if the connection is mutual TLS. */
-export function peerIdentity(socket: Socket): string | undefined {
+function peerIdentity(socket: Socket): string | undefined {
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
   const san = socket.getPeerCertificate().subjectaltname ?? '';
   const uri = san.split(', ').find((name) => name.startsWith('URI:'));
   return uri?.slice(4);
 }
 
-/** The service named by a verified peer's SPIFFE ID in this trust domain. */
-export function peerService(socket: Socket, trustDomain: string): string | undefined {
-  const id = peerIdentity(socket);
-  const parsed = id ? parseSpiffeId(id) : null;
-  return parsed && parsed.trustDomain === trustDomain ? parsed.service : undefined;
+/** A verified caller: its SPIFFE ID, and the service it names in this trust domain. */
+export interface Peer {
+  identity: string;
+  service: string | undefined;
+}
+
+const PEERS = new WeakMap<Socket, Peer | null>();
+
+/**
+ * The verified peer of a mutual-TLS connection (undefined for plaintext). Its certificate cannot change on the
+ * connection, so it is read and parsed once per connection, not on every request it carries.
+ */
+export function connectionPeer(socket: Socket, trustDomain: string): Peer | undefined {
+  let peer = PEERS.get(socket);
+  if (peer === undefined) {
+    const identity = peerIdentity(socket);
+    const parsed = identity ? parseSpiffeId(identity) : null;
+    peer = identity
+      ? { identity, service: parsed && parsed.trustDomain === trustDomain ? parsed.service : undefined }
+      : null;
+    PEERS.set(socket, peer);
+  }
+  return peer ?? undefined;
 }
 
 /**

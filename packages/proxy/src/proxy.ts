@@ -21,7 +21,7 @@ import { type AdminSource, startAdmin } from './admin.ts';
 import type { IdentityManager } from './identity.ts';
 import { HttpListener } from './listeners/http.ts';
 import { TcpListener } from './listeners/tcp.ts';
-import { acceptMeshConnections, MeshTls, peerIdentity, peerService } from './mtls.ts';
+import { acceptMeshConnections, connectionPeer, MeshTls } from './mtls.ts';
 import { Pools } from './pools.ts';
 import { defaultRng } from './rng.ts';
 import { buildSnapshot, type Snapshot } from './runtime.ts';
@@ -260,12 +260,7 @@ export class TrellisProxy {
           this.originPools.get(address, port, { connections: 1024, connectTimeoutMs: 10_000 }),
         log: this.log,
         accessLog: this.options.accessLog ?? false,
-        peer: (socket) => {
-          const meshTls = this.meshTls;
-          const identity = peerIdentity(socket);
-          const service = meshTls && identity ? peerService(socket, meshTls.trustDomain) : undefined;
-          return identity ? { identity, service } : undefined;
-        },
+        peer: (socket) => connectionPeer(socket, this.meshTls?.trustDomain ?? DEFAULT_TRUST_DOMAIN),
         trustDomain: () => this.meshTls?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
         strictMtls: () => this.current.config.mtls.mode === 'strict' && this.meshTls?.ready === true,
       },
