@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureInstalled, ROOT, run, turbo } from './lib.mjs';
+import { readReport } from './reports.mjs';
 
 ensureInstalled();
 
@@ -44,24 +45,12 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const lines = [];
+const failures = [];
 for (const c of checks) {
   lines.push(`  ${c.name.padEnd(20)} ${c.ok ? 'ok' : 'FAILED'}`);
   if (c.ok) passed += 1;
   else failed += 1;
 }
-/** A Playwright JSON report in vitest's terms: tests passed and failed (a setup error counts as one failure). */
-function fromPlaywright(r) {
-  const st = r.stats ?? {};
-  const files = new Set((r.suites ?? []).map((suite) => suite.file));
-  const errors = st.unexpected ? 0 : (r.errors ?? []).length;
-  return {
-    numPassedTests: (st.expected ?? 0) + (st.flaky ?? 0),
-    numFailedTests: (st.unexpected ?? 0) + errors,
-    numPendingTests: st.skipped ?? 0,
-    testResults: [...files].map(() => ({ status: 'passed', assertionResults: [{}] })),
-  };
-}
-
 for (const { dir, pkg } of packages) {
   if (!pkg.scripts?.test) continue;
   // Each package's vitest writes .reports/vitest.json; a Playwright suite (e2e/) writes .reports/playwright.json.
@@ -73,22 +62,20 @@ for (const { dir, pkg } of packages) {
     continue;
   }
   const json = JSON.parse(readFileSync(report, 'utf8'));
-  const r = report === playwright ? fromPlaywright(json) : json;
-  const p = r.numPassedTests ?? 0;
-  // Failed tests, plus test files that failed without running any test (an import error, a crash).
-  const brokenFiles = (r.testResults ?? []).filter(
-    (t) => t.status === 'failed' && (t.assertionResults ?? []).length === 0,
-  ).length;
-  const f = (r.numFailedTests ?? 0) + brokenFiles;
-  const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  passed += p;
-  failed += f;
-  skipped += s;
+  const r = readReport(report === playwright ? 'playwright' : 'vitest', json, ROOT);
+  for (const f of r.failures) failures.push({ pkg: pkg.name, ...f });
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
   lines.push(
-    `  ${pkg.name.padEnd(20)} ${p} passed · ${f} failed${s ? ` · ${s} skipped` : ''} (${r.testResults?.length ?? 0} files)`,
+    `  ${pkg.name.padEnd(20)} ${r.passed} passed · ${r.failed} failed${r.skipped ? ` · ${r.skipped} skipped` : ''} (${r.files} files)`,
   );
 }
 
+if (failures.length > 0) {
+  const list = failures.map((f) => `  ${f.pkg} ${f.where} › ${f.name}\n      ${f.error}`);
+  process.stdout.write(`\nFailed tests\n${list.join('\n')}\n`);
+}
 process.stdout.write(`\nTrellis test summary\n${lines.join('\n')}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(failed > 0 ? 1 : 0);

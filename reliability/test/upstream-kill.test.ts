@@ -11,13 +11,28 @@
  * sidecars retry the failed calls on another instance and outlier detection ejects c-1. Measures the time from the
  * kill until every service-b sidecar shows c-1 ejected on its admin /clusters, against the issue's bar of 1 s
  * (RELIABILITY_EJECTION_BAR_MS).
+ *
+ * The load is ramped up to its rate and held RELIABILITY_KILL_AFTER_S (5 s) before the kill, with not one failure
+ * allowed in that time. Besides the verdict the case records where failures came from: the requests sent after
+ * the kill per 500 ms (sent, failed, slowest) and the ten slowest with the instance that answered; each caller's
+ * counts by service-c instance (answers, ejections, retries, overflows); and the worst event-loop delay and GC time
+ * of every proxy involved and of this process, which sends the load.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DEMO_INSTANCES, type Mesh, TrafficGenerator, type TrafficResult } from '@trellis/demo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../apps/control/test/support/db.ts';
 import { config } from './support/config.ts';
 import { ADMIN_AUTH, ChildControlPlane } from './support/control.ts';
-import { describeFailure, getJson, nextResults, startDemoMesh, warmUp } from './support/mesh.ts';
+import {
+  describeFailure,
+  getJson,
+  nextResults,
+  type ProcessFigures,
+  processFigures,
+  startDemoMesh,
+  warmUp,
+} from './support/mesh.ts';
 import { recordFigures } from './support/results.ts';
 
 const DIRECT = config.killTopology === 'direct';
@@ -101,6 +116,48 @@ async function timeToEjection(caller: Caller, port: number, since: number, timeo
   }
 }
 
+/**
+ * What a caller counted of its calls to service-c since it started: answers by instance and class, ejections by
+ * instance, retries and overflows (from its /metrics), as evidence of where a failure came from.
+ */
+async function serviceCCounts(adminUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${adminUrl}metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const byPort = new Map(mesh.instances.map((i) => [String(i.ports.inbound), i.spec.instance]));
+  const counts: Record<string, number> = {};
+  const pattern =
+    /^(trellis_requests_total|trellis_ejections_total|trellis_retries_total|trellis_overflows_total)\{([^}]*)\} (\S+)$/gm;
+  for (const [, name, labels = '', value] of text.matchAll(pattern)) {
+    if (
+      !labels.includes('destination_service="service-c"') ||
+      (!labels.includes('reporter="source"') && name !== 'trellis_ejections_total')
+    )
+      continue;
+    const port = /destination_endpoint="[^"]*:(\d+)"/.exec(labels)?.[1];
+    const cls = /response_code_class="([^"]*)"/.exec(labels)?.[1];
+    const key = [name?.replace(/^trellis_|_total$/g, ''), port ? (byPort.get(port) ?? port) : '', cls ?? '']
+      .filter((part) => part !== '')
+      .join(' ');
+    counts[key] = (counts[key] ?? 0) + Number(value);
+  }
+  return counts;
+}
+
+/** Requests sent after the kill, by when they were sent: per `stepMs`, how many, how many failed, the slowest. */
+function timeline(results: TrafficResult[], since: number, stepMs: number): string[] {
+  const steps: { sent: number; failed: number; slowestMs: number }[] = [];
+  for (const r of results) {
+    const index = Math.max(0, Math.floor((r.at - r.durationMs - since) / stepMs));
+    for (let i = steps.length; i <= index; i += 1) steps.push({ sent: 0, failed: 0, slowestMs: 0 });
+    const step = steps[index] as { sent: number; failed: number; slowestMs: number };
+    step.sent += 1;
+    if (!r.ok) step.failed += 1;
+    step.slowestMs = Math.max(step.slowestMs, r.durationMs);
+  }
+  return steps.map(
+    (s, i) => `+${i * stepMs} ms: ${s.sent} sent, ${s.failed} failed, slowest ${Math.round(s.slowestMs)} ms`,
+  );
+}
+
 describe('one upstream instance killed under load', () => {
   it(`error rate ≤ ${config.maxErrorRate * 100} % at ${RATE} req/s; the dead instance is ejected within ${config.ejectionBarMs} ms`, async () => {
     const victim = mesh.instance('c-1');
@@ -111,15 +168,26 @@ describe('one upstream instance killed under load', () => {
             .filter((i) => i.spec.service === 'service-b')
             .map((i) => ({ name: i.spec.instance, adminUrl: i.adminUrl }));
     expect(mesh.instances.filter((i) => i.spec.service === 'service-c')).toHaveLength(3);
-    const ramp = await warmUp(mesh.ingressUrl as string);
+    const ramp = await warmUp(mesh.ingressUrl as string, RATE);
     for (const caller of callers) expect(await ejectedBy(caller, victim.ports.inbound)).toBe(false);
 
     const load = new TrafficGenerator({ url: mesh.ingressUrl as string, requestsPerSecond: RATE });
     traffic = load;
     load.start();
-    const before = await nextResults(load, 2 * RATE);
+    const before = await nextResults(load, config.killAfterS * RATE);
 
     const ejectedBeforeKill = await ejectedNow(callers);
+    // Where a stall after the kill comes from, if one does: each caller's event loop and GC, and this process's
+    // (it sends the load and supervises the mesh).
+    const watched: Caller[] = [
+      ...callers,
+      ...mesh.instances
+        .filter((i) => i.spec.service === 'service-c')
+        .map((i) => ({ name: `${i.spec.instance} sidecar`, adminUrl: i.adminUrl })),
+    ];
+    const processBefore = await Promise.all(watched.map((c) => processFigures(c.adminUrl)));
+    const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+    ownLoop.enable();
     // Every answer to a request sent after the kill counts, to the last one in flight when the load stops.
     const after: TrafficResult[] = [];
     let killedAt = Number.POSITIVE_INFINITY;
@@ -134,7 +202,10 @@ describe('one upstream instance killed under load', () => {
       callers.map((c) => timeToEjection(c, victim.ports.inbound, killedAtPerf, config.killLoadS * 1000)),
     );
     await loadDone;
+    ownLoop.disable();
+    const processAfter = await Promise.all(watched.map((c) => processFigures(c.adminUrl)));
     const ejectedAtEnd = await ejectedNow(callers);
+    const callerCounts = await Promise.all(callers.map((c) => serviceCCounts(c.adminUrl)));
     const stats = await load.stop();
     traffic = undefined;
 
@@ -161,7 +232,34 @@ describe('one upstream instance killed under load', () => {
       ejectionBarMs: config.ejectionBarMs,
       ejectedBeforeKill,
       ejectedAtEnd,
+      afterKillProcess: {
+        loadGenerator: { eventLoopDelayMaxMs: Math.round(ownLoop.max / 1e6) },
+        ...Object.fromEntries(
+          watched.map((c, i) => {
+            const before = processBefore[i] as ProcessFigures;
+            const after = processAfter[i] as ProcessFigures;
+            return [
+              c.name,
+              {
+                eventLoopDelayMaxMs: Math.round(after.eventLoopDelayMaxMs),
+                gcMs: Math.round((after.gcSeconds - before.gcSeconds) * 1000),
+                gcCount: after.gcCount - before.gcCount,
+              },
+            ];
+          }),
+        ),
+      },
+      callerCountsAtEnd: Object.fromEntries(callers.map((c, i) => [c.name, callerCounts[i]])),
+      timelineBeforeKill: timeline(before, killedAt - config.killAfterS * 1000, 1000),
+      timelineAfterKill: timeline(after, killedAt, 500),
       ejectionVerdict: ejectionMs !== null && ejectionMs <= config.ejectionBarMs ? 'MET' : 'MISS',
+      slowestAfterKill: [...after]
+        .sort((a, b) => b.durationMs - a.durationMs)
+        .slice(0, 10)
+        .map(
+          (r) =>
+            `+${Math.round(r.at - r.durationMs - killedAt)} ms, took ${Math.round(r.durationMs)} ms: ${r.ok ? `200 from ${r.chain.map((l) => l.instance).join(' → ')}` : describeFailure(r)}`,
+        ),
       failuresAfterKill: failedAfter
         .slice(0, 10)
         .map(

@@ -186,6 +186,7 @@ export async function main(argv: string[]): Promise<void> {
       admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
       drainTimeoutMs: options.drainTimeoutMs,
       accessLog: options.accessLog,
+      processMetrics: true,
     });
   } catch (error) {
     if (error instanceof ProxyConfigError || error instanceof ConfigFileError)

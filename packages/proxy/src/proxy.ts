@@ -40,6 +40,8 @@ export interface ProxyOptions {
   drainTimeoutMs?: number;
   /** One JSON log line per request, at info level. */
   accessLog?: boolean;
+  /** Node's process metrics (event-loop delay, GC, heap, CPU) on the admin /metrics; for the process's own proxy. */
+  processMetrics?: boolean;
 }
 
 export type ApplyResult =
@@ -281,6 +283,7 @@ export class TrellisProxy {
       service: () => this.current.config.node.service,
       revision: () => this.current.config.revision,
       reloads: () => ({ ...this.reloads }),
+      processMetrics: this.options.processMetrics === true,
     });
     return {
       ready: () => !this.closed && this.current !== undefined,

@@ -13,7 +13,7 @@ function parse(text: string): Sample[] {
   const samples: Sample[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    const match = /^([a-z_0-9]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (match === null) throw new Error(`unparsable line: ${line}`);
     const labels: Record<string, string> = {};
     for (const pair of (match[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g))
@@ -217,5 +217,24 @@ describe('createMetrics', () => {
     const labels = { ...EDGE, response_code_class: '2xx' };
     expect(value(await a.scrape(), 'trellis_requests_total', labels)).toBe(1);
     expect(value(await b.scrape(), 'trellis_requests_total', labels)).toBeUndefined();
+  });
+
+  it('with processMetrics, shows a stall of the event loop and the process figures; without, none of them', async () => {
+    const recorder = new TelemetryRecorder({ service: 'web', instance: 'web-1' }, { now: () => 0 });
+    const extra = { service: () => 'web', revision: () => 1, reloads: () => ({ applied: 1, rejected: 0 }) };
+    const plain = createMetrics(recorder, extra).registry;
+    const withProcess = createMetrics(recorder, { ...extra, processMetrics: true }).registry;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const blockedUntil = performance.now() + 200;
+    while (performance.now() < blockedUntil) {
+      // The event loop is blocked here, as a long synchronous task in a proxy would block it.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+
+    const samples = parse(await withProcess.metrics());
+    expect(value(samples, 'nodejs_eventloop_lag_max_seconds', {})).toBeGreaterThanOrEqual(0.15);
+    expect(value(samples, 'process_resident_memory_bytes', {})).toBeGreaterThan(0);
+    expect(samples.some((s) => s.name === 'nodejs_gc_duration_seconds_count')).toBe(true);
+    expect(await plain.metrics()).not.toContain('nodejs_');
   });
 });

@@ -39,6 +39,11 @@ export const config = {
    * request), the shape in which this machine can carry the issue's 1,000 req/s.
    */
   killTopology: choice('RELIABILITY_KILL_TOPOLOGY', ['demo', 'direct'] as const, 'demo'),
+  /**
+   * Case 2: how long the load runs before the kill. The first seconds of load cost more than the steady state (pools
+   * fill, code warms up); the kill is a fault of a mesh that is carrying its load, not of one still taking it up.
+   */
+  killAfterS: num('RELIABILITY_KILL_AFTER_S', 5),
   /** Case 2: how long load goes on after the kill. */
   killLoadS: num('RELIABILITY_KILL_LOAD_S', 10),
   /** Case 2: the client-visible error rate bar (0.001 = 0.1 %). */

@@ -90,6 +90,28 @@ export async function getJson(url: string, timeoutMs = 5000): Promise<{ status: 
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
 }
 
+/** What a proxy's process went through since the last read: its worst event-loop delay and its time in GC. */
+export interface ProcessFigures {
+  eventLoopDelayMaxMs: number;
+  gcSeconds: number;
+  gcCount: number;
+}
+
+/**
+ * Reads a proxy's Node process metrics from its admin /metrics. The event-loop maximum is since the previous
+ * scrape (the proxy resets it on each), GC time and count are totals since the process started.
+ */
+export async function processFigures(adminUrl: string): Promise<ProcessFigures> {
+  const res = await fetch(`${adminUrl}metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const sum = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
+  return {
+    eventLoopDelayMaxMs: sum(/^nodejs_eventloop_lag_max_seconds (\S+)$/gm) * 1000,
+    gcSeconds: sum(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+    gcCount: sum(/^nodejs_gc_duration_seconds_count\{[^}]*\} (\S+)$/gm),
+  };
+}
+
 /** Every config revision the control plane holds (all pages), newest first. */
 export async function configRevisions(controlUrl: string): Promise<number[]> {
   const revisions: number[] = [];
@@ -126,14 +148,18 @@ export async function putRouteDestinations(
 
 /**
  * A freshly started mesh is cold (nothing compiled by V8's JIT yet, no pooled connections), and going straight to
- * the case's rate times out its first requests. Load is ramped up first (20, then 50 req/s, a few seconds each,
- * counted by answers); the case's own generator counts every request after that. Returns the ramp's failures,
- * which the case reports.
+ * the case's rate times out its first requests. Load is ramped up first (20, then 50 req/s, then doubling while
+ * below `targetRate`, a few seconds each, counted by answers); the case's own generator counts every request
+ * after that. A step from 50 to 1,000 req/s keeps a cold two-core machine saturated for seconds, long enough for
+ * outlier detection to eject healthy but slow instances; a service taking real traffic does not see such a step.
+ * Returns the ramp's failures, which the case reports.
  */
-export async function warmUp(url: string): Promise<{ sent: number; failed: number }> {
+export async function warmUp(url: string, targetRate = 0): Promise<{ sent: number; failed: number }> {
   let sent = 0;
   let failed = 0;
-  for (const rate of [20, 50]) {
+  const rates = [20, 50];
+  for (let rate = 100; rate < targetRate; rate *= 2) rates.push(rate);
+  for (const rate of rates) {
     const ramp = new TrafficGenerator({ url, requestsPerSecond: rate });
     ramp.start();
     await nextResults(ramp, 3 * rate);

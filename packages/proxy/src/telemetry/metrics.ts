@@ -7,6 +7,7 @@
  */
 import {
   Counter,
+  collectDefaultMetrics,
   Gauge,
   Histogram,
   type MetricObjectWithValues,
@@ -28,6 +29,12 @@ export interface MetricsExtra {
   service(): string;
   revision(): number;
   reloads(): { applied: number; rejected: number };
+  /**
+   * Also Node's own process metrics under their usual names (nodejs_eventloop_lag_*, nodejs_gc_duration_seconds,
+   * process_cpu_*, nodejs_heap_*): a stalled event loop stalls every request the proxy carries, so an operator needs
+   * to see it. One set per process: only the proxy a process runs for (the CLI's) turns them on.
+   */
+  processMetrics?: boolean;
 }
 
 /**
@@ -102,6 +109,7 @@ class ScrapedHistogram extends Histogram<PairLabel> {
 
 export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra): { registry: Registry } {
   const registry = new Registry();
+  if (extra.processMetrics) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const reporter = (destination: string) => (destination === extra.service() ? 'destination' : 'source');
 
   let cached: TelemetryTotals | undefined;
