@@ -20,6 +20,7 @@ function declaredSeries(): Map<string, Set<string>> {
     service: () => 's',
     revision: () => 0,
     reloads: () => ({ applied: 0, rejected: 0 }),
+    processMetrics: true,
   }).registry;
   const control = new ControlMetrics().registry;
   const out = new Map<string, Set<string>>();
@@ -34,6 +35,9 @@ function declaredSeries(): Map<string, Set<string>> {
   }
   return out;
 }
+
+/** Labels Prometheus itself puts on every series it scrapes: the scrape job and the target. */
+const TARGET_LABELS = ['job', 'instance'];
 
 const FUNCTIONS = new Set(['sum', 'max', 'min', 'avg', 'rate', 'increase', 'histogram_quantile', 'by']);
 
@@ -118,7 +122,7 @@ describe('examples/grafana/trellis-golden-signals.json', () => {
           declared.has(metric),
           `${use.where}: ${metric} is declared by the proxy or the control plane`,
         ).toBe(true);
-        for (const l of declared.get(metric) ?? []) labels.add(l);
+        for (const l of [...(declared.get(metric) ?? []), ...TARGET_LABELS]) labels.add(l);
         used.add(metric);
       }
       for (const label of use.labels) {
@@ -136,8 +140,14 @@ describe('examples/grafana/trellis-golden-signals.json', () => {
       'trellis_control_nacks_total',
       'trellis_control_convergence_seconds_bucket',
       'trellis_control_http_request_duration_seconds_bucket',
+      'nodejs_eventloop_lag_max_seconds',
     ]) {
       expect(used).toContain(metric);
+    }
+    // A job the dashboard filters on is one the Prometheus example scrapes.
+    const prometheus = await readFile(path.join(EXAMPLES, 'prometheus', 'prometheus.yml'), 'utf8');
+    for (const [, job] of JSON.stringify(dashboard.panels).matchAll(/job=\\"([^"\\]+)\\"/g)) {
+      expect(prometheus).toContain(`job_name: ${job}\n`);
     }
   });
 });
