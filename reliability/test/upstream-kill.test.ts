@@ -49,6 +49,8 @@ let control: ChildControlPlane;
 let demo: Awaited<ReturnType<typeof startDemoMesh>>;
 let mesh: Mesh;
 let traffic: TrafficGenerator | undefined;
+/** Every ejection a proxy of the mesh logged: when (Date.now()), who, and the log line's fields. */
+const ejectionLog: { at: number; proxy: string; endpoint: string; reason: string }[] = [];
 
 beforeAll(async () => {
   control = await ChildControlPlane.create(await createDatabase('rel_upstream'));
@@ -64,6 +66,19 @@ beforeAll(async () => {
   }
   // No restart of a crashed process within the case: the killed app must stay dead while it is measured.
   demo = await startDemoMesh(control.url, 'upstream', {
+    onOutput: (proxy, line) => {
+      if (!line.includes('outlier detection ejected')) return;
+      try {
+        const { time, endpoint, reason } = JSON.parse(line) as {
+          time?: number;
+          endpoint: string;
+          reason: string;
+        };
+        ejectionLog.push({ at: time ?? Date.now(), proxy, endpoint, reason });
+      } catch {
+        // not a log line of ours
+      }
+    },
     backoff: { initialMs: 600_000, maxMs: 600_000, resetAfterMs: 600_000 },
     ...(DIRECT
       ? {
@@ -249,6 +264,12 @@ describe('one upstream instance killed under load', () => {
           }),
         ),
       },
+      ejectionsLogged: ejectionLog.map((e) => {
+        const port = e.endpoint.slice(e.endpoint.lastIndexOf(':') + 1);
+        const instance =
+          mesh.instances.find((i) => String(i.ports.inbound) === port)?.spec.instance ?? e.endpoint;
+        return `${e.at >= killedAt ? '+' : ''}${e.at - killedAt} ms: ${e.proxy} ejected ${instance} (${e.reason})`;
+      }),
       callerCountsAtEnd: Object.fromEntries(callers.map((c, i) => [c.name, callerCounts[i]])),
       timelineBeforeKill: timeline(before, killedAt - config.killAfterS * 1000, 1000),
       timelineAfterKill: timeline(after, killedAt, 500),

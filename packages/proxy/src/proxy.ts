@@ -203,6 +203,11 @@ export class TrellisProxy {
         endpoints: this.endpoints,
         source: config.node.service,
         tls: () => this.meshTls,
+        onEject: (event) =>
+          this.log.warn(
+            event,
+            `outlier detection ejected ${event.endpoint} of ${event.service} for ${event.ejectedForMs} ms (${event.reason})`,
+          ),
       });
     } catch (error) {
       return this.rejected(`could not build the config: ${(error as Error).message}`, []);

@@ -21,7 +21,7 @@ import { HostSet } from './balance/host-set.ts';
 import type { MeshTls } from './mtls.ts';
 import type { Pools } from './pools.ts';
 import { ActiveHealthChecker } from './resilience/health-check.ts';
-import { OutlierDetector } from './resilience/outlier.ts';
+import { type EjectionReason, OutlierDetector } from './resilience/outlier.ts';
 import { RetryBudget } from './resilience/retry-budget.ts';
 import { Router } from './router.ts';
 import { balance } from './stages/balance.ts';
@@ -48,6 +48,11 @@ export interface RuntimeDeps {
   endpoints: Map<string, EndpointState>;
   source: string;
   onEjectionChange?(): void;
+  /**
+   * Every ejection, as Envoy's outlier event log has it: the service, the endpoint, why, and until when (ms on the
+   * deps' clock). The proxy logs it.
+   */
+  onEject?(event: { service: string; endpoint: string; reason: EjectionReason; ejectedForMs: number }): void;
   /** Mutual TLS to mesh endpoints, once the proxy holds a certificate. */
   tls?: () => MeshTls | undefined;
 }
@@ -179,7 +184,15 @@ function buildCluster(
   };
   const outlier = new OutlierDetector(servicePolicy.outlierDetection, deps.clock, {
     onChange: invalidateAll,
-    onEject: (endpoint) => deps.recorder.ejection(service.name, endpoint.key),
+    onEject: (endpoint, reason) => {
+      deps.recorder.ejection(service.name, endpoint.key);
+      deps.onEject?.({
+        service: service.name,
+        endpoint: endpoint.key,
+        reason,
+        ejectedForMs: endpoint.ejectedUntil - deps.clock.now(),
+      });
+    },
   });
   outlier.setEndpoints(endpoints);
   const health = servicePolicy.healthCheck

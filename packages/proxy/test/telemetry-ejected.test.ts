@@ -1,8 +1,11 @@
 /**
  * Telemetry frames carry the endpoints outlier detection holds ejected when the window closes, read from the
  * proxy's own endpoint state by its (here injected) clock: listed while the ejection lasts, gone once it ran out.
+ * Each ejection is also logged (a warning naming service, endpoint, reason and duration), as Envoy's outlier event
+ * log records it.
  */
 import { TelemetryFrame } from '@trellis/schema';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
 import type { Clock } from '../src/types.ts';
@@ -40,6 +43,8 @@ describe('ejectedNow in telemetry frames', () => {
     const well = await startUpstream('well');
     upstreams.push(sick, well);
     const clock = fakeClock();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     const started = await startProxy(
       meshConfig({
         services: [{ name: 'svc', endpoints: [{ upstream: sick }, { upstream: well }] }],
@@ -58,7 +63,7 @@ describe('ejectedNow in telemetry frames', () => {
           },
         ],
       }),
-      { clock },
+      { clock, logger },
     );
     proxy = started.proxy;
 
@@ -69,6 +74,16 @@ describe('ejectedNow in telemetry frames', () => {
     expect(during.ejections).toBe(1);
     expect(during.ejectedNow).toEqual([
       { service: 'svc', endpoint: `127.0.0.1:${sick.port}`, remainingMs: 30_000 },
+    ]);
+    expect(lines.filter((l) => String(l.msg).startsWith('outlier detection ejected'))).toEqual([
+      expect.objectContaining({
+        msg: `outlier detection ejected 127.0.0.1:${sick.port} of svc for 30000 ms (consecutive_5xx)`,
+        level: 40,
+        service: 'svc',
+        endpoint: `127.0.0.1:${sick.port}`,
+        reason: 'consecutive_5xx',
+        ejectedForMs: 30_000,
+      }),
     ]);
 
     clock.advance(29_000);
