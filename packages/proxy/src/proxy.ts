@@ -5,7 +5,7 @@
  * returned. Listeners that exist in both snapshots keep their sockets and connections.
  */
 import type { Server } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import { Server as NetServer } from 'node:net';
 import {
   DEFAULT_TRUST_DOMAIN,
   describeFieldErrors,
@@ -80,26 +80,56 @@ function listen(server: Server | NetServer, address: string, port: number): Prom
 }
 
 /**
- * Stops accepting and lets requests in flight finish: keep-alive connections are closed as soon as they go idle
- * (checked every 50 ms), and whatever is still open after `drainMs` is cut.
+ * Stops accepting and lets requests in flight finish; whatever is still open after `drainMs` is cut. Idle
+ * keep-alive connections are closed too, but only after a grace period (a second at most, half the drain time),
+ * then every 50 ms as they go idle: a caller that picked this proxy just before it learned the proxy was leaving
+ * may be writing a request to a connection it has just opened or taken from its pool, and Node counts such a
+ * connection as idle until the request has been read, so closing it at once would cut that request. Node's own
+ * `http.Server.close()` closes idle connections at once, so an HTTP server stops accepting through
+ * `net.Server.close()`, and the HTTP server's connection-checking timer is stopped here.
  */
 function closeServer(server: Server | NetServer, drainMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const idle =
-      'closeIdleConnections' in server ? setInterval(() => server.closeIdleConnections(), 50) : undefined;
-    const timer = setTimeout(() => {
+    if (!('closeIdleConnections' in server)) {
+      const timer = setTimeout(resolve, drainMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      return;
+    }
+    let idle: NodeJS.Timeout | undefined;
+    const grace = setTimeout(
+      () => {
+        server.closeIdleConnections();
+        idle = setInterval(() => server.closeIdleConnections(), 50);
+      },
+      Math.min(1000, drainMs / 2),
+    );
+    const done = () => {
+      clearTimeout(grace);
       clearInterval(idle);
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      clearTimeout(deadline);
+      stopConnectionChecks(server);
       resolve();
+    };
+    const deadline = setTimeout(() => {
+      server.closeAllConnections();
+      done();
     }, drainMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      clearInterval(idle);
-      resolve();
-    });
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    deadline.unref();
+    NetServer.prototype.close.call(server, done);
   });
+}
+
+/** Stops the timer an HTTP server runs to enforce its header and request timeouts (its own close() does this). */
+function stopConnectionChecks(server: Server): void {
+  for (const symbol of Object.getOwnPropertySymbols(server)) {
+    if (symbol.description === 'http.server.connectionsCheckingInterval') {
+      clearInterval((server as unknown as Record<symbol, NodeJS.Timeout>)[symbol]);
+    }
+  }
 }
 
 export class TrellisProxy {

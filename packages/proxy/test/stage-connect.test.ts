@@ -1,6 +1,6 @@
 /** The connect stage: sends through the endpoint's pool, reports outcomes, maps transport errors. */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyError } from '../src/errors.ts';
@@ -24,8 +24,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function target(endpointPort: number) {
-  const pool = new Pool(`http://127.0.0.1:${endpointPort}`);
+function target(endpointPort: number, connections?: number) {
+  const pool = new Pool(`http://127.0.0.1:${endpointPort}`, { connections });
   const reports: Outcome[] = [];
   const endpoint = newEndpointState('svc', '127.0.0.1', endpointPort);
   return {
@@ -75,6 +75,79 @@ describe('connect stage', () => {
     expect(error.code).toBe('TRELLIS_ERR_UPSTREAM_RESET');
     expect(t.reports).toEqual([{ kind: 'reset' }]);
     await t.pool.close();
+  });
+
+  describe('a keep-alive connection the upstream closes as a request is written to it', () => {
+    /**
+     * An upstream that answers the first request of each connection with keep-alive and cuts the connection at the
+     * second, as a server closing an idle connection at that very moment does. Counts connections and requests.
+     */
+    async function closingUpstream(how: 'close' | 'reset' = 'close') {
+      const seen = { connections: 0, requests: [] as string[] };
+      const upstream = net.createServer((socket) => {
+        seen.connections += 1;
+        let served = 0;
+        socket.on('data', (chunk) => {
+          const method = /^([A-Z]+) \//.exec(chunk.toString('latin1'))?.[1];
+          if (method === undefined) return; // the rest of a request body
+          seen.requests.push(method);
+          served += 1;
+          if (served === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+          else if (how === 'close') socket.destroy();
+          else socket.resetAndDestroy();
+        });
+      });
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+      return { upstream, seen, port: (upstream.address() as AddressInfo).port };
+    }
+
+    it.each(['close', 'reset'] as const)(
+      '(%s) sends an idempotent request once more on another connection, and reports only its answer',
+      async (how) => {
+        const { upstream, seen, port: upstreamPort } = await closingUpstream(how);
+        // One connection at a time, so that each request after the first is written to the kept one.
+        const t = target(upstreamPort, 1);
+        for (const method of ['GET', 'PUT']) {
+          const req = request({ method, body: method === 'PUT' ? Buffer.from('x') : null });
+          req.context.endpoint = t.endpoint;
+          const res = await t.dispatch(req);
+          expect(res.status).toBe(200);
+          res.body?.resume();
+          await new Promise((r) => res.body?.once('end', r));
+        }
+        // GET on a new connection; PUT on the kept one (cut), then on a new one.
+        expect(seen.connections).toBe(2);
+        expect(seen.requests).toEqual(['GET', 'PUT', 'PUT']);
+        expect(t.reports).toEqual([
+          { kind: 'response', status: 200 },
+          { kind: 'response', status: 200 },
+        ]);
+        await t.pool.close();
+        upstream.close();
+      },
+    );
+
+    it.each(['close', 'reset'] as const)(
+      '(%s) does not send a POST twice: it fails as a reset',
+      async (how) => {
+        const { upstream, seen, port: upstreamPort } = await closingUpstream(how);
+        // One connection at a time, so that each request after the first is written to the kept one.
+        const t = target(upstreamPort, 1);
+        const first = request();
+        first.context.endpoint = t.endpoint;
+        const firstRes = await t.dispatch(first);
+        firstRes.body?.resume();
+        await new Promise((r) => firstRes.body?.once('end', r));
+        const post = request({ method: 'POST', body: Buffer.from('order') });
+        post.context.endpoint = t.endpoint;
+        const error = (await t.dispatch(post).catch((e) => e)) as ProxyError;
+        expect(error.code).toBe('TRELLIS_ERR_UPSTREAM_RESET');
+        expect(seen.requests).toEqual(['GET', 'POST']);
+        expect(t.reports.at(-1)).toEqual({ kind: 'reset' });
+        await t.pool.close();
+        upstream.close();
+      },
+    );
   });
 
   it('an abort with a timeout reason becomes that timeout, reported as such', () => {

@@ -3,6 +3,12 @@
  * that endpoint's pool, streaming the body both ways. It reports each attempt's outcome (for outlier detection)
  * and maps transport failures onto the proxy's error codes: refused/unreachable/timeout to connect → 502
  * upstream_connect_failure, a dropped connection → 502 upstream_reset, an abort → the abort's reason.
+ *
+ * A pooled keep-alive connection can be closed by the upstream just as a request is written to it (HTTP/1.1's
+ * keep-alive race: Node servers close idle connections after 5 s). Such a reset says nothing about the
+ * upstream's health, so an idempotent request with a replayable body that meets it on a connection that had
+ * already carried a response is sent once more, on another connection, before anything is reported; as Go's
+ * HTTP transport and browsers do. Route retry policies are not involved.
  */
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.ts';
@@ -52,6 +58,20 @@ export function classifyError(
   };
 }
 
+/** RFC 9110's idempotent methods: sending one twice has the effect of sending it once. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * Whether `error` may be the keep-alive race: the upstream closed a connection that had carried a response before
+ * (undici tells how much it read), or reset one (ECONNRESET/EPIPE come without that detail, and a server that
+ * drops an idle connection holding unread bytes sends a reset).
+ */
+function staleConnection(error: unknown): boolean {
+  const e = error as { code?: string; socket?: { bytesRead?: number } };
+  if (e.code === 'UND_ERR_SOCKET') return (e.socket?.bytesRead ?? 0) > 0;
+  return e.code === 'ECONNRESET' || e.code === 'EPIPE';
+}
+
 export interface ConnectTarget {
   dispatcher(endpoint: EndpointState): Dispatcher;
   report(endpoint: EndpointState, outcome: Outcome): void;
@@ -69,15 +89,29 @@ export function connect(target: ConnectTarget): Dispatch {
         endpoint.active -= 1;
       }
     };
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await target.dispatcher(endpoint).request({
+    const send = () =>
+      target.dispatcher(endpoint).request({
         method: request.method as Dispatcher.HttpMethod,
         path: request.path,
         headers: request.headers,
         body: request.body,
         signal: request.signal,
       });
+    let response: Dispatcher.ResponseData;
+    try {
+      try {
+        response = await send();
+      } catch (error) {
+        const replayable = request.body === null || Buffer.isBuffer(request.body);
+        if (
+          request.signal.aborted ||
+          !replayable ||
+          !IDEMPOTENT.has(request.method) ||
+          !staleConnection(error)
+        )
+          throw error;
+        response = await send();
+      }
     } catch (error) {
       release();
       const { error: mapped, outcome } = classifyError(error, request.signal);

@@ -1,6 +1,7 @@
 /** Builds proxy configs and runs proxies for tests: an outbound listener on port 0 in front of test upstreams. */
 import type { ProxyConfigInput, RouteRuleSpecInput, TrafficPolicySpecInput } from '@trellis/schema';
 import { request } from 'undici';
+import { afterEach } from 'vitest';
 import { createProxy, type ProxyOptions, type TrellisProxy } from '../../src/proxy.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -73,6 +74,20 @@ export async function send(
 export async function closeAll(proxy: TrellisProxy | undefined, upstreams: Upstream[]) {
   await proxy?.close();
   await Promise.all(upstreams.map((u) => u.close()));
+}
+
+/** The proxy and upstreams a test of this file starts, closed after each test (set `proxy` undefined if it closed). */
+export function closedAfterEach(): { proxy: TrellisProxy | undefined; upstreams: Upstream[] } {
+  const started: { proxy: TrellisProxy | undefined; upstreams: Upstream[] } = {
+    proxy: undefined,
+    upstreams: [],
+  };
+  afterEach(async () => {
+    await closeAll(started.proxy, started.upstreams);
+    started.proxy = undefined;
+    started.upstreams = [];
+  });
+  return started;
 }
 
 /** Which test upstream answered (they reply with {"upstream": name}). */
