@@ -190,7 +190,7 @@ function buildCluster(
         service: service.name,
         endpoint: endpoint.key,
         reason,
-        ejectedForMs: endpoint.ejectedUntil - deps.clock.now(),
+        ejectedForMs: Math.round(endpoint.ejectedUntil - deps.clock.now()),
       });
     },
   });
