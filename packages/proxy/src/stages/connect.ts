@@ -5,10 +5,11 @@
  * upstream_connect_failure, a dropped connection → 502 upstream_reset, an abort → the abort's reason.
  *
  * A pooled keep-alive connection can be closed by the upstream just as a request is written to it (HTTP/1.1's
- * keep-alive race: Node servers close idle connections after 5 s). Such a reset says nothing about the
- * upstream's health, so an idempotent request with a replayable body that meets it on a connection that had
- * already carried a response is sent once more, on another connection, before anything is reported; as Go's
- * HTTP transport and browsers do. Route retry policies are not involved.
+ * keep-alive race: Node servers close idle connections after 5 s). Such a failure says nothing about the
+ * upstream's health, so an idempotent request with a replayable body that meets one (a close of a connection that
+ * had already carried a response, or a reset, which comes without that detail) is sent once more, on another
+ * connection, before anything is reported; as Go's HTTP transport and browsers do. Route retry policies are not
+ * involved.
  */
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.ts';
