@@ -30,6 +30,7 @@ import {
   nextResults,
   type ProcessFigures,
   processFigures,
+  proxyMetrics,
   startDemoMesh,
   warmUp,
 } from './support/mesh.ts';
@@ -136,7 +137,7 @@ async function timeToEjection(caller: Caller, port: number, since: number, timeo
  * instance, retries and overflows (from its /metrics), as evidence of where a failure came from.
  */
 async function serviceCCounts(adminUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${adminUrl}metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const text = await proxyMetrics(adminUrl);
   const byPort = new Map(mesh.instances.map((i) => [String(i.ports.inbound), i.spec.instance]));
   const counts: Record<string, number> = {};
   const pattern =

@@ -31,8 +31,13 @@ async function keptConnection(port: number) {
   const socket = net.connect(port, '127.0.0.1');
   let received = '';
   socket.setEncoding('latin1');
+  let answered: () => void = () => {};
+  const firstAnswer = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
   socket.on('data', (chunk: string) => {
     received += chunk;
+    if (received.includes('\r\n\r\n')) answered();
   });
   const ended = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
   await new Promise<void>((resolve, reject) => {
@@ -40,10 +45,7 @@ async function keptConnection(port: number) {
     socket.once('error', reject);
   });
   socket.write('GET /first HTTP/1.1\r\nhost: svc\r\n\r\n');
-  await new Promise<void>((resolve) => {
-    const check = () => (received.includes('\r\n\r\n') ? resolve() : setTimeout(check, 5));
-    check();
-  });
+  await firstAnswer;
   return { socket, answer: () => ended };
 }
 
@@ -61,7 +63,6 @@ describe('closing a proxy', () => {
     });
     expect(refused).toBe('ECONNREFUSED');
 
-    await new Promise((resolve) => setTimeout(resolve, 100));
     kept.socket.write('GET /second HTTP/1.1\r\nhost: svc\r\n\r\n');
     const answer = await kept.answer();
     expect(answer.match(/HTTP\/1\.1 200 /g)).toHaveLength(2);

@@ -224,12 +224,14 @@ describe('createMetrics', () => {
     const extra = { service: () => 'web', revision: () => 1, reloads: () => ({ applied: 1, rejected: 0 }) };
     const plain = createMetrics(recorder, extra).registry;
     const withProcess = createMetrics(recorder, { ...extra, processMetrics: true }).registry;
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The monitor samples every 10 ms and measures from its first sample: let that one happen before the stall.
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const blockedUntil = performance.now() + 200;
     while (performance.now() < blockedUntil) {
       // The event loop is blocked here, as a long synchronous task in a proxy would block it.
     }
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Two turns of the loop: the monitor's overdue timer has fired (and recorded the delay) by the second.
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
 
     const samples = parse(await withProcess.metrics());
     expect(value(samples, 'nodejs_eventloop_lag_max_seconds', {})).toBeGreaterThanOrEqual(0.15);

@@ -90,6 +90,12 @@ export async function getJson(url: string, timeoutMs = 5000): Promise<{ status: 
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
 }
 
+/** A proxy's admin /metrics, as Prometheus text. */
+export async function proxyMetrics(adminUrl: string): Promise<string> {
+  const res = await fetch(`${adminUrl}metrics`, { signal: AbortSignal.timeout(5000) });
+  return res.text();
+}
+
 /** What a proxy's process went through since the last read: its worst event-loop delay and its time in GC. */
 export interface ProcessFigures {
   eventLoopDelayMaxMs: number;
@@ -102,8 +108,7 @@ export interface ProcessFigures {
  * scrape (the proxy resets it on each), GC time and count are totals since the process started.
  */
 export async function processFigures(adminUrl: string): Promise<ProcessFigures> {
-  const res = await fetch(`${adminUrl}metrics`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
+  const text = await proxyMetrics(adminUrl);
   const sum = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
   return {
     eventLoopDelayMaxMs: sum(/^nodejs_eventloop_lag_max_seconds (\S+)$/gm) * 1000,

@@ -78,6 +78,16 @@ export interface ConnectTarget {
   report(endpoint: EndpointState, outcome: Outcome): void;
 }
 
+function send(target: ConnectTarget, endpoint: EndpointState, request: ProxyRequest) {
+  return target.dispatcher(endpoint).request({
+    method: request.method as Dispatcher.HttpMethod,
+    path: request.path,
+    headers: request.headers,
+    body: request.body,
+    signal: request.signal,
+  });
+}
+
 export function connect(target: ConnectTarget): Dispatch {
   return async (request: ProxyRequest) => {
     const endpoint = request.context.endpoint;
@@ -90,18 +100,10 @@ export function connect(target: ConnectTarget): Dispatch {
         endpoint.active -= 1;
       }
     };
-    const send = () =>
-      target.dispatcher(endpoint).request({
-        method: request.method as Dispatcher.HttpMethod,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-        signal: request.signal,
-      });
     let response: Dispatcher.ResponseData;
     try {
       try {
-        response = await send();
+        response = await send(target, endpoint, request);
       } catch (error) {
         const replayable = request.body === null || Buffer.isBuffer(request.body);
         if (
@@ -111,7 +113,7 @@ export function connect(target: ConnectTarget): Dispatch {
           !staleConnection(error)
         )
           throw error;
-        response = await send();
+        response = await send(target, endpoint, request);
       }
     } catch (error) {
       release();
