@@ -1,9 +1,10 @@
 /**
- * Upstream connection pools (undici Pool: HTTP/1.1 keep-alive, one request per connection at a time), one per
- * endpoint address and connection settings. Pools outlive config snapshots so that a swap drops no connection;
+ * Upstream connection pools (HTTP/1.1 keep-alive, one request per connection at a time; see connection-pool.ts),
+ * one per endpoint address and connection settings. Pools outlive config snapshots so that a swap drops no connection;
  * after a swap, pools no snapshot refers to are closed gracefully (in-flight requests finish first).
  */
-import { buildConnector, Pool } from 'undici';
+import { buildConnector } from 'undici';
+import { ConnectionPool } from './connection-pool.ts';
 import type { ClientTls } from './mtls.ts';
 
 export interface PoolOptions {
@@ -19,6 +20,13 @@ export interface PoolOptions {
  * while the control plane is away, must not turn its callers' certificates into failed requests. The fallback
  * happens before any request is written on the connection, so nothing is sent twice.
  */
+/**
+ * Connections being opened at once per endpoint. Loopback connects take well under a millisecond, mutual-TLS ones a
+ * few milliseconds of CPU on each side; two at a time let a pool grow by hundreds a second when requests keep
+ * waiting, without a burst of requests turning into a burst of handshakes.
+ */
+const MAX_CONNECTING = 2;
+
 const HANDSHAKE_REFUSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 function meshConnector(tls: ClientTls, timeout: number): buildConnector.connector {
@@ -40,7 +48,7 @@ function meshConnector(tls: ClientTls, timeout: number): buildConnector.connecto
 }
 
 export class Pools {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, ConnectionPool>();
 
   static key(address: string, port: number, options: PoolOptions): string {
     // The TLS part last: a certificate generation, and whether plaintext is allowed as a fallback.
@@ -48,22 +56,28 @@ export class Pools {
     return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}|${tls}`;
   }
 
-  get(address: string, port: number, options: PoolOptions): Pool {
+  get(address: string, port: number, options: PoolOptions): ConnectionPool {
     const key = Pools.key(address, port, options);
     let pool = this.pools.get(key);
     if (!pool) {
       const host = address.includes(':') ? `[${address}]` : address;
       const tls = options.tls;
       if (tls) this.retireOlder(`${address}:${port}|`, tls.generation);
-      pool = new Pool(`${tls ? 'https' : 'http'}://${host}:${port}`, {
+      pool = new ConnectionPool(`${tls ? 'https' : 'http'}://${host}:${port}`, {
         connections: options.connections,
-        pipelining: 1,
-        connect: tls ? meshConnector(tls, options.connectTimeoutMs) : { timeout: options.connectTimeoutMs },
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 600_000,
-        strictContentLength: true,
+        maxConnecting: MAX_CONNECTING,
+        client: {
+          pipelining: 1,
+          // One connector per pool, shared by its connections: it holds the TLS session cache (resumption).
+          connect: tls
+            ? meshConnector(tls, options.connectTimeoutMs)
+            : buildConnector({ timeout: options.connectTimeoutMs }),
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          keepAliveTimeout: 30_000,
+          keepAliveMaxTimeout: 600_000,
+          strictContentLength: true,
+        },
       });
       this.pools.set(key, pool);
     }

@@ -1,0 +1,248 @@
+/**
+ * One endpoint's connection pool: HTTP/1.1 keep-alive connections (undici Clients, one request at a time each), at
+ * most `connections` of them, of which at most `maxConnecting` are being opened at any moment.
+ *
+ * undici's own Pool opens a new connection for every request that finds all connections busy, and binds that
+ * request to it. A burst of a hundred requests then starts a hundred connections at once: with mutual TLS that
+ * is a hundred handshakes, each costing both proxies milliseconds of CPU on Node, while the connections already
+ * open free up within milliseconds. On a busy machine that burst of handshakes is itself the slowdown that makes
+ * the next burst: requests pile up, per-try timeouts fire and healthy endpoints are ejected. Here a request that
+ * finds every connection busy waits in the pool's queue and goes to the first connection that is free, an
+ * existing one or a new one, as in Envoy's pools; new connections are opened a few at a time while requests
+ * wait. A waiting request whose signal aborts (a per-try timeout) leaves the queue at once.
+ *
+ * A connection that closes (the upstream's idle timeout, an error) leaves the pool; a new one is opened when
+ * requests need it.
+ */
+import { Client, Dispatcher, errors } from 'undici';
+
+export interface ConnectionPoolOptions {
+  connections: number;
+  /** Connections being opened at once; requests beyond them wait for the first free connection. */
+  maxConnecting: number;
+  /** Each connection's options. `connect` should be one function shared by all (it holds the TLS session cache). */
+  client: Client.Options;
+}
+
+/** What the pool needs of a request's signal: AbortSignal, or the request path's lighter look-alike. */
+interface Abortable {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+function abortable(signal: unknown): Abortable | undefined {
+  const s = signal as Partial<Abortable> | null | undefined;
+  return typeof s?.addEventListener === 'function' && typeof s.aborted === 'boolean'
+    ? (s as Abortable)
+    : undefined;
+}
+
+interface Waiting {
+  options: Dispatcher.DispatchOptions;
+  handler: Dispatcher.DispatchHandler;
+  signal: Abortable | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** The handlers undici's request API passes take errors through onError; newer ones through onResponseError. */
+function fail(handler: Dispatcher.DispatchHandler, error: Error): void {
+  const legacy = handler as { onError?: (error: Error) => void };
+  if (typeof legacy.onError === 'function') legacy.onError(error);
+  else handler.onResponseError?.(undefined as never, error);
+}
+
+export class ConnectionPool extends Dispatcher {
+  private readonly clients = new Set<Client>();
+  /** Connected, idle connections; the most recently used last, so that the least used ones time out. */
+  private readonly free: Client[] = [];
+  private readonly queue: Waiting[] = [];
+  private connecting = 0;
+  private state: 'open' | 'closing' | 'destroyed' = 'open';
+  private whenDrained: (() => void) | undefined;
+
+  constructor(
+    private readonly origin: string,
+    private readonly options: ConnectionPoolOptions,
+  ) {
+    super();
+  }
+
+  /** Connections open or opening, and requests waiting for one. */
+  get stats(): { connections: number; connecting: number; free: number; queued: number } {
+    return {
+      connections: this.clients.size,
+      connecting: this.connecting,
+      free: this.free.length,
+      queued: this.queue.length,
+    };
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.state !== 'open') {
+      fail(
+        handler,
+        this.state === 'closing' ? new errors.ClientClosedError() : new errors.ClientDestroyedError(),
+      );
+      return false;
+    }
+    const client = this.free.pop() ?? (this.canOpen() ? this.open() : undefined);
+    if (client) this.send(client, options, handler);
+    else this.wait(options, handler);
+    return true;
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | undefined {
+    const closed = this.closeAll();
+    if (!callback) return closed;
+    closed.then(callback, callback);
+    return undefined;
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(error: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(error: Error | null, callback: () => void): void;
+  override destroy(
+    errorOrCallback?: Error | null | (() => void),
+    callback?: () => void,
+  ): Promise<void> | undefined {
+    const error = typeof errorOrCallback === 'function' ? null : (errorOrCallback ?? null);
+    const done = typeof errorOrCallback === 'function' ? errorOrCallback : callback;
+    const destroyed = this.destroyAll(error ?? new errors.ClientDestroyedError());
+    if (!done) return destroyed;
+    destroyed.then(done, done);
+    return undefined;
+  }
+
+  private async closeAll(): Promise<void> {
+    if (this.state === 'destroyed') return;
+    this.state = 'closing';
+    if (this.queue.length > 0) await new Promise<void>((resolve) => (this.whenDrained = resolve));
+    await Promise.all([...this.clients].map((c) => c.close().catch(() => c.destroy())));
+    this.clients.clear();
+    this.free.length = 0;
+  }
+
+  private async destroyAll(error: Error): Promise<void> {
+    this.state = 'destroyed';
+    for (const waiting of this.queue.splice(0)) {
+      this.unwatch(waiting);
+      fail(waiting.handler, error);
+    }
+    this.whenDrained?.();
+    const all = [...this.clients];
+    this.clients.clear();
+    this.free.length = 0;
+    await Promise.all(all.map((c) => c.destroy(error).catch(() => {})));
+  }
+
+  private canOpen(): boolean {
+    return this.clients.size < this.options.connections && this.connecting < this.options.maxConnecting;
+  }
+
+  private open(): Client {
+    const client = new Client(this.origin, this.options.client);
+    this.clients.add(client);
+    this.connecting += 1;
+    let opening = true;
+    const opened = () => {
+      if (opening) {
+        opening = false;
+        this.connecting -= 1;
+      }
+    };
+    const gone = () => {
+      opened();
+      // A connection with a request still to send reconnects by itself (undici resends requests not yet written);
+      // an idle one leaves the pool, which opens a new one when requests need it.
+      if (client.stats.size > 0 || !this.clients.delete(client)) return;
+      const at = this.free.indexOf(client);
+      if (at !== -1) this.free.splice(at, 1);
+      client.destroy().catch(() => {});
+      this.serveQueue();
+    };
+    client.on('connect', () => {
+      opened();
+      this.serveQueue();
+    });
+    client.on('connectionError', () => {
+      // undici fails the request the connection held; the connection cannot be closed in this state.
+      opened();
+      this.clients.delete(client);
+      this.serveQueue();
+    });
+    client.on('disconnect', gone);
+    client.on('drain', () => this.release(client));
+    return client;
+  }
+
+  private send(
+    client: Client,
+    options: Dispatcher.DispatchOptions,
+    handler: Dispatcher.DispatchHandler,
+  ): void {
+    // false: the connection is busy until it emits 'drain'.
+    if (client.dispatch(options, handler)) this.release(client);
+  }
+
+  /** `client` can carry another request: the longest-waiting one, or it joins the free connections. */
+  private release(client: Client): void {
+    if (!this.clients.has(client)) return;
+    const waiting = this.queue.shift();
+    if (waiting) {
+      this.unwatch(waiting);
+      this.send(client, waiting.options, waiting.handler);
+      this.drained();
+      return;
+    }
+    this.free.push(client);
+  }
+
+  /** Opens connections for waiting requests while the limits allow, each taking the longest-waiting request. */
+  private serveQueue(): void {
+    while (this.queue.length > 0 && this.state !== 'destroyed') {
+      const client = this.free.pop() ?? (this.canOpen() ? this.open() : undefined);
+      if (!client) return;
+      const waiting = this.queue.shift() as Waiting;
+      this.unwatch(waiting);
+      this.send(client, waiting.options, waiting.handler);
+    }
+    this.drained();
+  }
+
+  private wait(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    const signal = abortable((options as { signal?: unknown }).signal);
+    if (signal?.aborted) {
+      fail(handler, signal.reason instanceof Error ? signal.reason : new errors.RequestAbortedError());
+      return;
+    }
+    const waiting: Waiting = { options, handler, signal, onAbort: undefined };
+    if (signal) {
+      waiting.onAbort = () => {
+        const at = this.queue.indexOf(waiting);
+        if (at === -1) return;
+        this.queue.splice(at, 1);
+        fail(handler, signal.reason instanceof Error ? signal.reason : new errors.RequestAbortedError());
+        this.drained();
+      };
+      signal.addEventListener('abort', waiting.onAbort);
+    }
+    this.queue.push(waiting);
+  }
+
+  private unwatch(waiting: Waiting): void {
+    if (waiting.onAbort) waiting.signal?.removeEventListener('abort', waiting.onAbort);
+  }
+
+  private drained(): void {
+    if (this.queue.length === 0 && this.whenDrained) {
+      const resolve = this.whenDrained;
+      this.whenDrained = undefined;
+      resolve();
+    }
+  }
+}

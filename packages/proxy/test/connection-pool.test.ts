@@ -1,0 +1,218 @@
+/**
+ * The upstream connection pool on real sockets. Its connector is wrapped so that the test decides when each new
+ * connection is established (standing in for a TLS handshake that takes a while on a busy machine): a burst of
+ * requests must wait for the connections already open rather than start one connection each, a waiting request
+ * whose signal aborts must leave at once, and close/destroy must settle every waiting request.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildConnector, errors } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionPool } from '../src/connection-pool.ts';
+
+interface Upstream {
+  port: number;
+  server: http.Server;
+  /** Requests being held, in arrival order: call one to answer it. */
+  held: (() => void)[];
+  close(): Promise<void>;
+}
+
+/** Answers at once, or holds requests to /hold until the test answers them. */
+async function upstream(): Promise<Upstream> {
+  const held: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const answer = () => res.end(req.url);
+    if (req.url === '/hold') held.push(answer);
+    else answer();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    held,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A connector whose connects wait until the test lets them through; counts how many ran at once. */
+function gatedConnector() {
+  const inner = buildConnector({});
+  const waiting: (() => void)[] = [];
+  const counts = { started: 0, inProgress: 0, mostAtOnce: 0 };
+  const onStart: (() => void)[] = [];
+  const connect: buildConnector.connector = (options, callback) => {
+    counts.started += 1;
+    counts.inProgress += 1;
+    counts.mostAtOnce = Math.max(counts.mostAtOnce, counts.inProgress);
+    waiting.push(() =>
+      inner(options, (error, socket) => {
+        counts.inProgress -= 1;
+        if (error) callback(error, null);
+        else callback(null, socket as NonNullable<typeof socket>);
+      }),
+    );
+    for (const fn of onStart.splice(0)) fn();
+  };
+  return {
+    connect,
+    counts,
+    /** Lets every connect started so far through. */
+    release: () => {
+      for (const go of waiting.splice(0)) go();
+    },
+    /** Resolves once `n` connects have started in all. */
+    started: async (n: number) => {
+      while (counts.started < n) await new Promise<void>((resolve) => onStart.push(resolve));
+    },
+  };
+}
+
+function pool(port: number, connections: number, connect?: buildConnector.connector) {
+  return new ConnectionPool(`http://127.0.0.1:${port}`, {
+    connections,
+    maxConnecting: 2,
+    client: { pipelining: 1, connect: connect ?? buildConnector({}) },
+  });
+}
+
+async function get(p: ConnectionPool, path: string, signal?: AbortSignal): Promise<string> {
+  const res = await p.request({ method: 'GET', path, ...(signal ? { signal } : {}) });
+  return res.body.text();
+}
+
+/** Waits until `check` holds, one event-loop turn at a time (bounded). */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000 && !check(); i++) await new Promise((resolve) => setImmediate(resolve));
+  expect(check()).toBe(true);
+}
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe('upstream connection pool', () => {
+  it('serves a burst on the connections it has, opening at most two more at a time', async () => {
+    const up = await upstream();
+    const gate = gatedConnector();
+    const p = pool(up.port, 100, gate.connect);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+
+    const answers = Array.from({ length: 50 }, (_, i) => get(p, `/r${i}`));
+    await gate.started(2);
+    expect(p.stats).toMatchObject({ connections: 2, connecting: 2, queued: 48 });
+
+    // The two connections come up: they serve the queue while the next two are being opened.
+    gate.release();
+    const done: string[] = [];
+    for (const a of answers) void a.then((text) => done.push(text));
+    await until(() => done.length === 48);
+    expect(gate.counts.started).toBe(4);
+    expect(gate.counts.mostAtOnce).toBe(2);
+
+    gate.release();
+    expect((await Promise.all(answers)).sort()).toEqual(
+      Array.from({ length: 50 }, (_, i) => `/r${i}`).sort(),
+    );
+    expect(gate.counts.started).toBe(4);
+    await until(() => p.stats.free === 4);
+    expect(p.stats).toMatchObject({ connections: 4, connecting: 0, queued: 0 });
+  });
+
+  it('a waiting request whose signal aborts fails at once and leaves the queue', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 1);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+
+    const first = get(p, '/hold');
+    await until(() => up.held.length === 1);
+    const controller = new AbortController();
+    const second = get(p, '/second', controller.signal);
+    await until(() => p.stats.queued === 1);
+    const reason = new Error('per-try timeout');
+    controller.abort(reason);
+    await expect(second).rejects.toBe(reason);
+    expect(p.stats.queued).toBe(0);
+
+    up.held[0]?.();
+    expect(await first).toBe('/hold');
+    expect(await get(p, '/third')).toBe('/third');
+  });
+
+  it('requests to an endpoint that refuses connections all fail, none left waiting', async () => {
+    const up = await upstream();
+    const port = up.port;
+    await up.close();
+    const p = pool(port, 100);
+    cleanup.push(() => p.destroy());
+
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => get(p, `/r${i}`)));
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason.code).toBe('ECONNREFUSED');
+    }
+    expect(p.stats).toMatchObject({ connections: 0, connecting: 0, queued: 0 });
+  });
+
+  it('an idle connection the upstream closes leaves the pool, and the next request opens another', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 10);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+    const sockets: import('node:net').Socket[] = [];
+    up.server.on('connection', (s) => sockets.push(s));
+
+    expect(await get(p, '/one')).toBe('/one');
+    await until(() => p.stats.free === 1);
+    expect(p.stats.connections).toBe(1);
+    sockets[0]?.destroy();
+    await until(() => p.stats.connections === 0);
+    expect(await get(p, '/two')).toBe('/two');
+    expect(sockets).toHaveLength(2);
+  });
+
+  it('close answers the waiting requests first and refuses new ones; destroy fails them', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 1);
+    cleanup.push(() => up.close());
+
+    const first = get(p, '/hold');
+    await until(() => up.held.length === 1);
+    const waiting = get(p, '/waiting');
+    await until(() => p.stats.queued === 1);
+    const closed = p.close();
+    await expect(get(p, '/late')).rejects.toBeInstanceOf(errors.ClientClosedError);
+    up.held[0]?.();
+    expect(await first).toBe('/hold');
+    expect(await waiting).toBe('/waiting');
+    await closed;
+
+    const q = pool(up.port, 1);
+    const settled = (a: Promise<string>) =>
+      a.then(
+        (text) => `answered ${text}`,
+        (error: Error) => error,
+      );
+    const held = settled(get(q, '/hold'));
+    await until(() => up.held.length === 2);
+    const queued = settled(get(q, '/queued'));
+    await until(() => q.stats.queued === 1);
+    const boom = new Error('shutting down');
+    await q.destroy(boom);
+    expect(await queued).toBe(boom);
+    expect(await held).toBeInstanceOf(Error);
+  });
+});
