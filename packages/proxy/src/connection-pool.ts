@@ -22,6 +22,8 @@ export interface ConnectionPoolOptions {
   maxConnecting: number;
   /** Each connection's options. `connect` should be one function shared by all (it holds the TLS session cache). */
   client: Client.Options;
+  /** Called for each connection the pool starts to open. */
+  onOpen?: () => void;
 }
 
 /** What the pool needs of a request's signal: AbortSignal, or the request path's lighter look-alike. */
@@ -146,6 +148,7 @@ export class ConnectionPool extends Dispatcher {
 
   private open(): Client {
     const client = new Client(this.origin, this.options.client);
+    this.options.onOpen?.();
     this.clients.add(client);
     this.connecting += 1;
     let opening = true;

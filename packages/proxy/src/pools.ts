@@ -47,8 +47,24 @@ function meshConnector(tls: ClientTls, timeout: number): buildConnector.connecto
   };
 }
 
+/** One endpoint's connections, as the proxy's metrics show them (Envoy's upstream_cx_* and upstream_rq_pending_*). */
+export interface EndpointPoolStats {
+  /** "address:port" */
+  endpoint: string;
+  /** Open or being opened. */
+  connections: number;
+  /** Requests waiting for a connection. */
+  pending: number;
+  /** Connections opened since the proxy started. */
+  opened: number;
+}
+
 export class Pools {
   private readonly pools = new Map<string, ConnectionPool>();
+  /** Connections opened per origin ("address:port"), across the pools it has had (certificate renewals). */
+  private readonly opened = new Map<string, number>();
+  /** The endpoint label of each pool: "address:port", IPv6 in brackets. */
+  private readonly endpoints = new WeakMap<ConnectionPool, string>();
 
   static key(address: string, port: number, options: PoolOptions): string {
     // The TLS part last: a certificate generation, and whether plaintext is allowed as a fallback.
@@ -62,6 +78,7 @@ export class Pools {
     if (!pool) {
       const host = address.includes(':') ? `[${address}]` : address;
       const tls = options.tls;
+      const origin = `${address}:${port}`;
       if (tls) this.retireOlder(`${address}:${port}|`, tls.generation);
       pool = new ConnectionPool(`${tls ? 'https' : 'http'}://${host}:${port}`, {
         connections: options.connections,
@@ -78,8 +95,10 @@ export class Pools {
           keepAliveMaxTimeout: 600_000,
           strictContentLength: true,
         },
+        onOpen: () => this.opened.set(origin, (this.opened.get(origin) ?? 0) + 1),
       });
       this.pools.set(key, pool);
+      this.endpoints.set(pool, `${host}:${port}`);
     }
     return pool;
   }
@@ -105,7 +124,26 @@ export class Pools {
         closing.push(pool.close().catch(() => {}));
       }
     }
+    for (const origin of this.opened.keys()) if (!live.has(origin)) this.opened.delete(origin);
     await Promise.all(closing);
+  }
+
+  /** Per endpoint, summed over its pools. */
+  stats(): EndpointPoolStats[] {
+    const by = new Map<string, EndpointPoolStats>();
+    for (const [key, pool] of this.pools) {
+      const origin = key.slice(0, key.indexOf('|'));
+      let entry = by.get(origin);
+      if (!entry) {
+        const endpoint = this.endpoints.get(pool) ?? origin;
+        entry = { endpoint, connections: 0, pending: 0, opened: this.opened.get(origin) ?? 0 };
+        by.set(origin, entry);
+      }
+      const { connections, queued } = pool.stats;
+      entry.connections += connections;
+      entry.pending += queued;
+    }
+    return [...by.values()];
   }
 
   get size(): number {

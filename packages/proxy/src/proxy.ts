@@ -319,6 +319,7 @@ export class TrellisProxy {
       revision: () => this.current.config.revision,
       reloads: () => ({ ...this.reloads }),
       processMetrics: this.options.processMetrics === true,
+      upstreamPools: () => this.pools.stats(),
     });
     return {
       ready: () => !this.closed && this.current !== undefined,

@@ -2,7 +2,7 @@
  * A request waiting for one of the endpoint's connections (all `maxConnections` busy) is still bound by its route
  * timeout: it is answered 504 when the timeout passes, not when a connection frees up. undici's own pool kept such a
  * request queued, its abort unheard, until a connection was free; a stuck upstream then held every waiting request
- * far past its timeout.
+ * far past its timeout. The proxy's metrics show the waiting request and the endpoint's connections meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrellisProxy } from '../src/proxy.ts';
@@ -58,16 +58,32 @@ describe('a request waiting for a connection', () => {
     for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(held).toHaveLength(1);
 
+    const metrics = proxy.adminSource().metrics;
+    const endpoint = `destination_endpoint="127.0.0.1:${up.port}"`;
+    const sample = async (name: string) =>
+      Number(new RegExp(`^${name}\\{${endpoint}\\} (\\S+)$`, 'm').exec(await metrics())?.[1]);
+
     const started = performance.now();
-    const waiting = await send(port, 'svc', '/waiting');
+    const answer = send(port, 'svc', '/waiting');
+    let pending = 0;
+    for (let i = 0; i < 200 && pending === 0; i++) {
+      pending = await sample('trellis_upstream_pending_requests');
+      if (pending === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(pending).toBe(1);
+    expect(await sample('trellis_upstream_connections')).toBe(1);
+    const waiting = await answer;
     const tookMs = performance.now() - started;
     expect(waiting.status).toBe(504);
     expect(waiting.headers['x-trellis-error']).toBe('upstream_timeout');
     expect(tookMs).toBeLessThan(TIMEOUT_MS + 2000);
     expect(held).toHaveLength(1);
 
+    expect(await sample('trellis_upstream_pending_requests')).toBe(0);
+
     held[0]?.();
     expect((await first).status).toBe(200);
     expect((await send(port, 'svc', '/after')).status).toBe(200);
+    expect(await sample('trellis_upstream_connections_opened_total')).toBe(1);
   });
 });

@@ -15,6 +15,7 @@ import {
   type MetricValueWithName,
   Registry,
 } from 'prom-client';
+import type { EndpointPoolStats } from '../pools.ts';
 import type { TelemetryRecorder, TelemetryTotals } from './recorder.ts';
 import { RESPONSE_CLASSES } from './recorder.ts';
 
@@ -35,6 +36,11 @@ export interface MetricsExtra {
    * to see it. One set per process: only the proxy a process runs for (the CLI's) turns them on.
    */
   processMetrics?: boolean;
+  /**
+   * Upstream connections per endpoint (Envoy's upstream_cx_active, upstream_cx_total, upstream_rq_pending_active):
+   * a rise in connections opened, or requests waiting for one, shows a pool straining before requests fail.
+   */
+  upstreamPools?: () => EndpointPoolStats[];
 }
 
 /**
@@ -246,6 +252,47 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
       this.set(snapshot().activeRequests);
     },
   });
+
+  const pools = extra.upstreamPools;
+  if (pools) {
+    const perEndpoint = (
+      name: string,
+      help: string,
+      type: typeof Gauge | typeof Counter,
+      field: 'connections' | 'pending' | 'opened',
+    ) =>
+      new type({
+        name,
+        help,
+        labelNames: ['destination_endpoint'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const p of pools()) {
+            if (this instanceof Gauge) this.set({ destination_endpoint: p.endpoint }, p[field]);
+            else this.inc({ destination_endpoint: p.endpoint }, p[field]);
+          }
+        },
+      });
+    perEndpoint(
+      'trellis_upstream_connections',
+      'Upstream connections open or being opened, per endpoint.',
+      Gauge,
+      'connections',
+    );
+    perEndpoint(
+      'trellis_upstream_pending_requests',
+      'Requests waiting for an upstream connection, per endpoint.',
+      Gauge,
+      'pending',
+    );
+    perEndpoint(
+      'trellis_upstream_connections_opened_total',
+      'Upstream connections opened, per endpoint.',
+      Counter,
+      'opened',
+    );
+  }
 
   new Gauge({
     name: 'trellis_config_revision',
