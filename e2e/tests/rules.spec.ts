@@ -71,7 +71,7 @@ test("editing service-c's breaker thresholds and outlier settings round-trips", 
   const errors = collectErrors(page);
   const changes = collectChanges(page);
   const original = await getPolicy(request);
-  expect(original.connectionPool.maxRequests).toBe(200);
+  expect(original.connectionPool.maxRequests).toBe(1024);
   expect(original.outlierDetection.consecutive5xx).toBe(3);
   try {
     await page.goto(consoleUrl('/services/service-c'));
@@ -83,7 +83,7 @@ test("editing service-c's breaker thresholds and outlier settings round-trips", 
     const form = page.getByRole('form', { name: `Traffic policy ${POLICY}` });
     const maxRequests = form.getByLabel('Max requests', { exact: true });
     const consecutive5xx = form.getByLabel('Consecutive 5xx', { exact: true });
-    await expect(maxRequests).toHaveValue('200');
+    await expect(maxRequests).toHaveValue('1024');
     await expect(consecutive5xx).toHaveValue('3');
     await expect(form.getByLabel('Algorithm')).toHaveValue('least_request');
 
@@ -100,7 +100,7 @@ test("editing service-c's breaker thresholds and outlier settings round-trips", 
     await form.getByRole('button', { name: 'Review changes' }).click();
     const diff = form.getByTestId('diff-preview');
     await expect(diff.getByTestId('diff-connectionPool.maxRequests')).toContainText('Max requests');
-    await expect(diff.getByTestId('diff-connectionPool.maxRequests')).toContainText('200 → 321');
+    await expect(diff.getByTestId('diff-connectionPool.maxRequests')).toContainText('1024 → 321');
     await expect(diff.getByTestId('diff-outlierDetection.consecutive5xx')).toContainText('3 → 4');
     await expect(diff.getByRole('row')).toHaveCount(3);
     // service-c's own proxies and those of its caller, service-b, are sent the change.

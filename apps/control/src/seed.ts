@@ -74,8 +74,10 @@ const policies: TrafficPolicySpecInput[] = [
     loadBalancer: { type: 'least_request' },
     // Retries in flight at once: Envoy's default of 3 refuses most retries of the requests a dying instance fails
     // in its first half second at 100 req/s on a busy machine; the retry budget (20 % on top of the traffic) still
-    // keeps a retry storm out.
-    connectionPool: { maxConnections: 100, maxPendingRequests: 100, maxRequests: 200, maxRetries: 50 },
+    // keeps a retry storm out. Requests in flight and waiting keep Envoy's defaults (1,024): a breaker is the last
+    // guard, sized for the traffic. At 1,000 req/s a limit of 200 in flight sheds load whenever latency passes
+    // 0.2 s for a moment, as it does on a busy machine when an instance dies and the others take its share.
+    connectionPool: { maxConnections: 100, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 50 },
     // Up to two of service-c's three instances may be out at once: with Envoy's default of 10 %, one ejected
     // flaky instance would keep a dead one in service until its ejection ran out.
     outlierDetection: {
