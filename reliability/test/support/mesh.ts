@@ -159,9 +159,13 @@ export async function putRouteDestinations(
  * outlier detection to eject healthy but slow instances; a service taking real traffic does not see such a step.
  * Returns the ramp's failures, which the case reports.
  */
-export async function warmUp(url: string, targetRate = 0): Promise<{ sent: number; failed: number }> {
+export async function warmUp(
+  url: string,
+  targetRate = 0,
+): Promise<{ sent: number; failed: number; failures: string[] }> {
   let sent = 0;
   let failed = 0;
+  const failures: string[] = [];
   const rates = [20, 50];
   for (let rate = 100; rate < targetRate; rate *= 2) rates.push(rate);
   for (const rate of rates) {
@@ -171,8 +175,10 @@ export async function warmUp(url: string, targetRate = 0): Promise<{ sent: numbe
     const stats = await ramp.stop();
     sent += stats.sent;
     failed += stats.failed;
+    // The last few failures of each step (the generator keeps the last 20), as evidence of what went wrong.
+    for (const f of stats.failures.slice(-5)) failures.push(`${rate} req/s: ${describeFailure(f)}`);
   }
-  return { sent, failed };
+  return { sent, failed, failures };
 }
 
 /** One failed request in a line: its status and the innermost reason along the chain of calls, e.g. "502 c-1 …". */
