@@ -63,6 +63,7 @@ export class ConnectionPool extends Dispatcher {
   private connecting = 0;
   private state: 'open' | 'closing' | 'destroyed' = 'open';
   private whenDrained: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly origin: string,
@@ -98,7 +99,8 @@ export class ConnectionPool extends Dispatcher {
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | undefined {
-    const closed = this.closeAll();
+    this.closing ??= this.closeAll();
+    const closed = this.closing;
     if (!callback) return closed;
     closed.then(callback, callback);
     return undefined;

@@ -195,10 +195,12 @@ describe('upstream connection pool', () => {
     await until(() => p.stats.queued === 1);
     const closed = p.close();
     await expect(get(p, '/late')).rejects.toBeInstanceOf(errors.ClientClosedError);
+    const closedAgain = p.close();
     up.held[0]?.();
     expect(await first).toBe('/hold');
     expect(await waiting).toBe('/waiting');
     await closed;
+    await closedAgain;
 
     const q = pool(up.port, 1);
     const settled = (a: Promise<string>) =>
