@@ -13,8 +13,9 @@
  * (RELIABILITY_EJECTION_BAR_MS).
  *
  * The load is ramped up to its rate and held RELIABILITY_KILL_AFTER_S (5 s) before the kill, with not one failure
- * and not one ejected instance allowed in that time. An instance ejected during the ramp (recorded) is waited for
- * until its ejection runs out: the fault is one instance dying in a healthy mesh. Besides the verdict the case records where failures came from: the requests sent after
+ * and not one ejected instance allowed in that time (c-3's ejections aside: the demo mesh's c-3 is flaky by design).
+ * An instance ejected during the ramp (recorded) is waited for until its ejection runs out: the fault is one
+ * instance dying in a healthy mesh. Besides the verdict the case records where failures came from: the requests sent after
  * the kill per 500 ms (sent, failed, slowest) and the ten slowest with the instance that answered; each caller's
  * counts by service-c instance (answers, ejections, retries, overflows); and the worst event-loop delay and GC time
  * of every proxy involved and of this process, which sends the load.
@@ -125,6 +126,17 @@ async function ejectedNow(callers: Caller[]): Promise<Record<string, string[]>> 
   return held;
 }
 
+/**
+ * The steady instances among `held` per caller: c-3 of the demo mesh is flaky by design, and its ejections come and
+ * go whatever the case does.
+ */
+function steadyEjected(held: Record<string, string[]>): Record<string, string[]> {
+  const flaky = new Set(mesh.instances.filter((i) => i.spec.flaky).map((i) => i.spec.instance));
+  return Object.fromEntries(
+    Object.entries(held).map(([caller, instances]) => [caller, instances.filter((i) => !flaky.has(i))]),
+  );
+}
+
 /** Polls `caller`'s admin every 10 ms until it shows the endpoint ejected; resolves with the ms since `since`. */
 async function timeToEjection(caller: Caller, port: number, since: number, timeoutMs: number) {
   for (;;) {
@@ -193,14 +205,16 @@ describe('one upstream instance killed under load', () => {
             .map((i) => ({ name: i.spec.instance, adminUrl: i.adminUrl }));
     expect(mesh.instances.filter((i) => i.spec.service === 'service-c')).toHaveLength(3);
     const ramp = await warmUp(mesh.ingressUrl as string, RATE);
-    // The fault is one instance dying in a healthy mesh. An instance ejected while the load was ramped up (the
+    // The fault is one instance dying in a healthy mesh. A steady instance ejected while the load was ramped up (the
     // machine saturating for a moment) is recorded, and waited for until its ejection runs out.
     const ejectedAfterRamp = await ejectedNow(callers);
     const waitedFrom = performance.now();
     await pollUntil(
       'every service-c instance back in service after the ramp',
       async () =>
-        Object.values(await ejectedNow(callers)).every((held) => held.length === 0) ? true : undefined,
+        Object.values(steadyEjected(await ejectedNow(callers))).every((held) => held.length === 0)
+          ? true
+          : undefined,
       65_000,
       250,
     );
@@ -314,7 +328,7 @@ describe('one upstream instance killed under load', () => {
     // Failures or ejections before the kill mean the machine could not carry the load, which no fault handling
     // can hide.
     expect(before.filter((r) => !r.ok)).toEqual([]);
-    expect(ejectedBeforeKill).toEqual(Object.fromEntries(callers.map((c) => [c.name, []])));
+    expect(steadyEjected(ejectedBeforeKill)).toEqual(Object.fromEntries(callers.map((c) => [c.name, []])));
     expect(errorRateAfterKill).toBeLessThanOrEqual(config.maxErrorRate);
     expect(ejectionMs).not.toBeNull();
     expect(ejectionMs as number).toBeLessThanOrEqual(config.ejectionBarMs);

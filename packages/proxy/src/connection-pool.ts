@@ -60,6 +60,9 @@ export class ConnectionPool extends Dispatcher {
   /** Connected, idle connections; the most recently used last, so that the least used ones time out. */
   private readonly free: Client[] = [];
   private readonly queue: Waiting[] = [];
+  /** Connections whose socket is up. */
+  private readonly connected = new WeakSet<Client>();
+  private readonly retirers = new WeakMap<Client, () => void>();
   private connecting = 0;
   private state: 'open' | 'closing' | 'destroyed' = 'open';
   private whenDrained: (() => void) | undefined;
@@ -160,27 +163,31 @@ export class ConnectionPool extends Dispatcher {
         this.connecting -= 1;
       }
     };
-    const gone = () => {
+    /** The connection leaves the pool (closed or failed, holding no request); waiting requests may open another. */
+    const retire = () => {
       opened();
-      // A connection with a request still to send reconnects by itself (undici resends requests not yet written);
-      // an idle one leaves the pool, which opens a new one when requests need it.
-      if (client.stats.size > 0 || !this.clients.delete(client)) return;
+      if (!this.clients.delete(client)) return;
       const at = this.free.indexOf(client);
       if (at !== -1) this.free.splice(at, 1);
       client.destroy().catch(() => {});
       this.serveQueue();
     };
+    this.retirers.set(client, retire);
     client.on('connect', () => {
+      this.connected.add(client);
       opened();
       this.serveQueue();
     });
-    client.on('connectionError', () => {
-      // undici fails the request the connection held; the connection cannot be closed in this state.
-      opened();
-      this.clients.delete(client);
-      this.serveQueue();
+    // A connection that closes, or fails to open, while it still holds a request is reconnected by undici (which
+    // resends a request not yet written, or fails it); one holding none leaves the pool.
+    const closed = () => {
+      if (client.stats.size === 0) retire();
+    };
+    client.on('connectionError', closed);
+    client.on('disconnect', () => {
+      this.connected.delete(client);
+      closed();
     });
-    client.on('disconnect', gone);
     client.on('drain', () => this.release(client));
     return client;
   }
@@ -190,8 +197,15 @@ export class ConnectionPool extends Dispatcher {
     options: Dispatcher.DispatchOptions,
     handler: Dispatcher.DispatchHandler,
   ): void {
-    // false: the connection is busy until it emits 'drain'.
-    if (client.dispatch(options, handler)) this.release(client);
+    if (client.dispatch(options, handler)) {
+      this.release(client);
+      return;
+    }
+    // false: the connection is busy until it emits 'drain'; unless undici refused the request at once (a path it
+    // cannot send, for one), having failed it through its handler: nothing is in flight and no 'drain' follows.
+    if (client.stats.size > 0) return;
+    if (this.connected.has(client)) this.release(client);
+    else this.retirers.get(client)?.();
   }
 
   /** `client` can carry another request: the longest-waiting one, or it joins the free connections. */

@@ -165,6 +165,30 @@ describe('upstream connection pool', () => {
     expect(p.stats).toMatchObject({ connections: 0, connecting: 0, queued: 0 });
   });
 
+  it('a request undici refuses at once fails without holding a connection or an opening slot', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 10);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+
+    // On a new connection, three times (more than the two opening slots), then on a free one.
+    for (let i = 0; i < 3; i++) {
+      await expect(p.request({ method: 'OPTIONS', path: '*' })).rejects.toBeInstanceOf(
+        errors.InvalidArgumentError,
+      );
+      expect(p.stats).toMatchObject({ connections: 0, connecting: 0, queued: 0 });
+    }
+    expect(await get(p, '/one')).toBe('/one');
+    await until(() => p.stats.free === 1);
+    await expect(p.request({ method: 'OPTIONS', path: '*' })).rejects.toBeInstanceOf(
+      errors.InvalidArgumentError,
+    );
+    expect(p.stats).toMatchObject({ connections: 1, free: 1 });
+    expect(await get(p, '/two')).toBe('/two');
+  });
+
   it('an idle connection the upstream closes leaves the pool, and the next request opens another', async () => {
     const up = await upstream();
     const p = pool(up.port, 10);
