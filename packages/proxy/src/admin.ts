@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ERRORS, type ErrorCode, type Problem, problemType } from '@trellis/schema';
+import { hostPort } from './types.ts';
 
 export interface AdminSource {
   /** /ready: 200 {"ready":true} or 503 {"ready":false}. */
@@ -116,7 +117,7 @@ export function startAdmin(source: AdminSource, options: AdminOptions): Promise<
     server.listen(options.port, host, () => {
       server.off('error', reject);
       const { port } = server.address() as AddressInfo;
-      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      const url = `http://${hostPort(host, port)}`;
       resolve({
         url,
         close: () =>

@@ -62,8 +62,8 @@ export class ConnectionPool extends Dispatcher {
   private readonly queue: Waiting[] = [];
   /** Connections whose socket is up. */
   private readonly connected = new WeakSet<Client>();
-  private readonly retirers = new WeakMap<Client, () => void>();
-  private connecting = 0;
+  /** Connections being opened for the first time. */
+  private readonly opening = new Set<Client>();
   private state: 'open' | 'closing' | 'destroyed' = 'open';
   private whenDrained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
@@ -79,7 +79,7 @@ export class ConnectionPool extends Dispatcher {
   get stats(): { connections: number; connecting: number; free: number; queued: number } {
     return {
       connections: this.clients.size,
-      connecting: this.connecting,
+      connecting: this.opening.size,
       free: this.free.length,
       queued: this.queue.length,
     };
@@ -148,40 +148,23 @@ export class ConnectionPool extends Dispatcher {
   }
 
   private canOpen(): boolean {
-    return this.clients.size < this.options.connections && this.connecting < this.options.maxConnecting;
+    return this.clients.size < this.options.connections && this.opening.size < this.options.maxConnecting;
   }
 
   private open(): Client {
     const client = new Client(this.origin, this.options.client);
     this.options.onOpen?.();
     this.clients.add(client);
-    this.connecting += 1;
-    let opening = true;
-    const opened = () => {
-      if (opening) {
-        opening = false;
-        this.connecting -= 1;
-      }
-    };
-    /** The connection leaves the pool (closed or failed, holding no request); waiting requests may open another. */
-    const retire = () => {
-      opened();
-      if (!this.clients.delete(client)) return;
-      const at = this.free.indexOf(client);
-      if (at !== -1) this.free.splice(at, 1);
-      client.destroy().catch(() => {});
-      this.serveQueue();
-    };
-    this.retirers.set(client, retire);
+    this.opening.add(client);
     client.on('connect', () => {
       this.connected.add(client);
-      opened();
+      this.opening.delete(client);
       this.serveQueue();
     });
     // A connection that closes, or fails to open, while it still holds a request is reconnected by undici (which
     // resends a request not yet written, or fails it); one holding none leaves the pool.
     const closed = () => {
-      if (client.stats.size === 0) retire();
+      if (client.stats.size === 0) this.retire(client);
     };
     client.on('connectionError', closed);
     client.on('disconnect', () => {
@@ -190,6 +173,16 @@ export class ConnectionPool extends Dispatcher {
     });
     client.on('drain', () => this.release(client));
     return client;
+  }
+
+  /** The connection leaves the pool (closed or failed, holding no request); waiting requests may open another. */
+  private retire(client: Client): void {
+    this.opening.delete(client);
+    if (!this.clients.delete(client)) return;
+    const at = this.free.indexOf(client);
+    if (at !== -1) this.free.splice(at, 1);
+    client.destroy().catch(() => {});
+    this.serveQueue();
   }
 
   private send(
@@ -205,20 +198,25 @@ export class ConnectionPool extends Dispatcher {
     // cannot send, for one), having failed it through its handler: nothing is in flight and no 'drain' follows.
     if (client.stats.size > 0) return;
     if (this.connected.has(client)) this.release(client);
-    else this.retirers.get(client)?.();
+    else this.retire(client);
   }
 
   /** `client` can carry another request: the longest-waiting one, or it joins the free connections. */
   private release(client: Client): void {
     if (!this.clients.has(client)) return;
-    const waiting = this.queue.shift();
-    if (waiting) {
-      this.unwatch(waiting);
-      this.send(client, waiting.options, waiting.handler);
+    if (this.queue.length > 0) {
+      this.sendWaiting(client);
       this.drained();
       return;
     }
     this.free.push(client);
+  }
+
+  /** Sends the longest-waiting request on `client`. */
+  private sendWaiting(client: Client): void {
+    const waiting = this.queue.shift() as Waiting;
+    this.unwatch(waiting);
+    this.send(client, waiting.options, waiting.handler);
   }
 
   /** Opens connections for waiting requests while the limits allow, each taking the longest-waiting request. */
@@ -226,9 +224,7 @@ export class ConnectionPool extends Dispatcher {
     while (this.queue.length > 0 && this.state !== 'destroyed') {
       const client = this.free.pop() ?? (this.canOpen() ? this.open() : undefined);
       if (!client) return;
-      const waiting = this.queue.shift() as Waiting;
-      this.unwatch(waiting);
-      this.send(client, waiting.options, waiting.handler);
+      this.sendWaiting(client);
     }
     this.drained();
   }

@@ -6,6 +6,7 @@
 import { buildConnector } from 'undici';
 import { ConnectionPool } from './connection-pool.ts';
 import type { ClientTls } from './mtls.ts';
+import { hostPort } from './types.ts';
 
 export interface PoolOptions {
   connections: number;
@@ -15,18 +16,18 @@ export interface PoolOptions {
 }
 
 /**
- * Connects with mutual TLS; when the peer refuses the handshake and plaintext is allowed (permissive mode), with
- * plaintext instead. A mesh proxy answers TLS only once it holds a certificate: one just started, or restarted
- * while the control plane is away, must not turn its callers' certificates into failed requests. The fallback
- * happens before any request is written on the connection, so nothing is sent twice.
- */
-/**
  * Connections being opened at once per endpoint. Loopback connects take well under a millisecond, mutual-TLS ones a
  * few milliseconds of CPU on each side; two at a time let a pool grow by hundreds a second when requests keep
  * waiting, without a burst of requests turning into a burst of handshakes.
  */
 const MAX_CONNECTING = 2;
 
+/**
+ * Connects with mutual TLS; when the peer refuses the handshake and plaintext is allowed (permissive mode), with
+ * plaintext instead. A mesh proxy answers TLS only once it holds a certificate: one just started, or restarted
+ * while the control plane is away, must not turn its callers' certificates into failed requests. The fallback
+ * happens before any request is written on the connection, so nothing is sent twice.
+ */
 const HANDSHAKE_REFUSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 function meshConnector(tls: ClientTls, timeout: number): buildConnector.connector {
@@ -63,8 +64,6 @@ export class Pools {
   private readonly pools = new Map<string, ConnectionPool>();
   /** Connections opened per origin ("address:port"), across the pools it has had (certificate renewals). */
   private readonly opened = new Map<string, number>();
-  /** The endpoint label of each pool: "address:port", IPv6 in brackets. */
-  private readonly endpoints = new WeakMap<ConnectionPool, string>();
 
   static key(address: string, port: number, options: PoolOptions): string {
     // The TLS part last: a certificate generation, and whether plaintext is allowed as a fallback.
@@ -76,11 +75,10 @@ export class Pools {
     const key = Pools.key(address, port, options);
     let pool = this.pools.get(key);
     if (!pool) {
-      const host = address.includes(':') ? `[${address}]` : address;
       const tls = options.tls;
       const origin = `${address}:${port}`;
-      if (tls) this.retireOlder(`${address}:${port}|`, tls.generation);
-      pool = new ConnectionPool(`${tls ? 'https' : 'http'}://${host}:${port}`, {
+      if (tls) this.retireOlder(`${origin}|`, tls.generation);
+      pool = new ConnectionPool(`${tls ? 'https' : 'http'}://${hostPort(address, port)}`, {
         connections: options.connections,
         maxConnecting: MAX_CONNECTING,
         client: {
@@ -98,7 +96,6 @@ export class Pools {
         onOpen: () => this.opened.set(origin, (this.opened.get(origin) ?? 0) + 1),
       });
       this.pools.set(key, pool);
-      this.endpoints.set(pool, `${host}:${port}`);
     }
     return pool;
   }
@@ -135,7 +132,8 @@ export class Pools {
       const origin = key.slice(0, key.indexOf('|'));
       let entry = by.get(origin);
       if (!entry) {
-        const endpoint = this.endpoints.get(pool) ?? origin;
+        const colon = origin.lastIndexOf(':');
+        const endpoint = hostPort(origin.slice(0, colon), Number(origin.slice(colon + 1)));
         entry = { endpoint, connections: 0, pending: 0, opened: this.opened.get(origin) ?? 0 };
         by.set(origin, entry);
       }

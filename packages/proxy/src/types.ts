@@ -38,6 +38,11 @@ export interface EndpointState {
   mesh: boolean;
 }
 
+/** "address:port" as a URL or a label writes it: an IPv6 address in brackets. */
+export function hostPort(address: string, port: number): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
 /** A fresh endpoint state: healthy, not ejected, idle. `key` is "address:port" (IPv6 in brackets). */
 export function newEndpointState(
   service: string,
@@ -46,7 +51,7 @@ export function newEndpointState(
   fields: Partial<Omit<EndpointState, 'service' | 'address' | 'port'>> = {},
 ): EndpointState {
   return {
-    key: `${address.includes(':') ? `[${address}]` : address}:${port}`,
+    key: hostPort(address, port),
     service,
     address,
     port,

@@ -96,15 +96,21 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
+/** An upstream and a pool of `connections` to it, both closed after the test. */
+async function started(connections: number, connect?: buildConnector.connector) {
+  const up = await upstream();
+  const p = pool(up.port, connections, connect);
+  cleanup.push(
+    () => up.close(),
+    () => p.destroy(),
+  );
+  return { up, p };
+}
+
 describe('upstream connection pool', () => {
   it('serves a burst on the connections it has, opening at most two more at a time', async () => {
-    const up = await upstream();
     const gate = gatedConnector();
-    const p = pool(up.port, 100, gate.connect);
-    cleanup.push(
-      () => up.close(),
-      () => p.destroy(),
-    );
+    const { p } = await started(100, gate.connect);
 
     const answers = Array.from({ length: 50 }, (_, i) => get(p, `/r${i}`));
     await gate.started(2);
@@ -128,12 +134,7 @@ describe('upstream connection pool', () => {
   });
 
   it('a waiting request whose signal aborts fails at once and leaves the queue', async () => {
-    const up = await upstream();
-    const p = pool(up.port, 1);
-    cleanup.push(
-      () => up.close(),
-      () => p.destroy(),
-    );
+    const { up, p } = await started(1);
 
     const first = get(p, '/hold');
     await until(() => up.held.length === 1);
@@ -166,12 +167,7 @@ describe('upstream connection pool', () => {
   });
 
   it('a request undici refuses at once fails without holding a connection or an opening slot', async () => {
-    const up = await upstream();
-    const p = pool(up.port, 10);
-    cleanup.push(
-      () => up.close(),
-      () => p.destroy(),
-    );
+    const { p } = await started(10);
 
     // On a new connection, three times (more than the two opening slots), then on a free one.
     for (let i = 0; i < 3; i++) {
@@ -190,12 +186,7 @@ describe('upstream connection pool', () => {
   });
 
   it('an idle connection the upstream closes leaves the pool, and the next request opens another', async () => {
-    const up = await upstream();
-    const p = pool(up.port, 10);
-    cleanup.push(
-      () => up.close(),
-      () => p.destroy(),
-    );
+    const { up, p } = await started(10);
     const sockets: import('node:net').Socket[] = [];
     up.server.on('connection', (s) => sockets.push(s));
 

@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import type { HealthCheck } from '@trellis/schema';
-import { type Clock, type EndpointState, systemClock } from '../types.ts';
+import { type Clock, type EndpointState, hostPort, systemClock } from '../types.ts';
 
 export interface HealthCheckHooks {
   /** Some endpoint's health changed. */
@@ -29,8 +29,7 @@ interface ProbeState {
 
 /** The URL probed on `endpoint`; IPv6 addresses are bracketed. */
 export function healthCheckUrl(endpoint: Pick<EndpointState, 'address' | 'port'>, path: string): string {
-  const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
-  return `http://${host}:${endpoint.port}${path}`;
+  return `http://${hostPort(endpoint.address, endpoint.port)}${path}`;
 }
 
 export class ActiveHealthChecker {
