@@ -205,6 +205,7 @@ describe('real answers match the document', () => {
     await api('GET', '/api/v1/revisions/:revision', { revision: revisions.body.items[0].revision });
     await api('GET', '/api/v1/revisions/:revision', { revision: 1 });
     await api('GET', '/api/v1/audit');
+    await api('GET', '/api/v1/security-events');
     await api('GET', '/api/v1/proxies');
     await api('GET', '/api/v1/topology');
     await api('GET', '/api/v1/metrics', {}, undefined, { query: '?service=service-a' });

@@ -15,6 +15,7 @@ export * from './proxy-status.ts';
 export * from './resources.ts';
 export * from './route.ts';
 export * from './scope.ts';
+export * from './security-events.ts';
 export * from './service.ts';
 export * from './settings.ts';
 export * from './stream.ts';

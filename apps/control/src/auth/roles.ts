@@ -53,6 +53,7 @@ const TABLE: Record<string, RouteAccess> = {
   [`GET ${P}/revisions/:revision`]: 'viewer',
   [`POST ${P}/revisions/:revision/rollback`]: 'editor',
   [`GET ${P}/audit`]: 'viewer',
+  [`GET ${P}/security-events`]: 'admin',
   [`GET ${P}/proxies`]: 'viewer',
   [`GET ${P}/topology`]: 'viewer',
   [`GET ${P}/metrics`]: 'viewer',

@@ -44,6 +44,8 @@ import {
   RouteRuleReplace,
   RouteRuleSpec,
   SESSION_COOKIE,
+  SecurityEvent,
+  SecurityEventQuery,
   Service,
   ServiceReplace,
   ServiceSpec,
@@ -130,6 +132,7 @@ const S = {
   RollbackRequest: named('RollbackRequest', RollbackRequest),
   RollbackResult: named('RollbackResult', RollbackResult),
   AuditEntryPage: named('AuditEntryPage', pageOf(AuditEntry)),
+  SecurityEventPage: named('SecurityEventPage', pageOf(SecurityEvent)),
   ProxyStatusList: named('ProxyStatusList', ProxyStatusList),
   Topology: named('Topology', Topology),
   MetricsSeries: named('MetricsSeries', MetricsSeries),
@@ -500,6 +503,15 @@ export const OPERATIONS: readonly Operation[] = [
     role: 'viewer',
     query: AuditQuery,
     responses: { 200: S.AuditEntryPage },
+  },
+  {
+    method: 'GET',
+    path: `${P}/security-events`,
+    tag: 'history',
+    summary: 'The security log, newest first: joins, identities issued, sign-ins, users and tokens changed',
+    role: 'admin',
+    query: SecurityEventQuery,
+    responses: { 200: S.SecurityEventPage },
   },
 
   {

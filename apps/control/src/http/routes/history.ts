@@ -1,8 +1,14 @@
 /**
- * Routes over the mesh's history: revisions with their snapshots and the audit log (read-only), and the one write
- * that history allows, a rollback to the configuration of an earlier revision.
+ * Routes over the mesh's history: revisions with their snapshots, the audit log and the security log (read-only),
+ * and the one write that history allows, a rollback to the configuration of an earlier revision.
  */
-import { API_PREFIX, AuditQuery, RevisionListQuery, RollbackRequest } from '@trellis/schema';
+import {
+  API_PREFIX,
+  AuditQuery,
+  RevisionListQuery,
+  RollbackRequest,
+  SecurityEventQuery,
+} from '@trellis/schema';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseWith } from '../../errors.ts';
@@ -10,6 +16,7 @@ import type { StoreDeps } from '../../store/change.ts';
 import { currentRevision } from '../../store/change.ts';
 import { getRevision, listAudit, listRevisions } from '../../store/history.ts';
 import { rollback } from '../../store/rollback.ts';
+import { listSecurityEvents } from '../../store/security-events.ts';
 import { actorOf } from './mesh.ts';
 
 export const RevisionParams = z.object({
@@ -35,4 +42,7 @@ export function registerHistoryRoutes(app: FastifyInstance, store: StoreDeps) {
     return result;
   });
   app.get(`${API_PREFIX}/audit`, async (req) => listAudit(store, parseWith(AuditQuery.strip(), req.query)));
+  app.get(`${API_PREFIX}/security-events`, async (req) =>
+    listSecurityEvents(store, parseWith(SecurityEventQuery.strip(), req.query)),
+  );
 }
