@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { z } from 'zod';
+import { DEFAULT_JSON_MAX_DEPTH } from './json.ts';
 
 /** The monorepo root, found from this file's location (apps/control/src). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -49,6 +50,7 @@ const EnvSchema = z
     TRELLIS_PG_PORT: int(1, 65535).default(54329),
     TRELLIS_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     TRELLIS_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    TRELLIS_JSON_MAX_DEPTH: int(1, 512).default(DEFAULT_JSON_MAX_DEPTH),
     TRELLIS_SEED: bool.default(true),
     TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
     TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).default(DEV_JOIN_TOKEN),
@@ -111,6 +113,8 @@ export interface Config {
   embeddedPgPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
   bodyLimitBytes: number;
+  /** Deepest nesting of arrays and objects accepted in a JSON request body. */
+  jsonMaxDepth: number;
   seed: boolean;
   endpointReapIntervalMs: number;
   /** Shared secret every proxy's hello must carry (see DEV_JOIN_TOKEN). */
@@ -174,6 +178,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPgPort: e.TRELLIS_PG_PORT,
     logLevel: e.TRELLIS_LOG_LEVEL,
     bodyLimitBytes: e.TRELLIS_BODY_LIMIT_BYTES,
+    jsonMaxDepth: e.TRELLIS_JSON_MAX_DEPTH,
     seed: e.TRELLIS_SEED,
     endpointReapIntervalMs: e.TRELLIS_ENDPOINT_REAP_INTERVAL_MS,
     joinToken: e.TRELLIS_JOIN_TOKEN,

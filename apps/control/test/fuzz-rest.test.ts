@@ -3,7 +3,8 @@
  * mesh, the proxy stream and telemetry pipeline, the first-run admin): random JSON, valid bodies with one field
  * mutated (wrong types, huge strings, deep nesting, unicode edge cases), prototype-pollution keys, random path
  * parameters, query strings and credentials. Invariants, for every request: no 5xx; every error is problem+json
- * with a stable code; wrong login credentials are 401 (429 once rate-limited), never anything else; and afterwards
+ * with a stable code; wrong login credentials are 401 (429 once rate-limited), never anything else; a body nested
+ * deeper than the limit is 400 TRELLIS_ERR_TOO_DEEP on every write route, whoever sends it; and afterwards
  * the database holds exactly the writes the API accepted (each 201 counted in, each 204 counted out, each
  * rollback's listed changes applied, revoked tokens still there with revokedAt), with nothing added to
  * Object.prototype. The last test fails when a route is registered that this file does not fuzz, and proves the
@@ -92,6 +93,7 @@ const FUZZED_ROUTES = [
   `GET ${P}/revisions/:revision`,
   `POST ${P}/revisions/:revision/rollback`,
   `GET ${P}/audit`,
+  `GET ${P}/security-events`,
   `GET ${P}/proxies`,
   `GET ${P}/topology`,
   `GET ${P}/metrics`,
@@ -618,6 +620,58 @@ describe('REST fuzzing', { timeout: FUZZ_TIMEOUT_MS }, () => {
       ),
     );
     expect(changed).toBeGreaterThan(0);
+  });
+
+  it('every write with a body nested too deep: 400 TOO_DEEP naming the limit, before any route reads it', async () => {
+    const writes = FUZZED_ROUTES.filter((r) => !r.startsWith('GET ')).map((r) => {
+      const [method, template] = r.split(' ') as [Method, string];
+      return { method, template };
+    });
+    // Levels of arrays and objects, some keys and strings full of brackets, and shallow text after the deep part.
+    const level = fc.constantFrom('[', '{"a":', '{"[{":', '["]}",', '{"\\"[":');
+    const deepBody = fc
+      .record({
+        depth: fc.integer({ min: 65, max: 30_000 }),
+        levels: fc.array(level, { minLength: 1, maxLength: 4 }),
+        inner: fc.constantFrom('1', '"x"', '"]]]}}}"', '[]', '{}'),
+      })
+      .map(({ depth, levels, inner }) => {
+        let open = '';
+        let close = '';
+        for (let i = 0; i < depth; i++) {
+          const l = levels[i % levels.length] as string;
+          open += l;
+          close = (l.startsWith('[') ? ']' : '}') + close;
+        }
+        return `${open}${inner}${close}`;
+      });
+    await run(
+      fc.asyncProperty(
+        fc.constantFrom(...writes),
+        deepBody,
+        // Path parameters a route matches (a malformed one is refused before any body is read).
+        fc.record({
+          name: fc.constantFrom('known', 'nope'),
+          id: fc.constantFrom('nope', '00000000-0000-4000-8000-000000000000'),
+          username: fc.constantFrom('admin', 'nope'),
+          revision: fc.constantFrom('1', '2'),
+        }),
+        async ({ method, template }, body, params) => {
+          const login = template === `${P}/auth/login`;
+          const res = await send({
+            method,
+            url: at(template, params),
+            body,
+            headers: login ? {} : bearer(),
+            ...(login ? { remoteAddress: '10.78.0.1' } : {}),
+          });
+          const where = `${method} ${template} (${body.length} bytes)`;
+          expect(res.statusCode, where).toBe(400);
+          expect(res.json().code, where).toBe('TRELLIS_ERR_TOO_DEEP');
+          expect(res.json().detail, where).toMatch(/\b64\b/);
+        },
+      ),
+    );
   });
 
   it('every GET (and HEAD) with random path parameters and query strings', async () => {

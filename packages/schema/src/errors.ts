@@ -8,6 +8,7 @@ export const ERRORS = {
   TRELLIS_ERR_VALIDATION: { status: 400, title: 'The request failed validation' },
   TRELLIS_ERR_MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   TRELLIS_ERR_BAD_REQUEST: { status: 400, title: 'The request is malformed' },
+  TRELLIS_ERR_TOO_DEEP: { status: 400, title: 'The JSON is nested too deeply' },
   TRELLIS_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   TRELLIS_ERR_FORBIDDEN: { status: 403, title: 'The caller lacks the role this needs' },
   TRELLIS_ERR_CSRF: { status: 403, title: 'The CSRF token is missing or wrong' },

@@ -10,11 +10,11 @@ import fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from 'pino';
-import secureJson from 'secure-json-parse';
 import { authenticateUpgrade, installGuard } from '../auth/guard.ts';
 import { LoginLimiter } from '../auth/rate-limit.ts';
 import type { Db } from '../db/client.ts';
 import { TrellisError, toProblem } from '../errors.ts';
+import { DEFAULT_JSON_MAX_DEPTH, parseJsonText } from '../json.ts';
 import { ControlMetrics } from '../metrics.ts';
 import type { ReplicaRegistry } from '../replicas.ts';
 import type { StoreDeps } from '../store/change.ts';
@@ -63,6 +63,8 @@ export interface AppDeps {
   initialPasswordFile?: string | undefined;
   /** The control plane's Prometheus metrics (GET /metrics); default a fresh registry of this app's own. */
   metrics?: ControlMetrics;
+  /** Deepest nesting of arrays and objects a JSON body may have (TRELLIS_JSON_MAX_DEPTH); default 64. */
+  jsonMaxDepth?: number;
 }
 
 function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
@@ -75,51 +77,55 @@ function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyRepl
   return reply.code(status).type('application/problem+json').send(body);
 }
 
+/** A value of a body being walked, with the key it is under and the value that holds it. */
+interface Visit {
+  value: unknown;
+  key: PropertyKey | undefined;
+  parent: Visit | undefined;
+}
+
+function pathOf(visit: Visit | undefined): string {
+  const path: PropertyKey[] = [];
+  for (let at = visit; at?.key !== undefined; at = at.parent) path.push(at.key);
+  return formatPath(path.reverse());
+}
+
+function unstorable(visit: Visit | undefined, problem: string): TrellisError {
+  const at = pathOf(visit);
+  return new TrellisError('TRELLIS_ERR_VALIDATION', `${at || 'body'}: ${problem}`, {
+    errors: [{ path: at, message: problem }],
+  });
+}
+
 /**
  * Backstop for every string in a body, whatever the schema: Postgres cannot store NUL or lone surrogates, so
- * such a value must be refused here with its path rather than fail later inside a transaction.
+ * such a value must be refused here with its path rather than fail later inside a transaction. Each value is
+ * visited once with a link to its parent, and the path is spelt out only for the one value refused.
  */
 function assertStorable(root: unknown): void {
-  const stack: [unknown, PropertyKey[]][] = [[root, []]];
-  while (stack.length > 0) {
-    const [value, path] = stack.pop() as [unknown, PropertyKey[]];
+  const stack: Visit[] = [{ value: root, key: undefined, parent: undefined }];
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    const { value } = visit;
     if (typeof value === 'string') {
       const problem = unstorableText(value);
-      if (problem) {
-        const at = formatPath(path);
-        throw new TrellisError('TRELLIS_ERR_VALIDATION', `${at || 'body'}: ${problem}`, {
-          errors: [{ path: at, message: problem }],
-        });
-      }
+      if (problem) throw unstorable(visit, problem);
     } else if (Array.isArray(value)) {
-      for (const [index, item] of value.entries()) stack.push([item, [...path, index]]);
+      for (let index = 0; index < value.length; index++) {
+        stack.push({ value: value[index], key: index, parent: visit });
+      }
     } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
         const problem = unstorableText(key);
-        if (problem) {
-          const at = formatPath(path);
-          throw new TrellisError('TRELLIS_ERR_VALIDATION', `${at || 'body'}: a key ${problem}`, {
-            errors: [{ path: at, message: `a key ${problem}` }],
-          });
-        }
-        stack.push([item, [...path, key]]);
+        if (problem) throw unstorable(visit, `a key ${problem}`);
+        stack.push({ value: item, key, parent: visit });
       }
     }
   }
 }
 
-function parseJson(body: string): unknown {
+function parseJson(body: string, maxDepth: number): unknown {
   if (body.trim() === '') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
-  } catch (error) {
-    const message = (error as Error).message;
-    const hint = /prototype|constructor/i.test(message)
-      ? 'the keys "__proto__" and "constructor.prototype" are not allowed'
-      : message;
-    throw new TrellisError('TRELLIS_ERR_MALFORMED_JSON', `the request body is not valid JSON: ${hint}`);
-  }
+  const parsed = parseJsonText(body, maxDepth);
   assertStorable(parsed);
   return parsed;
 }
@@ -135,10 +141,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
   });
 
+  const jsonMaxDepth = deps.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH;
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/i, { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, parseJson(body as string));
+      done(null, parseJson(body as string, jsonMaxDepth));
     } catch (error) {
       done(error as Error, undefined);
     }

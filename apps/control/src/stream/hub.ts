@@ -30,11 +30,11 @@ import {
   toFieldErrors,
 } from '@trellis/schema';
 import type { Logger } from 'pino';
-import secureJson from 'secure-json-parse';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
 import { CertificateRefused, type IssuedCertificate } from '../ca/authority.ts';
 import { TrellisError } from '../errors.ts';
+import { parseJsonText } from '../json.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { StoreDeps } from '../store/change.ts';
 import { buildSnapshot } from '../store/snapshot.ts';
@@ -560,10 +560,7 @@ export class ProxyStream {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
     let value: unknown;
     try {
-      value = secureJson.parse(rawText(data), undefined, {
-        protoAction: 'error',
-        constructorAction: 'error',
-      });
+      value = parseJsonText(rawText(data));
     } catch (err) {
       this.closeConn(conn, CLOSE_CODES.protocolError, `malformed JSON: ${(err as Error).message}`);
       return;

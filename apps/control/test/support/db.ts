@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import type { LoginLimiter } from '../../src/auth/rate-limit.ts';
 import { createDb, type Db } from '../../src/db/client.ts';
 import { migrate, pendingMigrations, readMigrations } from '../../src/db/migrate.ts';
-import { buildApp } from '../../src/http/app.ts';
+import { type AppDeps, buildApp } from '../../src/http/app.ts';
 import { MIGRATIONS_DIR } from '../../src/server.ts';
 import type { StoreDeps } from '../../src/store/change.ts';
 import { TEST_ADMIN_TOKEN } from './api.ts';
@@ -54,6 +54,8 @@ export async function testControl(
     bodyLimitBytes?: number;
     loginLimiter?: LoginLimiter;
     initialPasswordFile?: string;
+    /** Any other dependency of buildApp, as given. */
+    app?: Partial<AppDeps>;
   } = {},
 ): Promise<TestControl> {
   const url = await migratedDatabase();
@@ -69,6 +71,7 @@ export async function testControl(
     adminToken: TEST_ADMIN_TOKEN,
     ...(options.loginLimiter ? { loginLimiter: options.loginLimiter } : {}),
     initialPasswordFile: options.initialPasswordFile,
+    ...options.app,
   });
   return {
     db,
