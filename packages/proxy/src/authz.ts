@@ -6,9 +6,10 @@
  * deny that the enforced ones allow is only reported.
  *
  * The caller's identity is the SPIFFE ID of its verified mutual-TLS certificate, never a header: a caller without
- * one matches no principal (not even "*"), so only rules without `from` can match it. Paths are matched after
- * normalisation (percent-decoding, "." and ".." segments, repeated slashes), so that "/a/../admin" or "//admin" is
- * judged as the "/admin" the app will see.
+ * one matches no principal (not even "*"), so only rules without `from` can match it. The path is the one the
+ * listener normalised and forwards (http-path.ts: escapes, "." and ".." resolved once, for routing and the app
+ * alike); this stage only reads a run of slashes as one, even where the mesh forwards them as they are
+ * (`mergeSlashes` off), so that "//admin" cannot pass a rule for "/admin" whichever way the app reads it.
  */
 import {
   type AuthorizationPolicySpec,
@@ -121,26 +122,11 @@ class PolicySet {
   }
 }
 
-/**
- * A request path as the app will resolve it: percent-decoded (when that is valid), backslashes as slashes, runs
- * of slashes merged, "." and ".." segments resolved (never above the root).
- */
-export function normalisePath(path: string): string {
-  let p = path;
-  if (p.includes('%')) {
-    try {
-      p = decodeURIComponent(p);
-    } catch {}
-  }
-  if (!/[\\]|\/\/|\/\.\.?(\/|$)/.test(p)) return p;
-  const out: string[] = [];
-  for (const segment of p.replaceAll('\\', '/').split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') out.pop();
-    else out.push(segment);
-  }
-  const trailing = /\/(\.\.?)?$/.test(p) && out.length > 0 ? '/' : '';
-  return `/${out.join('/')}${trailing}`;
+const SLASHES = /\/{2,}/g;
+
+/** An already normalised path with each run of slashes read as one. */
+export function collapseSlashes(path: string): string {
+  return path.includes('//') ? path.replace(SLASHES, '/') : path;
 }
 
 export class Authorizer {
@@ -170,7 +156,7 @@ export class Authorizer {
   }
 
   evaluate(request: AuthzRequest, trustDomain: string): AuthzVerdict {
-    const path = normalisePath(request.path);
+    const path = collapseSlashes(request.path);
     const denied = this.enforced.empty ? undefined : this.enforced.denies(request, path, trustDomain);
     const dryRunDenied =
       denied === undefined && this.shadow ? this.shadow.denies(request, path, trustDomain) : undefined;

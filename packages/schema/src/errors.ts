@@ -79,6 +79,16 @@ export const ERRORS = {
     title: 'Request headers too large',
     tag: 'headers_too_large',
   },
+  TRELLIS_ERR_BAD_REQUEST_TARGET: {
+    status: 400,
+    title: 'The request target is not a valid path (fragment, bad escape or character, or unsupported form)',
+    tag: 'bad_request_target',
+  },
+  TRELLIS_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    title: 'The request was not received in time',
+    tag: 'request_timeout',
+  },
 } as const satisfies Record<string, { status: number; title: string; tag?: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

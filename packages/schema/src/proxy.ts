@@ -10,7 +10,7 @@ import { Address, EndpointSpec } from './endpoint.ts';
 import { TrafficPolicySpec } from './policy.ts';
 import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
-import { MtlsMode } from './settings.ts';
+import { MeshHttpSettings, MtlsMode } from './settings.ts';
 
 const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 
@@ -96,7 +96,16 @@ export const ProxyLimits = z.strictObject({
   /** More request header fields than this answer 431, as in Envoy (whose default this is). */
   maxHeaders: count(1, MAX_HEADERS_LIMIT).default(100),
   headersTimeoutMs: durationMs(100).default(10_000),
-  requestTimeoutMs: durationMs(0).default(0),
+  /**
+   * The whole request, head and body, must arrive within this (0: no limit); else 408 and the connection is closed.
+   * Five minutes, as Envoy's edge recommendation for `request_timeout`: a slow upload is cut off eventually.
+   */
+  requestTimeoutMs: durationMs(0).default(300_000),
+  /**
+   * A request body that makes no progress for this long (0: no limit) is answered 408 and its connection closed, so
+   * that a client trickling nothing holds no connection (Envoy's `stream_idle_timeout`, shorter).
+   */
+  requestBodyIdleTimeoutMs: durationMs(0).default(30_000),
   keepAliveTimeoutMs: durationMs(100).default(60_000),
   /** Request bodies up to this size are buffered so that they can be retried and mirrored; larger ones stream. */
   retryBufferBytes: count(0, 16 * 1024 * 1024).default(64 * 1024),
@@ -128,6 +137,8 @@ export const ProxyConfig = z
      * mesh-wide mode of its settings replaces this one.
      */
     mtls: z.strictObject({ mode: MtlsMode.default('permissive') }).prefault({}),
+    /** How request paths are normalised (MeshHttpSettings); with a control plane, the mesh's replace these. */
+    http: MeshHttpSettings.prefault({}),
   })
   .superRefine((config, ctx) => {
     const services = new Set(config.services.map((s) => s.name));

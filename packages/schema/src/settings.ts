@@ -16,6 +16,18 @@ export const MtlsMode = z.enum(['off', 'permissive', 'strict'], {
 });
 export type MtlsMode = z.infer<typeof MtlsMode>;
 
+/**
+ * How proxies read request paths. Every proxy normalises a request's path once (RFC 3986: unreserved escapes
+ * decoded, "." and ".." removed) and routes, authorizes and forwards that one path; `mergeSlashes` also turns runs
+ * of "/" into one, so that "//admin" is "/admin" (Envoy's `merge_slashes`, off by default as there: an app may
+ * tell the two apart).
+ */
+export const MeshHttpSettings = z.strictObject(
+  { mergeSlashes: z.boolean({ error: typeError('true or false') }).default(false) },
+  { error: typeError('an object') },
+);
+export type MeshHttpSettings = z.infer<typeof MeshHttpSettings>;
+
 export const MeshSettingsSpec = z.strictObject({
   mtls: z.strictObject({ mode: MtlsMode }, { error: typeError('an object') }),
 });

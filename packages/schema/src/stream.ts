@@ -14,7 +14,7 @@ import { TrafficPolicySpec } from './policy.ts';
 import { ProxyEndpoint } from './proxy.ts';
 import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
-import { MtlsMode } from './settings.ts';
+import { MeshHttpSettings, MtlsMode } from './settings.ts';
 import { TelemetryFrame } from './telemetry.ts';
 
 /**
@@ -63,6 +63,8 @@ export const MeshSlice = z.strictObject({
    * planes that predate it: the proxy keeps its own.
    */
   mtls: z.strictObject({ mode: MtlsMode }).optional(),
+  /** The mesh-wide path settings (MeshHttpSettings); left out, the proxy keeps its own. */
+  http: MeshHttpSettings.optional(),
 });
 export type MeshSlice = z.infer<typeof MeshSlice>;
 

@@ -22,6 +22,7 @@ import type { Dispatcher } from 'undici';
 import { type AuthzVerdict, RateLimitedLog } from '../authz.ts';
 import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
+import { absoluteTarget, isRefusal, normaliseTarget, sameAuthority } from '../http-path.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
 import { LiteSignal, sleep } from '../signal.ts';
@@ -97,6 +98,37 @@ const NO_VERDICT: AuthzVerdict = { denied: undefined, dryRunDenied: undefined };
 
 /** Set by an inbound listener to the caller's verified SPIFFE ID (mutual TLS), for the app; never passed on from a client. */
 export const PEER_IDENTITY_HEADER = 'x-trellis-peer-identity';
+
+const SLASH = 0x2f;
+
+/**
+ * The request's target as every later stage sees it (http-path.ts), or the error that refuses the request. An
+ * absolute-form target's authority becomes the request's Host (RFC 9112 §3.2.2: it wins over the Host header); a
+ * Host header naming another authority is refused rather than overruled, since only an attacker or a broken client
+ * sends two different ones, and something in front of the proxy may have acted on the Host. HTTP/0.9 (a request
+ * line without a version) and versions other than 1.x, which Node's parser accepts, are refused too.
+ */
+export function requestTarget(req: IncomingMessage, mergeSlashes: boolean): string | ProxyError {
+  if (req.httpVersionMajor !== 1) {
+    return new ProxyError('TRELLIS_ERR_BAD_GATEWAY_REQUEST', `HTTP/${req.httpVersion} is not supported`);
+  }
+  let target = req.url ?? '';
+  if (target.charCodeAt(0) !== SLASH) {
+    const absolute = absoluteTarget(target);
+    if (isRefusal(absolute)) return new ProxyError('TRELLIS_ERR_BAD_REQUEST_TARGET', absolute.refused);
+    const host = req.headers.host;
+    if (host !== undefined && !sameAuthority(absolute.authority, host)) {
+      return new ProxyError(
+        'TRELLIS_ERR_BAD_REQUEST_TARGET',
+        'the Host header names another authority than the absolute-form target',
+      );
+    }
+    req.headers.host = absolute.authority;
+    target = absolute.target;
+  }
+  const normal = normaliseTarget(target, mergeSlashes);
+  return isRefusal(normal) ? new ProxyError('TRELLIS_ERR_BAD_REQUEST_TARGET', normal.refused) : normal;
+}
 
 function hostOnly(host: string | undefined): string {
   if (!host) return '';
@@ -253,7 +285,6 @@ export class HttpListener {
     method: string,
     path: string,
     headers: HeaderMap,
-    url: string,
   ): Resolved {
     const host = hostOnly(headerValue(headers, 'host'));
     if (listener.mode === 'inbound') {
@@ -262,13 +293,9 @@ export class HttpListener {
       return { destination: this.deps.node.service, dispatch: origin.dispatch, endpoint: origin.endpoint };
     }
     if (listener.mode === 'egress') {
-      let target = host;
-      let port = hostPort(headerValue(headers, 'host'), 80);
-      if (url.startsWith('http://')) {
-        const u = new URL(url);
-        target = u.hostname.toLowerCase();
-        port = Number(u.port || 80);
-      }
+      // An absolute-form target's authority is the Host by now (requestTarget).
+      const target = host;
+      const port = hostPort(headerValue(headers, 'host'), 80);
       const allowed = listener.allow.some(
         (r) => hostMatches(r.host, target) && (!r.ports || r.ports.includes(port)),
       );
@@ -342,7 +369,9 @@ export class HttpListener {
     recorder.activeChange(1);
     const snapshot = this.deps.current();
     const listener = snapshot.listeners.get(this.name);
-    const url = req.url ?? '/';
+    // Before anything reads the path or the Host: routing, authorization, telemetry and the upstream see this one.
+    const requested = requestTarget(req, snapshot.config.http.mergeSlashes);
+    const url = typeof requested === 'string' ? requested : (req.url ?? '');
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
@@ -380,6 +409,10 @@ export class HttpListener {
     let target: RouteTarget | undefined;
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
+      if (typeof requested !== 'string') {
+        req.resume();
+        throw requested;
+      }
       const fields = req.rawHeaders.length / 2;
       if (fields > snapshot.config.limits.maxHeaders) {
         req.resume();
@@ -401,7 +434,7 @@ export class HttpListener {
         }
         if (verdict.dryRunDenied !== undefined) flags |= RECORD_DRY_RUN_DENIED;
       }
-      const resolved = this.resolve(snapshot, listener, method, path, headers, url);
+      const resolved = this.resolve(snapshot, listener, method, path, headers);
       destination = resolved.destination;
       target = resolved.target;
       const rule = target?.rule;
