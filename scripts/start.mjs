@@ -7,7 +7,7 @@
 // <data dir>/admin-token (0600) for curl and the CLI, and prints how to sign in to the console.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV, ensureInstalled, ROOT, turbo } from './lib.mjs';
@@ -109,17 +109,22 @@ track('control plane', control);
 
 // The control plane prints where it listens ("  health     http://127.0.0.1:7070/healthz ..."); its output is
 // passed through and read for that line, so that a port of 0 (or any host) works without parsing settings here.
-// On the first run it prints the generated password of user admin before that line.
-let firstRunPassword;
+// On the first run it says where the generated password of user admin is (its output is a pipe, not a terminal, so
+// it does not print the password itself); this script, whose output is the terminal, shows it once. The proxies'
+// line gives the proxy stream's wss:// URL and the CA bundle the demo's proxies verify it with.
+let firstRunPasswordFile;
+let proxyStream;
 const controlUrl = new Promise((resolve) => {
   let buffer = '';
   control.stdout.on('data', (chunk) => {
     process.stdout.write(chunk);
     if (buffer === null) return;
     buffer += chunk.toString('utf8');
-    firstRunPassword ??= /first run: sign in as admin \/ (\S+)/.exec(buffer)?.[1];
+    firstRunPasswordFile ??= /first run: the password of admin is in (\S+)/.exec(buffer)?.[1];
     const found = /^\s*health\s+(https?:\/\/\S+)\/healthz/m.exec(buffer);
     if (found) {
+      const stream = /^\s*proxies\s+(wss:\/\/\S+)\s+\(CA: (.+)\)$/m.exec(buffer);
+      if (stream) proxyStream = { url: stream[1], ca: stream[2] };
       buffer = null;
       resolve(found[1]);
     } else if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);
@@ -141,6 +146,7 @@ async function ready(url) {
 
 const url = await controlUrl;
 await ready(url);
+const firstRunPassword = firstRunPasswordFile ? readFileSync(firstRunPasswordFile, 'utf8').trim() : undefined;
 if (!stopping && running.has('control plane')) {
   process.stdout.write(
     [
@@ -189,6 +195,7 @@ if (!stopping && running.has('control plane')) {
       path.join(demoDist, 'trellis-demo.mjs'),
       '--control-url',
       url,
+      ...(proxyStream ? ['--stream-url', proxyStream.url, '--control-plane-ca', proxyStream.ca] : []),
     ],
     { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: childEnv },
   );

@@ -145,6 +145,8 @@ const CONTROL_ENV = {
   TRELLIS_LOG_LEVEL: 'warn',
   TRELLIS_PROXY_ACCEPT_RATE: String(S.acceptRate),
   TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+  // The simulated proxies join over the API's own loopback port; the proxy stream's TLS port is not used.
+  TRELLIS_PROXY_STREAM_PORT: '0',
   // The API needs credentials: a static admin token for the benchmark's calls, and a known first-run password so
   // that none is generated into the repo's data folder.
   TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -19,7 +19,6 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const DEMO_DIST = path.join(REPO_ROOT, 'packages/demo/dist');
 const PARENT_WATCH = pathToFileURL(path.join(DEMO_DIST, 'parent-watch.mjs')).href;
 const CONSOLE_DIR = path.join(REPO_ROOT, 'apps/console');
-const JOIN_TOKEN = 'e2e-join-token';
 
 export interface Stack {
   controlUrl: string;
@@ -150,6 +149,8 @@ export async function startStack(): Promise<Stack> {
     databaseUrl.pathname = `/${database}`;
 
     const controlPort = await freePort();
+    // The proxy stream's TLS port stays the same when a test restarts the control plane, so proxies find it again.
+    const streamPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
     const launchControl = () =>
       Child.start(
@@ -161,7 +162,7 @@ export async function startStack(): Promise<Stack> {
           TRELLIS_CONTROL_HOST: '127.0.0.1',
           TRELLIS_CONTROL_PORT: String(controlPort),
           TRELLIS_SEED: 'true',
-          TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+          TRELLIS_PROXY_STREAM_PORT: String(streamPort),
           TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
           TRELLIS_ADMIN_PASSWORD: ADMIN_PASSWORD,
           TRELLIS_LOG_LEVEL: 'warn',
@@ -181,14 +182,28 @@ export async function startStack(): Promise<Stack> {
     cleanups.push(() => consoleApp.stop());
 
     await control.printed(/Trellis control plane is up/, 60_000);
+    const [, streamUrl = '', caFile = ''] = await control.printed(
+      /proxies\s+(wss:\S+)\s+\(CA: (.+)\)/,
+      10_000,
+    );
     await consoleApp.printed(/Trellis console is up/, 60_000);
 
     const demo = Child.start(
       'demo',
-      ['--import', PARENT_WATCH, path.join(DEMO_DIST, 'trellis-demo.mjs'), '--control-url', controlUrl],
+      // As `npm start` runs it: per-service join tokens, the stream over WSS verified against the mesh CA.
+      [
+        '--import',
+        PARENT_WATCH,
+        path.join(DEMO_DIST, 'trellis-demo.mjs'),
+        '--control-url',
+        controlUrl,
+        '--stream-url',
+        streamUrl,
+        '--control-plane-ca',
+        caFile,
+      ],
       {
         TRELLIS_DATA_DIR: dataDir,
-        TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
         TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
         TRELLIS_DEMO_PORT_BASE: '0',
         TRELLIS_DEMO_RATE: '20',

@@ -20,6 +20,14 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  );
+}
+
 /** "ip", "ip:port" or "[ipv6]:port", as node's Resolver.setServers takes them. */
 function isDnsServer(server: string): boolean {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(server);
@@ -27,13 +35,6 @@ function isDnsServer(server: string): boolean {
   const port = Number(match[3]);
   return isIP(match[1] ?? match[2] ?? '') !== 0 && port >= 1 && port <= 65535;
 }
-
-/**
- * The mesh-wide join token proxies may present in their hello: good for any service, so it is the bootstrap and
- * development token. This default is for development only: anyone who knows it can register as any service.
- * Per-service join tokens (POST /api/v1/join-tokens) admit a proxy as one service only.
- */
-export const DEV_JOIN_TOKEN = 'trellis-dev-join-token';
 
 const EnvSchema = z
   .object({
@@ -53,7 +54,7 @@ const EnvSchema = z
     TRELLIS_JSON_MAX_DEPTH: int(1, 512).default(DEFAULT_JSON_MAX_DEPTH),
     TRELLIS_SEED: bool.default(true),
     TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
-    TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).default(DEV_JOIN_TOKEN),
+    TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).optional(),
     TRELLIS_PROXY_GRACE_MS: int(100, 86_400_000).default(10_000),
     TRELLIS_PROXY_TTL_MS: int(100, 86_400_000).default(60_000),
     TRELLIS_PROXY_PING_MS: int(100, 3_600_000).default(5000),
@@ -85,6 +86,20 @@ const EnvSchema = z
       .max(512, { error: 'must be at most 512 characters' })
       .regex(/^\S+$/, { error: 'must not contain spaces' })
       .optional(),
+    TRELLIS_PROXY_STREAM_PORT: int(0, 65535).default(7443),
+    TRELLIS_CONTROL_TLS: bool.optional(),
+    TRELLIS_TLS_CERT_FILE: z.string().min(1).optional(),
+    TRELLIS_TLS_KEY_FILE: z.string().min(1).optional(),
+    TRELLIS_TLS_SANS: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .optional(),
+    TRELLIS_ALLOW_PLAINTEXT: bool.default(false),
     TRELLIS_DNS_SERVERS: z
       .string()
       .transform((v) => v.split(',').map((s) => s.trim()))
@@ -93,6 +108,19 @@ const EnvSchema = z
       })
       .optional(),
   })
+  .refine((e) => (e.TRELLIS_TLS_CERT_FILE === undefined) === (e.TRELLIS_TLS_KEY_FILE === undefined), {
+    path: ['TRELLIS_TLS_KEY_FILE'],
+    error: 'TRELLIS_TLS_CERT_FILE and TRELLIS_TLS_KEY_FILE go together',
+  })
+  .refine(
+    (e) =>
+      e.TRELLIS_ALLOW_PLAINTEXT || isLoopbackHost(e.TRELLIS_CONTROL_HOST) || (e.TRELLIS_CONTROL_TLS ?? true),
+    {
+      path: ['TRELLIS_CONTROL_TLS'],
+      error:
+        'is false on a non-loopback TRELLIS_CONTROL_HOST: logins, tokens and join tokens would cross the network in clear (set TRELLIS_ALLOW_PLAINTEXT=true to do it anyway, e.g. behind a TLS-terminating proxy)',
+    },
+  )
   .refine((e) => e.TRELLIS_PROXY_TTL_MS >= e.TRELLIS_PROXY_GRACE_MS, {
     path: ['TRELLIS_PROXY_TTL_MS'],
     error: 'must be at least TRELLIS_PROXY_GRACE_MS (an endpoint is marked unhealthy before it is removed)',
@@ -117,8 +145,11 @@ export interface Config {
   jsonMaxDepth: number;
   seed: boolean;
   endpointReapIntervalMs: number;
-  /** Shared secret every proxy's hello must carry (see DEV_JOIN_TOKEN). */
-  joinToken: string;
+  /**
+   * A mesh-wide join token: admits a proxy as any service, so whoever holds it can claim any identity. Off unless
+   * set (development only); proxies join with per-service tokens (POST /api/v1/join-tokens).
+   */
+  joinToken: string | undefined;
   /** After a proxy disconnects, its endpoint turns unhealthy once this long has passed without a reconnect. */
   proxyGraceMs: number;
   /** ... and is removed once this long has passed. */
@@ -155,6 +186,20 @@ export interface Config {
   adminToken: string | undefined;
   /** The DNS servers DNS discovery asks ("ip", "ip:port", "[ipv6]:port"); default the system's resolvers. */
   dnsServers: string[] | undefined;
+  /**
+   * The proxy stream's own TLS port (like istiod's 15012): proxies join over WSS here, verifying the control
+   * plane against the mesh CA. 0 picks a free port; null serves no such port.
+   */
+  proxyStreamPort: number | null;
+  /** The API port serves HTTPS (and WSS). Default: on unless the API listens on a loopback address. */
+  tls: boolean;
+  /** A certificate and key (PEM files) for the TLS listeners; unset: one is issued by the mesh CA. */
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  /** Extra DNS names and addresses the issued certificate carries (besides localhost, loopback and the host). */
+  tlsNames: string[];
+  /** Plain HTTP on a non-loopback address, and plaintext proxy streams from other hosts, are allowed. */
+  allowPlaintext: boolean;
 }
 
 export class ConfigError extends Error {
@@ -197,5 +242,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminPassword: e.TRELLIS_ADMIN_PASSWORD,
     adminToken: e.TRELLIS_ADMIN_TOKEN,
     dnsServers: e.TRELLIS_DNS_SERVERS,
+    proxyStreamPort: e.TRELLIS_PROXY_STREAM_PORT,
+    tls: e.TRELLIS_CONTROL_TLS ?? !isLoopbackHost(e.TRELLIS_CONTROL_HOST),
+    tlsCertFile: e.TRELLIS_TLS_CERT_FILE,
+    tlsKeyFile: e.TRELLIS_TLS_KEY_FILE,
+    tlsNames: e.TRELLIS_TLS_SANS ?? [],
+    allowPlaintext: e.TRELLIS_ALLOW_PLAINTEXT,
   };
 }

@@ -15,6 +15,7 @@ async function main() {
       'Trellis control plane is up',
       `  API        ${api}/api/v1/services`,
       `  health     ${api}/healthz   ready: ${api}/readyz`,
+      ...(plane.streamUrl ? [`  proxies    ${plane.streamUrl}   (CA: ${plane.caFile})`] : []),
       `  database   ${config.databaseUrl ? 'external (DATABASE_URL)' : `embedded Postgres, data in ${config.dataDir}`}`,
       '',
     ].join('\n'),

@@ -6,14 +6,17 @@
  * several control planes on one database).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { STREAM_PATH } from '@trellis/schema';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { newSecret } from './auth/secrets.ts';
-import { ensureFirstAdmin, joinTokenService } from './auth/store.ts';
+import { ensureFirstAdmin, findJoinToken } from './auth/store.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { resolveCaKey } from './ca/key.ts';
-import { type Config, DEV_JOIN_TOKEN, REPO_ROOT } from './config.ts';
+import { type Config, REPO_ROOT } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
 import type { RunningPostgres } from './db/embedded.ts';
 import { migrate, pendingMigrations, readMigrations } from './db/migrate.ts';
@@ -24,16 +27,22 @@ import { REPLICA_HEARTBEAT_MS, ReplicaRegistry } from './replicas.ts';
 import { seedExampleMesh } from './seed.ts';
 import type { StoreDeps } from './store/change.ts';
 import { reapExpiredEndpoints } from './store/endpoints.ts';
+import { securityLog } from './store/security-events.ts';
 import { EventStream } from './stream/events.ts';
 import { ProxyStream } from './stream/hub.ts';
 import { RevisionListener } from './stream/notify.ts';
 import { TelemetryPipeline } from './telemetry/pipeline.ts';
+import { ControlTls } from './tls.ts';
 
 export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma', 'migrations');
 export const EMBEDDED_DATABASE = 'trellis';
 
 export interface ControlPlane {
   url: string;
+  /** wss:// URL of the proxy stream's TLS port (null when it is off). */
+  streamUrl: string | null;
+  /** The mesh's trust bundle (PEM): what proxies verify the control plane against (--control-plane-ca). */
+  caFile: string;
   databaseUrl: string;
   app: FastifyInstance;
   db: Db;
@@ -55,8 +64,18 @@ export interface ControlPlane {
 export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password';
 
 export interface StartOptions {
-  /** Where the generated first-run admin password is printed (once); default stdout, never the logger. */
+  /**
+   * Where the generated first-run admin password is shown (once); never the logger. Default: stdout when it is a
+   * terminal. When stdout is not a terminal (a pipe, a file, a log collector), the password is not printed there:
+   * only where to find it (the 0600 file).
+   */
   print?: (text: string) => void;
+}
+
+function printToTerminal(text: string): boolean {
+  if (!process.stdout.isTTY) return false;
+  process.stdout.write(text);
+  return true;
 }
 
 /**
@@ -67,7 +86,7 @@ async function bootstrapAdmin(
   config: Config,
   store: StoreDeps,
   logger: Logger,
-  print: (text: string) => void,
+  print: (text: string) => boolean,
 ): Promise<void> {
   const password = config.adminPassword ?? newSecret().slice(0, 24);
   if (!(await ensureFirstAdmin(store, password))) return;
@@ -78,10 +97,43 @@ async function bootstrapAdmin(
   const file = path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE);
   await mkdir(config.dataDir, { recursive: true });
   await writeFile(file, `${password}\n`, { mode: 0o600 });
-  logger.warn({ file }, 'created user "admin" with a generated password (printed once on stdout)');
-  print(
+  const shown = print(
     `\n  admin      first run: sign in as admin / ${password} (also in ${file} until admin changes it)\n`,
   );
+  if (!shown) process.stdout.write(`\n  admin      first run: the password of admin is in ${file} (0600)\n`);
+  logger.warn({ file }, 'created user "admin" with a generated password (in the file, never in the logs)');
+}
+
+/** The proxy stream's TLS port: WSS on STREAM_PATH and nothing else. */
+async function listenProxyStream(
+  config: Config,
+  tls: ControlTls,
+  stream: ProxyStream,
+): Promise<https.Server> {
+  const server = https.createServer({ ...tls.current, minVersion: 'TLSv1.2' }, (_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(`this port serves only the proxy stream (${STREAM_PATH}) over WebSocket\n`);
+  });
+  server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
+  server.on('tlsClientError', () => {});
+  tls.serve(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: config.host, port: config.proxyStreamPort, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** The wss:// URL of the stream port, on the host of the API's address. */
+function wssUrl(apiAddress: string, port: number): string {
+  const url = new URL(apiAddress);
+  url.protocol = 'wss:';
+  url.port = String(port);
+  url.pathname = STREAM_PATH;
+  return url.toString();
 }
 
 export async function startControlPlane(
@@ -114,11 +166,25 @@ export async function startControlPlane(
   const store: StoreDeps = { db, clock: () => new Date(), newId: () => crypto.randomUUID() };
   const seeded = config.seed ? await seedExampleMesh(store) : false;
   if (seeded) logger.info('seeded the example mesh (service-a → service-b → service-c)');
-  await bootstrapAdmin(config, store, logger, options.print ?? ((text) => process.stdout.write(text)));
+  const print = options.print;
+  await bootstrapAdmin(
+    config,
+    store,
+    logger,
+    print
+      ? (text) => {
+          print(text);
+          return true;
+        }
+      : printToTerminal,
+  );
 
-  if (config.joinToken === DEV_JOIN_TOKEN) {
-    logger.warn('proxies join with the development join token; set TRELLIS_JOIN_TOKEN outside development');
+  if (config.joinToken !== undefined) {
+    logger.warn(
+      'TRELLIS_JOIN_TOKEN is set: a mesh-wide join token lets whoever holds it join as any service and be issued its identity; use per-service join tokens outside development',
+    );
   }
+  const security = securityLog(store, logger.child({ component: 'security-log' }));
   const metrics = new ControlMetrics();
   const telemetry = new TelemetryPipeline({
     metrics,
@@ -146,6 +212,7 @@ export async function startControlPlane(
     certificateTtlMs: config.certificateTtlMs,
     clock: store.clock,
   });
+  const tls = await ControlTls.start(config, certificates, logger.child({ component: 'tls' }));
   const stream = new ProxyStream({
     metrics,
     telemetry,
@@ -156,7 +223,9 @@ export async function startControlPlane(
     store,
     logger,
     joinToken: config.joinToken,
-    joinTokenService: (token) => joinTokenService(store, token),
+    joinTokenLookup: (token) => findJoinToken(store, token),
+    security,
+    plaintextFromNetwork: config.allowPlaintext,
     helloTimeoutMs: config.proxyHelloTimeoutMs,
     graceMs: config.proxyGraceMs,
     ttlMs: config.proxyTtlMs,
@@ -178,6 +247,7 @@ export async function startControlPlane(
     db,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    https: config.tls ? tls.current : undefined,
     pendingMigrations: () => pendingMigrations((sql) => db.$queryRawUnsafe(sql), migrations),
     metrics,
     stream,
@@ -197,13 +267,24 @@ export async function startControlPlane(
   }, config.endpointReapIntervalMs);
   reaper.unref();
 
+  if (config.tls) tls.serve(app.server as unknown as https.Server);
   let address: string;
+  let streamServer: https.Server | undefined;
+  let streamUrl: string | null = null;
   try {
     // A deep accept queue: after a control-plane restart every proxy reconnects at once, and connections the
     // kernel drops for want of room come back only after TCP's SYN retransmission delays (1 s, 3 s, 7 s…).
     address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
+    // fastify names the scheme by its own https option, which the server factory stands in for.
+    if (config.tls) address = address.replace(/^http:/, 'https:');
+    if (config.proxyStreamPort !== null) {
+      streamServer = await listenProxyStream(config, tls, stream);
+      streamUrl = wssUrl(address, (streamServer.address() as AddressInfo).port);
+    }
     await replicas.start(config.advertiseUrl ?? address);
   } catch (error) {
+    streamServer?.close();
+    tls.stop();
     clearInterval(reaper);
     await stream.close();
     await telemetry.stop();
@@ -214,6 +295,8 @@ export async function startControlPlane(
   const dnsDiscovery = startDnsDiscovery(store, logger, config.dnsServers);
   return {
     url: address,
+    streamUrl,
+    caFile: tls.caFile,
     databaseUrl,
     app,
     db,
@@ -223,6 +306,9 @@ export async function startControlPlane(
     certificates,
     async stop() {
       clearInterval(reaper);
+      tls.stop();
+      streamServer?.close();
+      streamServer?.closeAllConnections();
       await dnsDiscovery.stop();
       await replicas.stop().catch((err) => logger.warn({ err }, 'could not remove this replica'));
       await stream.close();

@@ -1,7 +1,7 @@
 /** Configuration is read once from the environment, with defaults and clear errors. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEV_JOIN_TOKEN, loadConfig, REPO_ROOT } from '../src/config.ts';
+import { ConfigError, loadConfig, REPO_ROOT } from '../src/config.ts';
 
 describe('config', () => {
   it('has working defaults: embedded Postgres under .trellis in the repo, API on 127.0.0.1:7070', () => {
@@ -54,9 +54,9 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
-  it('has proxy-stream defaults: the development join token, 10 s grace, 60 s TTL, 5 s pings, 10 s for hello', () => {
+  it('has proxy-stream defaults: no mesh-wide join token, 10 s grace, 60 s TTL, 5 s pings, 10 s for hello', () => {
+    expect(loadConfig({}).joinToken).toBeUndefined();
     expect(loadConfig({})).toMatchObject({
-      joinToken: DEV_JOIN_TOKEN,
       proxyGraceMs: 10_000,
       proxyTtlMs: 60_000,
       proxyPingMs: 5000,

@@ -30,6 +30,7 @@ describe('control plane process', () => {
     const config: Config = {
       ...loadConfig({}),
       port: 0,
+      proxyStreamPort: 0,
       dataDir,
       embeddedPgPort: await freePort(),
       logLevel: 'silent',
@@ -106,6 +107,7 @@ describe('control plane process', () => {
     const config: Config = {
       ...loadConfig({ DATABASE_URL: url }),
       port: 0,
+      proxyStreamPort: 0,
       logLevel: 'silent',
       dataDir: path.join(dataDir, 'unused'),
       adminToken: TEST_ADMIN_TOKEN,
@@ -116,9 +118,10 @@ describe('control plane process', () => {
       expect(plane.databaseUrl).toBe(url);
       expect((await getJson(`${plane.url}/readyz`)).status).toBe(200);
       expect((await getJson(`${plane.url}/api/v1/services`)).body.items).toHaveLength(4);
-      // No embedded Postgres; only the CA key file, made there because TRELLIS_CA_KEY is not set.
+      // No embedded Postgres; only the CA key file, made there because TRELLIS_CA_KEY is not set, and the CA
+      // bundle proxies verify the control plane with.
       await expect(fs.access(path.join(dataDir, 'unused', 'pg'))).rejects.toThrow();
-      expect(await fs.readdir(path.join(dataDir, 'unused'))).toEqual(['ca.key']);
+      expect((await fs.readdir(path.join(dataDir, 'unused'))).sort()).toEqual(['ca.key', 'ca.pem']);
       expect((await fs.stat(path.join(dataDir, 'unused', 'ca.key'))).mode & 0o777).toBe(0o600);
     } finally {
       await plane.stop();

@@ -4,7 +4,8 @@
  * the start with the name of the variable, as the control plane's config does.
  *
  * The control plane's own variables (TRELLIS_CONTROL_HOST/PORT, TRELLIS_JOIN_TOKEN, TRELLIS_DATA_DIR) are read
- * with the same defaults, so that the demo finds the control plane `npm start` runs and joins it with its token.
+ * with the same defaults, so that the demo finds the control plane `npm start` runs. Its proxies join with a
+ * per-service join token each, made through the API, unless a mesh-wide TRELLIS_JOIN_TOKEN is set.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +13,6 @@ import { z } from 'zod';
 
 /** The monorepo root, from this file's location (packages/demo/src, or packages/demo/dist once bundled). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** The control plane's development join token (DEV_JOIN_TOKEN in apps/control/src/config.ts; a test keeps them equal). */
-export const DEV_JOIN_TOKEN = 'trellis-dev-join-token';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
@@ -32,7 +30,7 @@ const EnvSchema = z.object({
     .default('warn'),
   TRELLIS_CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
   TRELLIS_CONTROL_PORT: int(0, 65535).default(7070),
-  TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).default(DEV_JOIN_TOKEN),
+  TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).optional(),
   TRELLIS_DATA_DIR: z.string().min(1).optional(),
   TRELLIS_ADMIN_TOKEN: z.string().min(1).max(512).optional(),
 });
@@ -50,7 +48,12 @@ export interface DemoConfig {
   proxyLogLevel: string;
   /** The control plane's HTTP base URL (the --control-url argument wins over TRELLIS_CONTROL_HOST/PORT). */
   controlUrl: string;
-  joinToken: string;
+  /** The proxy stream's wss:// URL (--stream-url); default the API's own ws:// one. */
+  streamUrl: string | undefined;
+  /** The CA bundle the proxies verify the stream with (--control-plane-ca). */
+  controlPlaneCa: string | undefined;
+  /** TRELLIS_JOIN_TOKEN: a mesh-wide join token for every proxy; unset (the default): one token per service. */
+  joinToken: string | undefined;
   /** TRELLIS_ADMIN_TOKEN: the bearer token the demo calls the control plane's API with (`npm start` passes one). */
   controlToken: string | undefined;
   /** <TRELLIS_DATA_DIR or .trellis>/demo: proxy configs and last-known-good snapshots. */
@@ -63,7 +66,7 @@ export class DemoConfigError extends Error {
 
 export function loadDemoConfig(
   env: Record<string, string | undefined> = process.env,
-  overrides: { controlUrl?: string } = {},
+  overrides: { controlUrl?: string; streamUrl?: string; controlPlaneCa?: string } = {},
 ): DemoConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(present);
@@ -86,6 +89,8 @@ export function loadDemoConfig(
     proxyLogLevel: e.TRELLIS_DEMO_LOG_LEVEL,
     controlUrl:
       overrides.controlUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${e.TRELLIS_CONTROL_PORT}`,
+    streamUrl: overrides.streamUrl,
+    controlPlaneCa: overrides.controlPlaneCa,
     joinToken: e.TRELLIS_JOIN_TOKEN,
     controlToken: e.TRELLIS_ADMIN_TOKEN,
     stateDir: path.join(path.resolve(e.TRELLIS_DATA_DIR ?? path.join(REPO_ROOT, '.trellis')), 'demo'),

@@ -4,6 +4,8 @@
  * plane's own view rather than guessing with delays: a mesh is ready when every one of its proxies is SYNCED.
  * Every call but the readiness probe sends `token` (an admin API token, TRELLIS_ADMIN_TOKEN) as a bearer token.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { ProxyStatus } from '@trellis/schema';
 
 function auth(token: string | undefined): Record<string, string> {
@@ -132,4 +134,54 @@ export async function foreignEndpoints(
     }
   }
   return found;
+}
+
+/** The demo's join tokens of the previous run, revoked when a new run makes its own. */
+const JOIN_TOKEN_IDS_FILE = 'join-token-ids.json';
+
+/**
+ * Makes one join token per service (POST /api/v1/join-tokens, an admin's call), as an operator would for each
+ * service's proxies: a token admits its own service only, so no demo proxy can claim another's identity. The
+ * tokens of the previous run (their ids kept in `stateDir`) are revoked first. Returns the secrets by service.
+ */
+export async function issueJoinTokens(
+  controlUrl: string,
+  services: readonly string[],
+  token: string | undefined,
+  stateDir: string,
+): Promise<Map<string, string>> {
+  const idsFile = path.join(stateDir, JOIN_TOKEN_IDS_FILE);
+  const previous = await fs
+    .readFile(idsFile, 'utf8')
+    .then((text) => JSON.parse(text) as unknown)
+    .catch(() => []);
+  for (const id of Array.isArray(previous) ? previous : []) {
+    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) continue;
+    await fetch(`${controlUrl}/api/v1/join-tokens/${id}`, {
+      method: 'DELETE',
+      headers: auth(token),
+      signal: AbortSignal.timeout(5000),
+    }).catch(() => undefined);
+  }
+  const secrets = new Map<string, string>();
+  const ids: string[] = [];
+  for (const service of services) {
+    const res = await fetch(`${controlUrl}/api/v1/join-tokens`, {
+      method: 'POST',
+      headers: { ...auth(token), 'content-type': 'application/json' },
+      body: JSON.stringify({ service, expiresInDays: 30 }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status !== 201) {
+      throw new Error(
+        `could not make a join token for ${service}: ${res.status} ${await res.text()} (the demo needs an admin API token in TRELLIS_ADMIN_TOKEN)`,
+      );
+    }
+    const created = (await res.json()) as { id: string; token: string };
+    secrets.set(service, created.token);
+    ids.push(created.id);
+  }
+  await fs.mkdir(stateDir, { recursive: true });
+  await fs.writeFile(idsFile, `${JSON.stringify(ids)}\n`, { mode: 0o600 });
+  return secrets;
 }

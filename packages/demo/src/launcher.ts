@@ -37,9 +37,17 @@ const PROXY_NODE_FLAGS = ['--max-semi-space-size=2'];
 const APP_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 
 export interface MeshOptions {
-  /** The control plane's HTTP base URL, e.g. http://127.0.0.1:7070 (the proxy stream is derived from it). */
+  /** The control plane's HTTP base URL, e.g. http://127.0.0.1:7070. */
   controlUrl: string;
-  joinToken: string;
+  /** The proxy stream (wss:// on the control plane's TLS port); default the API's own, ws:// on loopback. */
+  streamUrl?: string | undefined;
+  /** The CA bundle proxies verify a wss:// stream against (--control-plane-ca). */
+  controlPlaneCa?: string | undefined;
+  /**
+   * Each proxy's join token, by service: the token admits that service only. Written to a 0600 file in the
+   * proxy's folder and passed as --join-token-file, never on the command line.
+   */
+  joinTokens: (service: string) => string;
   /** An API token the launcher reads the control plane's proxy list with (TRELLIS_ADMIN_TOKEN). */
   controlToken?: string | undefined;
   services: InstanceSpec[];
@@ -248,7 +256,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const ingressPorts = ingressSpec ? 2 : 0;
   const ports = await allocatePorts(ingressPorts + 4 * options.services.length, options.basePort ?? 0);
   const controlUrl = options.controlUrl.replace(/\/+$/, '');
-  const streamUrl = `${controlUrl.replace(/^http/, 'ws')}${STREAM_PATH}`;
+  const streamUrl = options.streamUrl ?? `${controlUrl.replace(/^http/, 'ws')}${STREAM_PATH}`;
   const proxyBin = options.proxyBin ?? PROXY_BIN;
   const appBin = options.appBin ?? APP_BIN;
   for (const file of [proxyBin, appBin, fileURLToPath(PARENT_WATCH)]) {
@@ -267,6 +275,9 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     // and revision numbers are not unique across databases, so a control plane whose revision happens to match
     // would never correct them. Within this run, restarted proxies do start from their snapshot on disk.
     await fs.rm(path.join(dir, 'state'), { recursive: true, force: true });
+    const tokenFile = path.join(dir, 'join-token');
+    await fs.rm(tokenFile, { force: true });
+    await fs.writeFile(tokenFile, `${options.joinTokens(config.node.service)}\n`, { mode: 0o600 });
     return new Supervised({
       ...common,
       name,
@@ -282,8 +293,9 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         String(admin),
         '--control-plane',
         streamUrl,
-        '--join-token',
-        options.joinToken,
+        ...(options.controlPlaneCa ? ['--control-plane-ca', options.controlPlaneCa] : []),
+        '--join-token-file',
+        tokenFile,
         '--state-dir',
         path.join(dir, 'state'),
         '--log-level',

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DemoConfigError, loadDemoConfig } from './config.ts';
-import { ensureServices, foreignEndpoints, waitForControlPlane } from './control-api.ts';
+import { ensureServices, foreignEndpoints, issueJoinTokens, waitForControlPlane } from './control-api.ts';
 import { type Mesh, PortInUseError, startMesh } from './launcher.ts';
 import type { ExitInfo } from './supervisor.ts';
 import { DEMO_INGRESS, DEMO_INSTANCES } from './topology.ts';
@@ -102,16 +102,25 @@ function banner(mesh: Mesh, controlUrl: string, rate: number, reportSeconds: num
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { 'control-url': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      'control-url': { type: 'string' },
+      'stream-url': { type: 'string' },
+      'control-plane-ca': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
     strict: true,
   });
   if (values.help) {
     out(
-      'usage: trellis-demo [--control-url http://127.0.0.1:7070]   (environment: TRELLIS_DEMO*, see README)',
+      'usage: trellis-demo [--control-url http://127.0.0.1:7070] [--stream-url wss://127.0.0.1:7443/api/v1/stream/proxy --control-plane-ca FILE]   (environment: TRELLIS_DEMO*, see README)',
     );
     return;
   }
-  const config = loadDemoConfig(process.env, { controlUrl: values['control-url'] });
+  const config = loadDemoConfig(process.env, {
+    ...(values['control-url'] ? { controlUrl: values['control-url'] } : {}),
+    ...(values['stream-url'] ? { streamUrl: values['stream-url'] } : {}),
+    ...(values['control-plane-ca'] ? { controlPlaneCa: values['control-plane-ca'] } : {}),
+  });
   if (!config.enabled) {
     out('Trellis demo mesh is off (TRELLIS_DEMO=false)');
     return;
@@ -158,11 +167,27 @@ async function main(): Promise<void> {
     );
   }
 
+  const meshToken = config.joinToken;
+  const perService = meshToken
+    ? undefined
+    : await issueJoinTokens(config.controlUrl, needed, config.controlToken, config.stateDir);
+  const joinTokens = (service: string): string => {
+    const token = meshToken ?? perService?.get(service);
+    if (token === undefined) throw new Error(`no join token for service ${service}`);
+    return token;
+  };
+  out(
+    meshToken
+      ? '[demo] warning: the proxies join with the mesh-wide TRELLIS_JOIN_TOKEN (any of them could claim any service)'
+      : `[demo] made a join token for each service (${needed.join(', ')}); each admits its own service only`,
+  );
   out('[demo] starting the demo mesh…');
   try {
     mesh = await startMesh({
       controlUrl: config.controlUrl,
-      joinToken: config.joinToken,
+      streamUrl: config.streamUrl,
+      controlPlaneCa: config.controlPlaneCa,
+      joinTokens,
       controlToken: config.controlToken,
       services: DEMO_INSTANCES,
       ingress: DEMO_INGRESS,

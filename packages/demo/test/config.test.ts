@@ -1,11 +1,10 @@
 /** The demo's settings: defaults, each variable, a bad value named, and the join token the control plane expects. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEV_JOIN_TOKEN as CONTROL_DEV_TOKEN } from '../../../apps/control/src/config.ts';
-import { DEV_JOIN_TOKEN, loadDemoConfig, REPO_ROOT } from '../src/config.ts';
+import { loadDemoConfig, REPO_ROOT } from '../src/config.ts';
 
 describe('demo config', () => {
-  it('defaults: on, 20 requests/s, ports from 7100, the control plane npm start runs, its dev token', () => {
+  it('defaults: on, 20 requests/s, ports from 7100, the control plane npm start runs, no mesh-wide token', () => {
     expect(loadDemoConfig({})).toEqual({
       enabled: true,
       requestsPerSecond: 20,
@@ -13,10 +12,11 @@ describe('demo config', () => {
       reportSeconds: 10,
       proxyLogLevel: 'warn',
       controlUrl: 'http://127.0.0.1:7070',
-      joinToken: CONTROL_DEV_TOKEN,
+      streamUrl: undefined,
+      controlPlaneCa: undefined,
+      joinToken: undefined,
       stateDir: path.join(REPO_ROOT, '.trellis', 'demo'),
     });
-    expect(DEV_JOIN_TOKEN).toBe(CONTROL_DEV_TOKEN);
   });
 
   it('reads every variable; --control-url wins over TRELLIS_CONTROL_HOST/PORT', () => {
@@ -39,6 +39,8 @@ describe('demo config', () => {
       reportSeconds: 0,
       proxyLogLevel: 'info',
       controlUrl: 'http://10.1.2.3:9000',
+      streamUrl: undefined,
+      controlPlaneCa: undefined,
       joinToken: 'secret',
       controlToken: 'api-token',
       stateDir: '/tmp/trellis-x/demo',

@@ -42,7 +42,7 @@ beforeAll(async () => {
   await control.start();
   mesh = await startMesh({
     controlUrl: control.url,
-    joinToken: JOIN_TOKEN,
+    joinTokens: () => JOIN_TOKEN,
     controlToken: ADMIN_TOKEN,
     services: DEMO_INSTANCES,
     stateDir,

@@ -20,7 +20,12 @@ import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
  * this proxy is the advertise address and the port of its first inbound listener (of its first ingress listener
  * for a gateway without one), with the node's labels, so that routes can select it by subset.
  */
-function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger): ControlClient {
+function controlClientFor(
+  proxy: TrellisProxy,
+  options: CliOptions,
+  joinToken: string,
+  log: Logger,
+): ControlClient {
   const config = proxy.snapshot.config;
   const { services: _s, endpoints: _e, routes: _r, policies: _p, revision: _v, ...bootstrap } = config;
   const served =
@@ -35,7 +40,8 @@ function controlClientFor(proxy: TrellisProxy, options: CliOptions, log: Logger)
   return new ControlClient({
     workload: identity,
     url: options.controlPlane ?? '',
-    token: options.joinToken,
+    token: joinToken,
+    ...(options.controlPlaneCa ? { caFile: options.controlPlaneCa } : {}),
     identity: {
       service: config.node.service,
       instance: config.node.instance || `${hostname()}-${process.pid}`,
@@ -55,7 +61,8 @@ const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port
                      [--log-level info] [--no-admin] [--drain-timeout-ms 10000] [--access-log]
                      [--deregister-delay-ms 1000]   (with a control plane: how long to keep serving after
                       leaving it on SIGTERM, while callers learn that this endpoint is going away)
-                     [--control-plane ws://host:7070/api/v1/stream/proxy --join-token T
+                     [--control-plane wss://host:7443/api/v1/stream/proxy --control-plane-ca FILE
+                      --join-token-file FILE   (or TRELLIS_JOIN_TOKEN in the environment)
                       --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]
                      [--identity-dir DIR --trust-domain trellis.local]   (without a control plane: cert.pem,
                       key.pem and roots.pem in DIR give the proxy its mTLS identity)`;
@@ -74,7 +81,13 @@ export interface CliOptions {
   deregisterDelayMs: number;
   accessLog: boolean;
   controlPlane: string | undefined;
-  joinToken: string;
+  /**
+   * Where the join token is read from: --join-token-file or TRELLIS_JOIN_TOKEN, not the command line, which any
+   * local user can read in `ps`. `--join-token` still works, with a warning.
+   */
+  joinTokenSource: JoinTokenSource;
+  /** PEM file of the roots the control plane's certificate is verified against (wss://). */
+  controlPlaneCa: string | undefined;
   advertiseAddress: string;
   stateDir: string | undefined;
   /** The SPIFFE trust domain of the proxy's identity (the control plane's TRELLIS_TRUST_DOMAIN). */
@@ -103,7 +116,23 @@ async function identityFromDir(proxy: TrellisProxy, options: CliOptions, log: Lo
   proxy.useIdentity(identity);
 }
 
-export function parseCli(argv: string[]): CliOptions {
+/** Where the join token came from: a file (trimmed), the environment, or (warned about) the command line. */
+export interface JoinTokenSource {
+  file?: string | undefined;
+  argument?: string | undefined;
+  env?: string | undefined;
+}
+
+export async function readJoinToken(source: JoinTokenSource): Promise<string> {
+  if (source.file !== undefined) {
+    const text = (await fs.readFile(source.file, 'utf8')).trim();
+    if (text === '') throw new Error(`--join-token-file ${source.file} is empty`);
+    return text;
+  }
+  return source.argument ?? source.env ?? '';
+}
+
+export function parseCli(argv: string[], env: Record<string, string | undefined> = process.env): CliOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -116,7 +145,9 @@ export function parseCli(argv: string[]): CliOptions {
       'deregister-delay-ms': { type: 'string', default: '1000' },
       'access-log': { type: 'boolean', default: false },
       'control-plane': { type: 'string' },
-      'join-token': { type: 'string', default: '' },
+      'join-token': { type: 'string' },
+      'join-token-file': { type: 'string' },
+      'control-plane-ca': { type: 'string' },
       'advertise-address': { type: 'string', default: '127.0.0.1' },
       'state-dir': { type: 'string' },
       'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
@@ -139,6 +170,12 @@ export function parseCli(argv: string[]): CliOptions {
   const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
   if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(trustDomain))
     throw new Error('--trust-domain must be a lower-case DNS name');
+  if (values['join-token'] !== undefined && values['join-token-file'] !== undefined)
+    throw new Error('give the join token once: --join-token-file or --join-token');
+  if (values['control-plane'] !== undefined && !/^wss?:\/\//.test(values['control-plane']))
+    throw new Error('--control-plane must be a ws:// or wss:// URL');
+  if (values['control-plane-ca'] !== undefined && !values['control-plane']?.startsWith('wss://'))
+    throw new Error('--control-plane-ca is for a wss:// --control-plane');
   if (values['identity-dir'] !== undefined && values['control-plane'] !== undefined)
     throw new Error(
       '--identity-dir is for a proxy without --control-plane (the control plane issues identities)',
@@ -153,7 +190,12 @@ export function parseCli(argv: string[]): CliOptions {
     deregisterDelayMs,
     accessLog: values['access-log'] ?? false,
     controlPlane: values['control-plane'],
-    joinToken: values['join-token'] ?? '',
+    joinTokenSource: {
+      file: values['join-token-file'],
+      argument: values['join-token'],
+      env: env.TRELLIS_JOIN_TOKEN,
+    },
+    controlPlaneCa: values['control-plane-ca'],
     advertiseAddress: values['advertise-address'] ?? '127.0.0.1',
     stateDir: values['state-dir'],
     trustDomain,
@@ -200,7 +242,23 @@ export async function main(argv: string[]): Promise<void> {
   });
   log.info({ listeners, admin: proxy.adminUrl }, 'trellis-proxy is up');
   if (options.controlPlane) {
-    client = controlClientFor(proxy, options, log);
+    let joinToken: string;
+    try {
+      joinToken = await readJoinToken(options.joinTokenSource);
+    } catch (error) {
+      log.fatal((error as Error).message);
+      await proxy.close();
+      process.exit(1);
+    }
+    if (options.joinTokenSource.argument !== undefined)
+      log.warn(
+        '--join-token puts the token where any local user can read it (ps); use --join-token-file or TRELLIS_JOIN_TOKEN',
+      );
+    if (options.controlPlane.startsWith('ws://'))
+      log.warn(
+        'the control plane is reached over plain ws://: the join token and certificates cross unencrypted',
+      );
+    client = controlClientFor(proxy, options, joinToken, log);
     await client.start();
   } else if (options.identityDir) {
     try {

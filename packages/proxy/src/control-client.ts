@@ -39,6 +39,11 @@ export type Bootstrap = Omit<ProxyConfigInput, 'services' | 'endpoints' | 'route
 export interface ControlClientOptions {
   url: string;
   token: string;
+  /**
+   * PEM file of the roots a wss:// control plane's certificate must chain to; read at every connect, so renewed
+   * roots are picked up. Without it, the system's roots.
+   */
+  caFile?: string;
   identity: ProxyIdentity;
   bootstrap: Bootstrap;
   proxy: TrellisProxy;
@@ -177,10 +182,40 @@ export class ControlClient {
 
   private connect(): void {
     if (this.stopped) return;
+    const caFile = this.options.caFile;
+    if (caFile === undefined) {
+      this.open(undefined);
+      return;
+    }
+    fs.readFile(caFile, 'utf8').then(
+      (ca) => this.open(ca),
+      (err: Error) => {
+        this.options.logger.error({ err, caFile }, 'cannot read the control plane CA file; retrying');
+        this.retryLater();
+      },
+    );
+  }
+
+  /** Schedules the next connect after a backoff; returns the delay. */
+  private retryLater(): number {
+    const delay = backoffDelay(
+      Math.min(this.attempt, 16),
+      this.options.backoff ?? { baseIntervalMs: 250, maxIntervalMs: 30_000 },
+      this.options.rng ?? defaultRng,
+    );
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), delay);
+    this.timer.unref();
+    return delay;
+  }
+
+  private open(ca: string | undefined): void {
+    if (this.stopped) return;
     const { logger } = this.options;
     const socket = new WebSocket(this.options.url, {
       maxPayload: STREAM_MAX_MESSAGE_BYTES,
       handshakeTimeout: 5000,
+      ...(ca === undefined ? {} : { ca }),
     });
     this.socket = socket;
     socket.on('open', () => {
@@ -210,18 +245,11 @@ export class ControlClient {
       if (this.socket === socket) this.socket = undefined;
       this.options.workload?.abandon();
       if (this.stopped) return;
-      const delay = backoffDelay(
-        Math.min(this.attempt, 16),
-        this.options.backoff ?? { baseIntervalMs: 250, maxIntervalMs: 30_000 },
-        this.options.rng ?? defaultRng,
-      );
-      this.attempt += 1;
+      const delay = this.retryLater();
       logger.warn(
         { code, reason: reason.toString(), retryInMs: Math.round(delay) },
         'control plane connection lost; serving with the current snapshot',
       );
-      this.timer = setTimeout(() => this.connect(), delay);
-      this.timer.unref();
     });
     socket.on('error', (err) => logger.debug({ err }, 'control plane socket error'));
   }

@@ -34,6 +34,8 @@ export const CLOSE_CODES = {
   tooBig: 1009,
   shuttingDown: 1001,
   replaced: 4003,
+  /** The endpoint address is held by another live proxy. */
+  conflict: 4009,
 } as const;
 
 export const ProxyIdentity = z.strictObject({

@@ -22,7 +22,7 @@ export async function startDemoMesh(
   try {
     const mesh = await startMesh({
       controlUrl,
-      joinToken: JOIN_TOKEN,
+      joinTokens: () => JOIN_TOKEN,
       controlToken: ADMIN_TOKEN,
       services: DEMO_INSTANCES,
       stateDir,

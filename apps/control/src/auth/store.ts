@@ -329,12 +329,15 @@ export async function revokeJoinToken(deps: AuthStoreDeps, id: string): Promise<
   await deps.db.joinToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: deps.clock() } });
 }
 
-/** The service a live join token (not revoked, not expired) is for, or undefined. */
-export async function joinTokenService(deps: AuthStoreDeps, token: string): Promise<string | undefined> {
+/** A live join token (not revoked, not expired): its id and the one service it admits; else undefined. */
+export async function findJoinToken(
+  deps: AuthStoreDeps,
+  token: string,
+): Promise<{ id: string; service: string } | undefined> {
   if (!token.startsWith(JOIN_TOKEN_PREFIX)) return undefined;
   const row = await deps.db.joinToken.findUnique({ where: { tokenHash: secretHash(token) } });
   if (!row || row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt <= deps.clock())) {
     return undefined;
   }
-  return row.service;
+  return { id: row.id, service: row.service };
 }

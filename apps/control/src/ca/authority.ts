@@ -11,6 +11,7 @@
  */
 import 'reflect-metadata';
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { spiffeId } from '@trellis/schema';
 import type { Db } from '../db/client.ts';
@@ -30,9 +31,19 @@ export class CertificateRefused extends Error {
 }
 
 export interface IssuedCertificate {
+  /** The SPIFFE ID the certificate carries. */
+  identity: string;
   /** Leaf first, PEM. */
   chain: string[];
   /** Every root proxies should trust now, PEM. */
+  roots: string[];
+  expiresAt: Date;
+}
+
+/** A TLS server certificate of the control plane, with its key (PEM). */
+export interface ServingCertificate {
+  key: string;
+  cert: string;
   roots: string[];
   expiresAt: Date;
 }
@@ -196,7 +207,48 @@ export class CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(signer.cert, false),
       ],
     });
-    return { chain: [leaf.toString('pem')], roots: this.trustBundle, expiresAt: notAfter };
+    return { identity, chain: [leaf.toString('pem')], roots: this.trustBundle, expiresAt: notAfter };
+  }
+
+  /**
+   * A certificate for the control plane's own TLS listeners, under the mesh root that proxies are given: DNS names
+   * and IP addresses in its SAN, server auth only. The key is made here and never leaves this process.
+   */
+  async issueServing(names: readonly string[], lifetimeMs: number): Promise<ServingCertificate> {
+    const signer = this.roots.find((r) => r.active);
+    if (!signer?.privateKey) throw new CertificateRefused('the certificate authority has no active root');
+    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair;
+    const now = this.options.clock().getTime();
+    const notAfter = new Date(Math.min(now + lifetimeMs, signer.cert.notAfter.getTime()));
+    const san = [...new Set(names)].map((name) =>
+      isIP(name) !== 0 ? { type: 'ip' as const, value: name } : { type: 'dns' as const, value: name },
+    );
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: `CN=Trellis control plane, O=${this.options.trustDomain}`,
+      issuer: signer.cert.subject,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter,
+      signingAlgorithm: ALGORITHM,
+      publicKey: keys.publicKey,
+      signingKey: signer.privateKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+        new x509.SubjectAlternativeNameExtension(san, false),
+        await x509.AuthorityKeyIdentifierExtension.create(signer.cert, false),
+      ],
+    });
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+    const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8
+      .toString('base64')
+      .replace(/(.{64})/g, '$1\n')
+      .replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+    return { key, cert: leaf.toString('pem'), roots: this.trustBundle, expiresAt: notAfter };
   }
 
   private async createRoot(tx: Pick<Db, 'caRoot'>): Promise<void> {

@@ -2,6 +2,8 @@
  * buildApp(deps) assembles the control plane's HTTP API on fastify. Everything it needs comes in through
  * `deps`, so tests run it in-process (inject) or on a real port with the same code.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { formatPath, unstorableText } from '@trellis/schema';
 import fastify, {
   type FastifyBaseLogger,
@@ -37,6 +39,8 @@ export interface AppDeps {
   db: Db;
   logger: Logger;
   bodyLimitBytes: number;
+  /** Serve HTTPS (and WSS) with this key and certificate; plain HTTP without. */
+  https?: { key: string; cert: string } | undefined;
   /** Reports migrations that are on disk but not applied; empty when the schema is current. */
   pendingMigrations: () => Promise<string[]>;
   clock?: () => Date;
@@ -139,6 +143,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Errors the router raises before any route runs (a path segment too long, a malformed URL) get the same
     // problem+json as every other error, not fastify's own JSON.
     frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
+    // One server type either way: an https.Server is an http.Server to everything that handles requests.
+    serverFactory: (handler) =>
+      (deps.https
+        ? https.createServer({ ...deps.https, minVersion: 'TLSv1.2' }, handler)
+        : http.createServer(handler)) as http.Server,
   });
 
   const jsonMaxDepth = deps.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH;

@@ -26,6 +26,7 @@ export function newEndpointRow(
   ctx: ChangeContext,
   serviceId: string,
   spec: EndpointSpec,
+  owner: string | null = null,
 ): EndpointRow & Pick<EndpointSpec, 'labels'> {
   return {
     id: ctx.newId(),
@@ -36,6 +37,7 @@ export function newEndpointRow(
     version: 1,
     createdAt: ctx.now,
     updatedAt: ctx.now,
+    owner,
   };
 }
 
@@ -50,11 +52,13 @@ export function updateEndpointRow(
   ctx: ChangeContext,
   row: EndpointRow,
   spec: EndpointSpec,
+  owner?: string,
 ): Promise<EndpointRow> {
   return ctx.tx.endpoint.update({
     where: { id: row.id },
     data: {
       ...spec,
+      ...(owner === undefined ? {} : { owner }),
       lastSeen: ctx.now,
       expiresAt: expiry(spec, ctx.now),
       version: row.version + 1,

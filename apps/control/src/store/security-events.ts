@@ -6,6 +6,7 @@
 import type { Page, SecurityEvent, SecurityEventQuery } from '@trellis/schema';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
+import { Batcher } from '../stream/batch.ts';
 import { json } from './change.ts';
 import { decodeCursor, paginate } from './paging.ts';
 
@@ -20,29 +21,43 @@ export interface SecurityLogDeps {
   clock: () => Date;
 }
 
-export async function recordSecurityEvent(deps: SecurityLogDeps, event: SecurityEventInput): Promise<void> {
-  await deps.db.securityEvent.create({
-    data: {
-      at: deps.clock(),
-      actor: event.actor,
-      action: event.action,
-      subject: event.subject,
-      service: event.service ?? null,
-      remote: event.remote ?? null,
-      outcome: event.outcome,
-      ...(event.detail ? { detail: json(event.detail) } : {}),
-    },
-  });
+function rowOf(at: Date, event: SecurityEventInput) {
+  return {
+    at,
+    actor: event.actor,
+    action: event.action,
+    subject: event.subject,
+    service: event.service ?? null,
+    remote: event.remote ?? null,
+    outcome: event.outcome,
+    ...(event.detail ? { detail: json(event.detail) } : {}),
+  };
 }
 
-/** Records an event without making the caller wait or fail; a failed write is logged as an error. */
+export async function recordSecurityEvent(deps: SecurityLogDeps, event: SecurityEventInput): Promise<void> {
+  await deps.db.securityEvent.create({ data: rowOf(deps.clock(), event) });
+}
+
+/**
+ * Records an event without making the caller fail: a failed write is logged as an error. Events arriving together
+ * (a reconnect storm of proxies joining) are written together, one insert per batch.
+ */
 export type SecurityLog = (event: SecurityEventInput) => Promise<void>;
 
 export function securityLog(deps: SecurityLogDeps, logger: Logger): SecurityLog {
+  const batcher = new Batcher<ReturnType<typeof rowOf>, void>(async (rows) => {
+    await deps.db.securityEvent.createMany({ data: rows });
+    return rows.map(() => undefined);
+  });
   return (event) =>
-    recordSecurityEvent(deps, event).catch((err: unknown) =>
-      logger.error({ err, action: event.action, subject: event.subject }, 'could not write a security event'),
-    );
+    batcher
+      .submit(rowOf(deps.clock(), event))
+      .catch((err: unknown) =>
+        logger.error(
+          { err, action: event.action, subject: event.subject },
+          'could not write a security event',
+        ),
+      );
 }
 
 export async function listSecurityEvents(

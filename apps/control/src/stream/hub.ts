@@ -2,7 +2,11 @@
  * The control-plane end of the proxy stream (STREAM_PATH, protocol in packages/schema/src/stream.ts).
  *
  * A proxy connects, sends `hello` (join token + identity) within the hello timeout, and is registered as an
- * endpoint of its service. It is then sent its slice of the newest mesh (slice.ts) and, after every committed
+ * endpoint of its service. The join token decides which service it may be: a per-service token admits exactly
+ * its service, and only the mesh-wide token (off unless configured) admits any. What it joined with is its
+ * credential for the life of the connection: its certificate is signed for the token's service only, another
+ * credential cannot replace it while it is connected, and its telemetry is taken only for edges of its own
+ * service. Joins, leaves, refusals and certificates issued go to the security log. It is then sent its slice of the newest mesh (slice.ts) and, after every committed
  * change anywhere (LISTEN/NOTIFY, see notify.ts), what changed in that slice: nothing when the change lies
  * outside it, an `endpoints` delta when only endpoints changed since the revision it has, else the whole slice
  * again. It answers each message with ACK or NACK carrying the message's nonce; answers to anything but the
@@ -37,6 +41,7 @@ import { TrellisError } from '../errors.ts';
 import { parseJsonText } from '../json.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { StoreDeps } from '../store/change.ts';
+import type { SecurityLog } from '../store/security-events.ts';
 import { buildSnapshot } from '../store/snapshot.ts';
 import { AdmissionQueue } from './admission.ts';
 import { Batcher } from './batch.ts';
@@ -53,6 +58,13 @@ import {
   touchProxyEndpoints,
 } from './registry.ts';
 import { type Encoded, SliceCache } from './slice.ts';
+
+/** True for a peer on this machine (127.0.0.0/8, ::1, and v4-mapped loopback). */
+function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4 === '::1' || v4.startsWith('127.');
+}
 
 /** Standard WebSocket close code for "the server hit an unexpected condition" (RFC 6455 §7.4.1). */
 export const CLOSE_INTERNAL_ERROR = 1011;
@@ -78,13 +90,23 @@ export function closeReason(text: string): string {
 export interface ProxyStreamOptions {
   store: StoreDeps;
   logger: Logger;
-  /** The mesh-wide join token (TRELLIS_JOIN_TOKEN): good for any service (bootstrap and development). */
-  joinToken: string;
   /**
-   * The service a per-service join token is for (undefined: unknown, revoked or expired). A proxy joining with
+   * The mesh-wide join token (TRELLIS_JOIN_TOKEN), good for any service: for development only, and absent unless
+   * configured.
+   */
+  joinToken?: string | undefined;
+  /**
+   * The per-service join token a secret belongs to (undefined: unknown, revoked or expired). A proxy joining with
    * one may register only as that service, so the CA only ever issues it that service's identity.
    */
-  joinTokenService?: (token: string) => Promise<string | undefined>;
+  joinTokenLookup?: (token: string) => Promise<JoinCredential | undefined>;
+  /** Writes joins, leaves, refusals and certificates issued to the security log. */
+  security?: SecurityLog;
+  /**
+   * Take plaintext (ws://) streams from other hosts too. By default only loopback callers may join without TLS:
+   * a join token and the certificates issued must not cross a network in clear.
+   */
+  plaintextFromNetwork?: boolean;
   helloTimeoutMs: number;
   /** A disconnected proxy's endpoint turns unhealthy after this long without a reconnect. */
   graceMs: number;
@@ -124,6 +146,18 @@ export interface ProxyStreamOptions {
   metrics?: ControlMetrics;
 }
 
+/** A per-service join token: its id names the credential in the security log. */
+export interface JoinCredential {
+  id: string;
+  service: string;
+}
+
+/** The credential name of the mesh-wide join token. */
+const MESH_TOKEN_CREDENTIAL = 'mesh-join-token';
+
+/** Telemetry refusals logged per connection; a proxy that keeps sending foreign edges is not logged per frame. */
+const TELEMETRY_REFUSALS_LOGGED = 1;
+
 export interface CertificateIssuer {
   issue(csrPem: string, service: string): Promise<IssuedCertificate>;
 }
@@ -133,6 +167,11 @@ interface Connection {
   /** A CSR of this connection is being signed. */
   csrInFlight?: boolean;
   remote: string;
+  /** What the hello was admitted with: `join-token:<id>` or MESH_TOKEN_CREDENTIAL; undefined before. */
+  credential: string | undefined;
+  /** The only service the credential admits; undefined for the mesh-wide token. */
+  credentialService: string | undefined;
+  telemetryRefusals: number;
   phase: 'hello' | 'registering' | 'ready' | 'closing' | 'closed';
   helloTimer: NodeJS.Timeout | undefined;
   outstandingPings: number;
@@ -228,7 +267,7 @@ export class ProxyStream {
   readonly slices = new SliceCache();
   private readonly wss: WebSocketServer;
   private readonly log: Logger;
-  private readonly tokenDigest: Buffer;
+  private readonly tokenDigest: Buffer | undefined;
   private readonly loader: LatestOnly;
   private readonly connections = new Set<Connection>();
   private readonly records = new Map<string, ProxyRecord>();
@@ -251,9 +290,9 @@ export class ProxyStream {
     this.log = options.logger.child({ component: 'proxy-stream' });
     this.admission = new AdmissionQueue(options.acceptPerSecond ?? 200);
     this.registrations = new Batcher<ProxyIdentity, Registration>((nodes) =>
-      registerProxyEndpoints(options.store, nodes),
+      registerProxyEndpoints(options.store, nodes, { liveMs: options.graceMs }),
     );
-    this.tokenDigest = digest(options.joinToken);
+    this.tokenDigest = options.joinToken ? digest(options.joinToken) : undefined;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: STREAM_MAX_MESSAGE_BYTES });
     this.loader = new LatestOnly(
       (target) => this.load(target),
@@ -312,6 +351,15 @@ export class ProxyStream {
     }
     if (this.closing) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+    if (!encrypted && !this.options.plaintextFromNetwork && !isLoopbackAddress(req.socket.remoteAddress)) {
+      const body =
+        'join over wss:// (the proxy-stream TLS port): a join token must not cross a network in clear\n';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       return;
     }
     const queued = this.admission.admit(() => {
@@ -517,6 +565,9 @@ export class ProxyStream {
     const conn: Connection = {
       ws,
       remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      credential: undefined,
+      credentialService: undefined,
+      telemetryRefusals: 0,
       phase: 'hello',
       helloTimer: undefined,
       outstandingPings: 0,
@@ -584,7 +635,7 @@ export class ProxyStream {
       this.closeConn(conn, CLOSE_CODES.protocolError, 'hello sent twice');
       return;
     }
-    if (message.type === 'telemetry') this.onTelemetry(record, message.frames);
+    if (message.type === 'telemetry') this.onTelemetry(conn, record, message.frames);
     else if (message.type === 'csr') this.onCsr(conn, record, message);
     else this.onAnswer(record, message);
   }
@@ -612,18 +663,34 @@ export class ProxyStream {
       return;
     }
     conn.csrInFlight = true;
+    // The hello was checked against the credential, so these agree; the credential is what decides.
+    const service = conn.credentialService ?? record.node.service;
+    const audit = {
+      actor: proxyActor(record.node),
+      service,
+      remote: conn.remote,
+      detail: { instance: record.node.instance, credential: conn.credential },
+    };
     this.track(
       issuer
-        .issue(message.csr, record.node.service)
+        .issue(message.csr, service)
         .then(
-          (issued) =>
+          (issued) => {
             reply({
               type: 'certificate',
               id: message.id,
               chain: issued.chain,
               roots: issued.roots,
               expiresAt: issued.expiresAt.toISOString(),
-            }),
+            });
+            this.options.security?.({
+              ...audit,
+              action: 'certificate.issued',
+              outcome: 'allowed',
+              subject: issued.identity,
+              detail: { ...audit.detail, expiresAt: issued.expiresAt.toISOString() },
+            });
+          },
           (err: unknown) => {
             const reason =
               err instanceof CertificateRefused ? err.message : 'the certificate could not be signed';
@@ -631,6 +698,13 @@ export class ProxyStream {
               this.log.error({ err, proxy: record.key }, 'signing a CSR failed');
             else this.log.warn({ proxy: record.key, reason }, 'refused a certificate request');
             refuse(reason);
+            this.options.security?.({
+              ...audit,
+              action: 'certificate.refused',
+              outcome: 'refused',
+              subject: record.key,
+              detail: { ...audit.detail, reason },
+            });
           },
         )
         .finally(() => {
@@ -639,40 +713,81 @@ export class ProxyStream {
     );
   }
 
+  /** Closes a connection whose hello was refused, and says so in the security log. */
+  private refuseHello(
+    conn: Connection,
+    node: ProxyIdentity,
+    code: number,
+    reason: string,
+    detail: Record<string, unknown> = {},
+  ): void {
+    this.closeConn(conn, code, reason);
+    this.options.security?.({
+      actor: conn.credential ?? 'anonymous',
+      action: 'proxy.refused',
+      outcome: 'refused',
+      subject: `${node.service}/${node.instance}`,
+      service: node.service,
+      remote: conn.remote,
+      detail: { reason, address: node.address, port: node.port, ...detail },
+    });
+  }
+
+  /** Finds what a hello's token admits: sets the connection's credential, or refuses it. */
+  private async admit(conn: Connection, hello: Extract<ProxyMessage, { type: 'hello' }>): Promise<boolean> {
+    const node = hello.node;
+    if (this.tokenDigest && timingSafeEqual(digest(hello.token), this.tokenDigest)) {
+      conn.credential = MESH_TOKEN_CREDENTIAL;
+      return true;
+    }
+    let found: JoinCredential | undefined;
+    try {
+      found = await this.options.joinTokenLookup?.(hello.token);
+    } catch (err) {
+      this.log.warn({ err }, 'could not check a join token');
+      this.closeConn(conn, CLOSE_INTERNAL_ERROR, 'could not check the join token; retry later');
+      return false;
+    }
+    if (conn.phase !== 'registering') return false;
+    if (found === undefined) {
+      this.refuseHello(conn, node, CLOSE_CODES.unauthorized, 'invalid join token');
+      return false;
+    }
+    conn.credential = `join-token:${found.id}`;
+    conn.credentialService = found.service;
+    if (found.service !== node.service) {
+      this.refuseHello(
+        conn,
+        node,
+        CLOSE_CODES.unauthorized,
+        `the join token is for service "${found.service}", not "${node.service}"`,
+      );
+      return false;
+    }
+    return true;
+  }
+
   private async onHello(conn: Connection, hello: Extract<ProxyMessage, { type: 'hello' }>): Promise<void> {
     clearTimeout(conn.helloTimer);
     const node = hello.node;
-    const offered = digest(hello.token);
-    if (!timingSafeEqual(offered, this.tokenDigest)) {
-      // Checked under "registering": a second hello meanwhile is refused as sent twice.
-      conn.phase = 'registering';
-      let service: string | undefined;
-      try {
-        service = await this.options.joinTokenService?.(hello.token);
-      } catch (err) {
-        this.log.warn({ err }, 'could not check a join token');
-        this.closeConn(conn, CLOSE_INTERNAL_ERROR, 'could not check the join token; retry later');
-        return;
-      }
-      if (conn.phase !== 'registering') return;
-      if (service === undefined) {
-        this.closeConn(conn, CLOSE_CODES.unauthorized, 'invalid join token');
-        return;
-      }
-      if (service !== node.service) {
-        this.closeConn(
+    // Checked under "registering": a second hello meanwhile is refused as sent twice.
+    conn.phase = 'registering';
+    if (!(await this.admit(conn, hello))) return;
+    setFrameLimit(conn.ws, STREAM_MAX_MESSAGE_BYTES);
+    const key = `${node.service}/${node.instance}`;
+    const previous = this.records.get(key);
+    if (previous?.conn && previous.conn !== conn) {
+      // A restarted proxy comes back with the credential it had; anyone else claiming a connected instance is
+      // refused, not allowed to cut it off.
+      if (previous.conn.credential !== conn.credential) {
+        this.refuseHello(
           conn,
+          node,
           CLOSE_CODES.unauthorized,
-          `the join token is for service "${service}", not "${node.service}"`,
+          `instance "${key}" is connected with another credential`,
         );
         return;
       }
-    }
-    setFrameLimit(conn.ws, STREAM_MAX_MESSAGE_BYTES);
-    const key = `${node.service}/${node.instance}`;
-    conn.phase = 'registering';
-    const previous = this.records.get(key);
-    if (previous?.conn && previous.conn !== conn) {
       this.closeConn(
         previous.conn,
         CLOSE_CODES.replaced,
@@ -713,6 +828,8 @@ export class ProxyStream {
       if (this.records.get(key) === record) this.records.delete(key);
       if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_NOT_FOUND') {
         this.closeConn(conn, CLOSE_CODES.protocolError, `unknown service "${node.service}"`);
+      } else if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_CONFLICT') {
+        this.refuseHello(conn, node, CLOSE_CODES.conflict, err.message);
       } else {
         this.log.error({ err, proxy: key }, 'could not register a proxy endpoint');
         this.closeConn(conn, CLOSE_INTERNAL_ERROR, 'could not register the endpoint; retry later');
@@ -726,6 +843,15 @@ export class ProxyStream {
       { proxy: key, remote: conn.remote, endpoint: `${node.address}:${node.port}` },
       'proxy joined',
     );
+    this.options.security?.({
+      actor: conn.credential ?? 'anonymous',
+      action: 'proxy.join',
+      outcome: 'allowed',
+      subject: key,
+      service: node.service,
+      remote: conn.remote,
+      detail: { address: node.address, port: node.port },
+    });
     // A proxy that has a recent revision (from before a reconnect, or from disk) and whose slice saw only
     // endpoint changes since is brought up to date with a delta rather than its whole slice.
     const current = this.currentRevision;
@@ -795,7 +921,50 @@ export class ProxyStream {
     }
   }
 
-  private onTelemetry(record: ProxyRecord, frames: TelemetryFrame[]): void {
+  /**
+   * Keeps a proxy's telemetry to what it can have seen: frames of its own instance, edges where its service is the
+   * caller or the callee. Anything else is dropped (the rest of the frame is kept) and the first time logged.
+   */
+  private ownTelemetry(conn: Connection, record: ProxyRecord, frames: TelemetryFrame[]): TelemetryFrame[] {
+    const { service, instance } = record.node;
+    let refused: string | undefined;
+    const kept: TelemetryFrame[] = [];
+    for (const frame of frames) {
+      if (frame.node.service !== service || frame.node.instance !== instance) {
+        refused = `a frame of ${frame.node.service}/${frame.node.instance}`;
+        continue;
+      }
+      const foreign = frame.edges.find((e) => e.source !== service && e.destination !== service);
+      if (!foreign) {
+        kept.push(frame);
+        continue;
+      }
+      refused = `an edge ${foreign.source || '(outside)'} → ${foreign.destination}`;
+      kept.push({
+        ...frame,
+        edges: frame.edges.filter((e) => e.source === service || e.destination === service),
+      });
+    }
+    if (refused !== undefined) {
+      conn.telemetryRefusals += 1;
+      if (conn.telemetryRefusals <= TELEMETRY_REFUSALS_LOGGED) {
+        this.log.warn({ proxy: record.key, refused }, 'dropped telemetry a proxy cannot have seen');
+        this.options.security?.({
+          actor: proxyActor(record.node),
+          action: 'telemetry.refused',
+          outcome: 'refused',
+          subject: record.key,
+          service,
+          remote: conn.remote,
+          detail: { reason: `reported ${refused}, which is not its own` },
+        });
+      }
+    }
+    return kept;
+  }
+
+  private onTelemetry(conn: Connection, record: ProxyRecord, reported: TelemetryFrame[]): void {
+    const frames = this.ownTelemetry(conn, record, reported);
     if (frames.length === 0) return;
     const keep = this.options.telemetryFramesKept ?? 3;
     record.telemetry.push(...frames);
@@ -817,10 +986,19 @@ export class ProxyStream {
     record.conn = undefined;
     record.disconnectedAt = this.options.store.clock();
     this.log.info({ proxy: record.key, code, reason }, 'proxy left');
+    this.options.security?.({
+      actor: conn.credential ?? 'anonymous',
+      action: 'proxy.leave',
+      outcome: 'allowed',
+      subject: record.key,
+      service: record.node.service,
+      remote: conn.remote,
+      detail: { code, reason, leaving },
+    });
     if (leaving && record.endpointId) {
       const endpointId = record.endpointId;
       this.track(
-        leaveProxyEndpoint(this.options.store, endpointId, proxyActor(record.node)).catch((err) =>
+        leaveProxyEndpoint(this.options.store, endpointId, record.node).catch((err) =>
           this.log.warn({ err, proxy: record.key }, 'could not mark a departing proxy unhealthy'),
         ),
       );
@@ -884,7 +1062,7 @@ export class ProxyStream {
     for (const record of live) {
       if (!broken.has(record.endpointId as string) || this.closing) continue;
       try {
-        const registration = await registerProxyEndpoint(store, record.node);
+        const registration = await registerProxyEndpoint(store, record.node, { liveMs: graceMs });
         record.endpointId = registration.endpoint.id;
         this.log.info(
           { proxy: record.key },
@@ -893,6 +1071,8 @@ export class ProxyStream {
       } catch (err) {
         if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_NOT_FOUND' && record.conn) {
           this.closeConn(record.conn, CLOSE_CODES.protocolError, `unknown service "${record.node.service}"`);
+        } else if (err instanceof TrellisError && err.code === 'TRELLIS_ERR_CONFLICT' && record.conn) {
+          this.closeConn(record.conn, CLOSE_CODES.conflict, err.message);
         } else throw err;
       }
     }

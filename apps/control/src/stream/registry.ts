@@ -7,6 +7,10 @@
  * then sweeps proxy endpoints that nobody has refreshed: unhealthy after the grace period, removed after the TTL.
  * So a proxy that reconnects to another control-plane process keeps its endpoint, and endpoints of proxies whose
  * control plane died are still swept by the survivors.
+ *
+ * Each endpoint a proxy registers records its owner (`<service>/<instance>`). Another instance cannot take over
+ * an address while its owner is alive (seen within the live window and not unhealthy), nor mark it unhealthy by
+ * leaving: an address changes hands only once its owner has gone.
  */
 import {
   DEFAULT_ENDPOINT_TTL_SECONDS,
@@ -30,6 +34,13 @@ export function proxyActor(node: Pick<ProxyIdentity, 'service' | 'instance'>): s
   return `proxy:${node.service}/${node.instance}`;
 }
 
+export interface RegisterOptions {
+  /** An owner seen this recently (and not unhealthy) is alive: its address cannot be taken. Default 10 s. */
+  liveMs?: number;
+}
+
+const DEFAULT_LIVE_MS = 10_000;
+
 export interface Registration {
   endpoint: Endpoint;
   /** The mesh revision that includes this registration (the new one, or the current one if nothing changed). */
@@ -52,8 +63,12 @@ export const REGISTRATION_ACTOR = 'system:proxy-registration';
 export async function registerProxyEndpoints(
   deps: StoreDeps,
   nodes: readonly ProxyIdentity[],
+  options: RegisterOptions = {},
 ): Promise<(Registration | TrellisError)[]> {
   if (nodes.length === 0) return [];
+  const liveMs = options.liveMs ?? DEFAULT_LIVE_MS;
+  /** Endpoints whose spec is unchanged but whose owner is now this proxy (no revision: owners are not pushed). */
+  const adopted: { id: string; owner: string }[] = [];
   const [first] = nodes;
   const actor = nodes.length === 1 && first ? proxyActor(first) : REGISTRATION_ACTOR;
   const result = await change(deps, actor, async (ctx) => {
@@ -80,6 +95,22 @@ export async function registerProxyEndpoints(
       }
       const key = `${serviceId} ${node.address} ${node.port}`;
       const row = existing.get(key);
+      const owner = proxyActor(node).slice('proxy:'.length);
+      if (
+        row?.source === 'proxy' &&
+        row.owner !== null &&
+        row.owner !== owner &&
+        row.health !== 'unhealthy' &&
+        ctx.now.getTime() - row.lastSeen.getTime() < liveMs
+      ) {
+        outcomes.push(
+          new TrellisError(
+            'TRELLIS_ERR_CONFLICT',
+            `${node.address}:${node.port} is held by proxy ${row.owner}, which is alive`,
+          ),
+        );
+        continue;
+      }
       const pending = creates.find((c) => `${c.serviceId} ${c.address} ${c.port}` === key);
       const spec: EndpointSpec = {
         address: node.address,
@@ -95,18 +126,21 @@ export async function registerProxyEndpoints(
       if (row) {
         const before = endpointFromRow(row, node.service);
         if (sameEndpointSpec(before, spec)) {
+          if (row.owner !== owner) adopted.push({ id: row.id, owner });
           outcomes.push(before);
           continue;
         }
         // The same address twice in one batch, the first still to be created: the last one wins.
-        const updated = pending ? Object.assign(pending, spec) : await updateEndpointRow(ctx, row, spec);
+        const updated = pending
+          ? Object.assign(pending, spec, { owner })
+          : await updateEndpointRow(ctx, row, spec, owner);
         existing.set(key, updated);
         const after = endpointFromRow(updated, node.service);
         auditEndpoint(ctx, 'update', row, node.service, before, after, proxyActor(node));
         outcomes.push(after);
         continue;
       }
-      const created = newEndpointRow(ctx, serviceId, spec);
+      const created = newEndpointRow(ctx, serviceId, spec, owner);
       creates.push(created);
       existing.set(key, created);
       const after = endpointFromRow(created, node.service);
@@ -123,13 +157,18 @@ export async function registerProxyEndpoints(
   const seen = result.value.filter((o): o is Endpoint => !(o instanceof TrellisError)).map((e) => e.id);
   if (seen.length > 0)
     await deps.db.endpoint.updateMany({ where: { id: { in: seen } }, data: { lastSeen: now } });
+  for (const { id, owner } of adopted) await deps.db.endpoint.update({ where: { id }, data: { owner } });
   const revision = result.revision ?? (await currentRevision(deps.db));
   return result.value.map((o) => (o instanceof TrellisError ? o : { endpoint: o, revision }));
 }
 
 /** Registers one proxy's endpoint (see registerProxyEndpoints); throws TRELLIS_ERR_NOT_FOUND for an unknown service. */
-export async function registerProxyEndpoint(deps: StoreDeps, node: ProxyIdentity): Promise<Registration> {
-  const [outcome] = await registerProxyEndpoints(deps, [node]);
+export async function registerProxyEndpoint(
+  deps: StoreDeps,
+  node: ProxyIdentity,
+  options: RegisterOptions = {},
+): Promise<Registration> {
+  const [outcome] = await registerProxyEndpoints(deps, [node], options);
   if (!outcome) throw new Error('registration returned nothing');
   if (outcome instanceof TrellisError) throw outcome;
   return outcome;
@@ -157,10 +196,16 @@ export async function touchProxyEndpoints(deps: StoreDeps, ids: readonly string[
  * grace period. (Not `draining`: that is an operator's decision, which a proxy coming back must not undo, while
  * this one it must.) The liveness sweep removes it after the TTL; a proxy that comes back registers it healthy.
  */
-export async function leaveProxyEndpoint(deps: StoreDeps, id: string, actor: string): Promise<boolean> {
+export async function leaveProxyEndpoint(
+  deps: StoreDeps,
+  id: string,
+  node: Pick<ProxyIdentity, 'service' | 'instance'>,
+): Promise<boolean> {
+  const actor = proxyActor(node);
+  const owner = actor.slice('proxy:'.length);
   const result = await change(deps, actor, async (ctx) => {
     const row = await ctx.tx.endpoint.findFirst({
-      where: { id, source: 'proxy', health: 'healthy' },
+      where: { id, source: 'proxy', health: 'healthy', OR: [{ owner }, { owner: null }] },
       include: { service: { select: { name: true } } },
     });
     if (!row) return false;

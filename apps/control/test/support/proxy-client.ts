@@ -2,6 +2,10 @@
  * A fake proxy for stream tests: a plain `ws` client that records every message, and waits on events (a message,
  * a close, a pong) with bounded deadlines rather than sleeping.
  */
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import {
   applyEndpointsMessage,
   EndpointsMessage,
@@ -20,11 +24,24 @@ export const JOIN_TOKEN = 'test-join-token';
 /** Every test control plane encrypts its CA key with this (the CA root is per database). */
 export const TEST_CA_KEY = Buffer.alloc(32, 7);
 
-/** A control plane on port 0 over an existing database (migrated and seeded on first start). */
+let dataDir: string | undefined;
+/** One data folder per test process, outside the repository (the CA bundle is written there). */
+function testDataDir(): string {
+  dataDir ??= mkdtempSync(path.join(tmpdir(), 'trellis-control-test-'));
+  return dataDir;
+}
+
+/**
+ * A control plane on port 0 over an existing database (migrated and seeded on first start), with the mesh-wide
+ * join token JOIN_TOKEN configured (the tests' fake proxies join with it) and the proxy stream's TLS port on a
+ * free port.
+ */
 export function startPlane(databaseUrl: string, overrides: Partial<Config> = {}): Promise<ControlPlane> {
   const config: Config = {
     ...loadConfig({ DATABASE_URL: databaseUrl }),
     port: 0,
+    proxyStreamPort: 0,
+    dataDir: testDataDir(),
     logLevel: 'silent',
     joinToken: JOIN_TOKEN,
     caKey: TEST_CA_KEY,

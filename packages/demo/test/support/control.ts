@@ -10,8 +10,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ControlPlane, loadConfig, startControlPlane } from '@trellis/control';
 import { createDatabase, silentLogger } from '../../../../apps/control/test/support/db.ts';
-import { waitForControlPlane } from '../../src/control-api.ts';
-import { DEMO_INSTANCES, freePort, type Mesh, signalGroup, startMesh } from '../../src/index.ts';
+import { issueJoinTokens, waitForControlPlane } from '../../src/control-api.ts';
+import {
+  DEMO_INGRESS,
+  DEMO_INSTANCES,
+  freePort,
+  type Mesh,
+  signalGroup,
+  startMesh,
+} from '../../src/index.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const JOIN_TOKEN = 'demo-test-join-token';
@@ -24,14 +31,18 @@ export const ADMIN_AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 export { createDatabase };
 
-/** A seeded control plane in this process, on port 0. */
-export async function inProcessControlPlane(databaseUrl?: string): Promise<ControlPlane> {
+/**
+ * A seeded control plane in this process, on port 0, as `npm start` runs it: no mesh-wide join token, the proxy
+ * stream's TLS port on a free port, its CA bundle in `dataDir`.
+ */
+export async function inProcessControlPlane(databaseUrl?: string, dataDir?: string): Promise<ControlPlane> {
   return startControlPlane(
     {
       ...loadConfig({ DATABASE_URL: databaseUrl ?? (await createDatabase('demo')) }),
       port: 0,
+      proxyStreamPort: 0,
+      dataDir: dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-demo-plane-'))),
       logLevel: 'silent',
-      joinToken: JOIN_TOKEN,
       adminToken: ADMIN_TOKEN,
       adminPassword: ADMIN_PASSWORD,
     },
@@ -44,10 +55,15 @@ export async function demoOnInProcessControlPlane(
   label: string,
 ): Promise<{ plane: ControlPlane; mesh: Mesh; stop(): Promise<void> }> {
   const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `trellis-demo-${label}-`));
-  const plane = await inProcessControlPlane();
+  const plane = await inProcessControlPlane(undefined, stateDir);
+  // As `npm start` does: one join token per service, the stream over WSS verified against the mesh CA.
+  const services = [...new Set([...DEMO_INSTANCES.map((i) => i.service), DEMO_INGRESS.service])];
+  const tokens = await issueJoinTokens(plane.url, services, ADMIN_TOKEN, stateDir);
   const mesh = await startMesh({
     controlUrl: plane.url,
-    joinToken: JOIN_TOKEN,
+    streamUrl: plane.streamUrl ?? undefined,
+    controlPlaneCa: plane.caFile,
+    joinTokens: (service) => tokens.get(service) ?? '',
     controlToken: ADMIN_TOKEN,
     services: DEMO_INSTANCES,
     stateDir,
@@ -79,7 +95,13 @@ export class ChildControlPlane {
   ) {}
 
   static async create(databaseUrl: string, env: Record<string, string> = {}): Promise<ChildControlPlane> {
-    return new ChildControlPlane(databaseUrl, await freePort(), env);
+    // Its own data folder: the CA bundle and key it writes must not land in the repository's .trellis.
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-child-plane-'));
+    return new ChildControlPlane(databaseUrl, await freePort(), {
+      TRELLIS_DATA_DIR: dataDir,
+      TRELLIS_PROXY_STREAM_PORT: '0',
+      ...env,
+    });
   }
 
   get url(): string {

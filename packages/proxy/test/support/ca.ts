@@ -117,3 +117,30 @@ export async function issuedFiles(
   const certPem = await sign(root, csr.toString('pem'), uri, { ...options, publicKey: k.publicKey });
   return { keyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', k.privateKey)), certPem };
 }
+
+/** A TLS server key and certificate from `root` for 127.0.0.1 and localhost (a control plane's, say). */
+export async function serverFiles(root: TestRoot): Promise<{ keyPem: string; certPem: string }> {
+  const k = await keys();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '0c',
+    subject: 'CN=server',
+    issuer: root.cert.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 24 * HOUR),
+    signingAlgorithm: ALG,
+    publicKey: k.publicKey,
+    signingKey: root.keys.privateKey,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'ip', value: '127.0.0.1' },
+        { type: 'dns', value: 'localhost' },
+      ]),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    ],
+  });
+  return {
+    keyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', k.privateKey)),
+    certPem: cert.toString('pem'),
+  };
+}

@@ -19,12 +19,18 @@ export interface RunningCli {
   stop(): Promise<number | null>;
 }
 
-export async function startCli(config: unknown, ext = '.json', args: string[] = []): Promise<RunningCli> {
+export async function startCli(
+  config: unknown,
+  ext = '.json',
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunningCli> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-proxy-'));
   const configPath = path.join(dir, `proxy${ext}`);
   await fs.writeFile(configPath, typeof config === 'string' ? config : JSON.stringify(config));
   const child = spawn(process.execPath, [BIN, '--config', configPath, '--admin-port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const logs: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
