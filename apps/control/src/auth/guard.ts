@@ -129,11 +129,12 @@ export function checkCsrf(principal: Principal, method: string, headers: Incomin
   }
 }
 
-export function checkRole(principal: Principal, needed: Role): void {
+/** Refuses a principal below `needed`; `what` says what needs it (default: the request). */
+export function checkRole(principal: Principal, needed: Role, what = 'this'): void {
   if (!roleAtLeast(principal.role, needed)) {
     throw new TrellisError(
       'TRELLIS_ERR_FORBIDDEN',
-      `this needs the ${needed} role (or higher); ${principal.kind === 'session' ? `user "${principal.username}"` : `token "${principal.tokenName}"`} has ${principal.role}`,
+      `${what} needs the ${needed} role (or higher); ${principal.kind === 'session' ? `user "${principal.username}"` : `token "${principal.tokenName}"`} has ${principal.role}`,
     );
   }
 }

@@ -4,10 +4,11 @@
  * everyone (default deny), and a test fails on it.
  *
  * viewer: reads and the console's WebSocket feeds. editor: changes to the mesh (services, endpoints, routes,
- * policies, authorization policies, rollback). admin: users, tokens, join tokens and the rest of the control
- * plane's own administration.
+ * policies, authorization policies, rollback). admin: the mesh-wide settings, users, tokens, join tokens and the
+ * rest of the control plane's own administration. A rollback makes many changes at once, so it also needs the role
+ * of each change it makes (CHANGE_ROLES): an editor may not undo an admin's decision by rolling back past it.
  */
-import { API_PREFIX, type Role } from '@trellis/schema';
+import { API_PREFIX, type ConfigResourceKind, type Role } from '@trellis/schema';
 
 /** `public`: no credentials needed. */
 export type RouteAccess = Role | 'public';
@@ -68,6 +69,16 @@ const TABLE: Record<string, RouteAccess> = {
   [`GET ${P}/join-tokens`]: 'admin',
   [`POST ${P}/join-tokens`]: 'admin',
   [`DELETE ${P}/join-tokens/:id`]: 'admin',
+};
+
+/** The role a change of each kind of mesh configuration needs: what that kind's own write routes declare. */
+export const CHANGE_ROLES: Readonly<Record<ConfigResourceKind, Role>> = {
+  service: 'editor',
+  route: 'editor',
+  policy: 'editor',
+  'authorization-policy': 'editor',
+  // Mesh-wide settings change how every sidecar talks (mutual TLS): an admin's decision, not an editor's.
+  'mesh-settings': 'admin',
 };
 
 const ACCESS = new Set<string>(['public', 'viewer', 'editor', 'admin']);

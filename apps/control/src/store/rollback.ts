@@ -286,13 +286,15 @@ async function restore(ctx: ChangeContext, target: TargetConfig) {
 
 /**
  * Restores the configuration of `revision` as one new revision. With `expectedRevision`, refuses (409) when the
- * mesh is no longer at that revision, checked inside the transaction that would make the change.
+ * mesh is no longer at that revision, checked inside the transaction that would make the change. `authorize` is
+ * shown the changes before they are committed; what it throws undoes them all.
  */
 export async function rollback(
   deps: StoreDeps,
   actor: string,
   revision: number,
   expectedRevision?: number,
+  authorize: (changes: RollbackResult['changes']) => void = () => {},
 ): Promise<RollbackResult> {
   const target = await configAt(deps, revision);
   const result = await change(
@@ -307,7 +309,9 @@ export async function rollback(
           { errors: [{ path: 'expectedRevision', message: `the mesh is at revision ${current}` }] },
         );
       }
-      return restore(ctx, target);
+      const restored = await restore(ctx, target);
+      authorize(restored.changes);
+      return restored;
     },
     { summary: `rollback to revision ${revision}` },
   );

@@ -51,7 +51,7 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeSeconds: nu
   ].join('; ');
 }
 
-function principalOf(request: FastifyRequest): Principal {
+export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'this needs credentials');
   return request.principal;
 }

@@ -11,12 +11,15 @@ import {
 } from '@trellis/schema';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { checkRole } from '../../auth/guard.ts';
+import { CHANGE_ROLES } from '../../auth/roles.ts';
 import { parseWith } from '../../errors.ts';
 import type { StoreDeps } from '../../store/change.ts';
 import { currentRevision } from '../../store/change.ts';
 import { getRevision, listAudit, listRevisions } from '../../store/history.ts';
 import { rollback } from '../../store/rollback.ts';
 import { listSecurityEvents } from '../../store/security-events.ts';
+import { principalOf } from './auth.ts';
 import { actorOf } from './mesh.ts';
 
 export const RevisionParams = z.object({
@@ -37,7 +40,14 @@ export function registerHistoryRoutes(app: FastifyInstance, store: StoreDeps) {
   app.post(`${API_PREFIX}/revisions/:revision/rollback`, async (req, reply) => {
     const { revision } = parseWith(RevisionParams, req.params);
     const { expectedRevision } = parseWith(RollbackRequest, req.body ?? {});
-    const result = await rollback(store, actorOf(req), revision, expectedRevision);
+    const principal = principalOf(req);
+    // A rollback may make only the changes its caller could make one by one.
+    const result = await rollback(store, actorOf(req), revision, expectedRevision, (changes) => {
+      for (const { kind, name, action } of changes) {
+        const why = `rolling back to revision ${revision} would ${action} ${kind} "${name}", which`;
+        checkRole(principal, CHANGE_ROLES[kind], why);
+      }
+    });
     reply.header('x-trellis-revision', String(result.revision ?? (await currentRevision(store.db))));
     return result;
   });

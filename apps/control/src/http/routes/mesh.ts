@@ -19,6 +19,7 @@ import {
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { actorName } from '../../auth/guard.ts';
+import { CHANGE_ROLES } from '../../auth/roles.ts';
 import { parseWith, TrellisError } from '../../errors.ts';
 import type { StoreDeps } from '../../store/change.ts';
 import * as endpoints from '../../store/endpoints.ts';
@@ -178,9 +179,8 @@ export function registerMeshRoutes(app: FastifyInstance, store: StoreDeps) {
     const { version } = parseWith(DeleteQuery, req.query);
     return sendChange(store, reply, await policies.deletePolicy(store, actorOf(req), name, version), 204);
   });
-  // Mesh-wide settings change how every sidecar talks (mutual TLS): an admin's decision, not an editor's.
   app.get(`${P}/mesh/settings`, { config: { role: 'viewer' } }, async () => settings.getSettings(store));
-  app.put(`${P}/mesh/settings`, { config: { role: 'admin' } }, async (req, reply) => {
+  app.put(`${P}/mesh/settings`, { config: { role: CHANGE_ROLES['mesh-settings'] } }, async (req, reply) => {
     const result = await settings.replaceSettings(
       store,
       actorOf(req),
