@@ -285,6 +285,15 @@ const cases: Case[] = [
     path: 'match[0].path.regex',
   },
   {
+    name: 'regex RE2 cannot run (a lookahead)',
+    method: 'POST',
+    url: '/api/v1/routes',
+    body: json({ name: 'rx', service: 'known', match: [{ path: { regex: '/(?!public).*' } }] }),
+    status: 400,
+    code: 'TRELLIS_ERR_VALIDATION',
+    path: 'match[0].path.regex',
+  },
+  {
     name: 'header injection in header value',
     method: 'POST',
     url: '/api/v1/routes',

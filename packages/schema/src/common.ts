@@ -2,6 +2,7 @@
  * Building blocks shared by every resource of the mesh model: names, labels, ports, percentages.
  * Rules follow Kubernetes where operators already know them (DNS labels, label keys and values).
  */
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 
 /** Message for a value of the wrong type, or "is required" when it is missing altogether. */
@@ -108,8 +109,32 @@ export function count(min: number, max: number) {
     .max(max, { error: `must be between ${min} and ${max}` });
 }
 
-/** Compiles a regular expression the way the proxy will, so that a rule the API accepts can never fail in the proxy. */
+/**
+ * Compiles a route regex for matching the whole value, with RE2 (re2js), as Envoy does: matching takes time linear
+ * in the input whatever the pattern, so a rule such as "(a+)+b" cannot stall a proxy on a crafted path. The API
+ * validates with this very function, so a rule it accepts can never fail in the proxy. Throws on what RE2 refuses
+ * (backreferences, lookaround, repeat counts over 1000).
+ */
+export function compileRegex(source: string): RE2JS {
+  return RE2JS.compile(source);
+}
+
+/** Why RE2 cannot compile `source`, or undefined when it can. */
+export function regexError(source: string): string | undefined {
+  try {
+    compileRegex(source);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 export function isValidRegex(source: string): boolean {
+  return regexError(source) === undefined;
+}
+
+/** Whether JavaScript would compile `source` (only to tell an RE2 limit from a plain syntax error; never run). */
+function isJavaScriptRegex(source: string): boolean {
   try {
     new RegExp(source, 'u');
     return true;
@@ -120,7 +145,17 @@ export function isValidRegex(source: string): boolean {
 
 export const Regex = text(1024)
   .min(1, { error: 'must not be empty' })
-  .refine(isValidRegex, { error: 'is not a valid regular expression' });
+  .check((ctx) => {
+    const problem = regexError(ctx.value);
+    if (problem === undefined) return;
+    ctx.issues.push({
+      code: 'custom',
+      message: isJavaScriptRegex(ctx.value)
+        ? `is a regular expression RE2 cannot run (no lookaround, backreferences or repeat counts over 1000): ${problem}`
+        : 'is not a valid regular expression',
+      input: ctx.value,
+    });
+  });
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

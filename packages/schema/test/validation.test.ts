@@ -191,6 +191,18 @@ describe('route rule', () => {
       'is not a valid HTTP header name',
     ],
     [
+      'path regex with a lookahead (RE2 has none)',
+      { match: [{ path: { regex: '/(?!public).*' } }] },
+      'match[0].path.regex',
+      /RE2 cannot run .*invalid or unsupported Perl syntax/,
+    ],
+    [
+      'path regex with a backreference',
+      { match: [{ path: { regex: '/(a+)/\\1' } }] },
+      'match[0].path.regex',
+      /RE2 cannot run .*invalid escape sequence/,
+    ],
+    [
       'header match bad regex',
       { match: [{ headers: [{ name: 'x-a', regex: '(' }] }] },
       'match[0].headers[0].regex',
