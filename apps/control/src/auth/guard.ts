@@ -12,10 +12,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TrellisError } from '../errors.ts';
 import { type RouteAccess, routeAccess } from './roles.ts';
 import { sameSecret, secretHash } from './secrets.ts';
-import { type AuthStoreDeps, findApiToken, findSession } from './store.ts';
+import { ADMIN_TOKEN_ACTOR, type AuthStoreDeps, findApiToken, findSession, tokenRole } from './store.ts';
 
 /** The name the static TRELLIS_ADMIN_TOKEN goes by in the audit log (`token:TRELLIS_ADMIN_TOKEN`). */
-export const ADMIN_TOKEN_NAME = 'TRELLIS_ADMIN_TOKEN';
+export const ADMIN_TOKEN_NAME = ADMIN_TOKEN_ACTOR.slice('token:'.length);
 
 export interface Principal {
   kind: 'session' | 'token';
@@ -25,6 +25,8 @@ export interface Principal {
   userId: string | null;
   /** The API token's name (tokens). */
   tokenName: string | null;
+  /** The API token's id (null for sessions and the static admin token). */
+  tokenId: string | null;
   /** The session's CSRF token and the hash of its id (sessions). */
   csrfToken: string | null;
   sessionHash: string | null;
@@ -82,18 +84,22 @@ export async function authenticate(
         username: null,
         userId: null,
         tokenName: ADMIN_TOKEN_NAME,
+        tokenId: null,
         csrfToken: null,
         sessionHash: null,
       };
     }
     const row = await findApiToken(deps, token);
     if (!row) throw unauthenticated('the bearer token is unknown, expired or revoked');
+    const role = await tokenRole(deps, row);
+    if (!role) throw unauthenticated('the bearer token was made by a user or token that no longer exists');
     return {
       kind: 'token',
-      role: row.role as Role,
+      role,
       username: null,
       userId: null,
       tokenName: row.name,
+      tokenId: row.id,
       csrfToken: null,
       sessionHash: null,
     };
@@ -108,6 +114,7 @@ export async function authenticate(
       username: session.user.username,
       userId: session.user.id,
       tokenName: null,
+      tokenId: null,
       csrfToken: session.csrfToken,
       sessionHash: secretHash(sessionId),
     };

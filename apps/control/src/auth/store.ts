@@ -1,7 +1,8 @@
 /**
  * Users, sessions, API tokens and join tokens in Postgres. Every secret is stored as its SHA-256 only (see
  * secrets.ts); what a caller is allowed is read from the rows on every request, so a demotion, a revocation or a
- * deletion takes effect at once.
+ * deletion takes effect at once. That holds for API tokens too: a token may do no more than whoever made it may
+ * do now (see tokenRole), and deleting a user revokes the tokens the user made.
  */
 import {
   API_TOKEN_PREFIX,
@@ -14,6 +15,7 @@ import {
   type Page,
   type PageQuery,
   type Role,
+  roleAtLeast,
   type User,
   type UserCreate,
   type UserUpdate,
@@ -136,8 +138,19 @@ export async function updateUser(
   });
 }
 
-export async function deleteUser(deps: AuthStoreDeps, username: string): Promise<void> {
-  await keepingAnAdmin(deps, username, false, (tx) => tx.user.delete({ where: { username } }));
+/**
+ * Deletes a user (their sessions go with the row) and revokes the API tokens they made; returns how many tokens
+ * were revoked.
+ */
+export async function deleteUser(deps: AuthStoreDeps, username: string): Promise<{ tokensRevoked: number }> {
+  return keepingAnAdmin(deps, username, false, async (tx) => {
+    await tx.user.delete({ where: { username } });
+    const revoked = await tx.apiToken.updateMany({
+      where: { createdBy: userActor(username), revokedAt: null },
+      data: { revokedAt: deps.clock() },
+    });
+    return { tokensRevoked: revoked.count };
+  });
 }
 
 /** Sets a user's own new password and ends their other sessions. */
@@ -204,6 +217,7 @@ type ApiTokenRow = {
   name: string;
   role: string;
   createdBy: string;
+  creatorTokenId: string | null;
   createdAt: Date;
   expiresAt: Date | null;
   lastUsedAt: Date | null;
@@ -228,10 +242,12 @@ export async function listApiTokens(deps: AuthStoreDeps): Promise<{ items: ApiTo
   return { items: rows.map(apiTokenOf) };
 }
 
+/** Creates a token; `creatorTokenId` is the id of the API token making it, if one is. */
 export async function createApiToken(
   deps: AuthStoreDeps,
   actor: string,
   spec: ApiTokenCreate,
+  creatorTokenId: string | null = null,
 ): Promise<ApiTokenCreated> {
   const token = newSecret(API_TOKEN_PREFIX);
   const now = deps.clock();
@@ -242,6 +258,7 @@ export async function createApiToken(
       role: spec.role,
       tokenHash: secretHash(token),
       createdBy: actor,
+      creatorTokenId,
       createdAt: now,
       expiresAt:
         spec.expiresInDays === undefined ? null : new Date(now.getTime() + spec.expiresInDays * DAY_MS),
@@ -258,15 +275,52 @@ export async function revokeApiToken(deps: AuthStoreDeps, id: string): Promise<v
   await deps.db.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: deps.clock() } });
 }
 
+const live = (row: ApiTokenRow, now: Date) =>
+  row.revokedAt === null && (row.expiresAt === null || row.expiresAt > now);
+
 /** The live token with this secret (not revoked, not expired), or undefined. Records its use. */
 export async function findApiToken(deps: AuthStoreDeps, token: string) {
   const row = await deps.db.apiToken.findUnique({ where: { tokenHash: secretHash(token) } });
   const now = deps.clock();
-  if (!row || row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt <= now)) return undefined;
+  if (!row || !live(row, now)) return undefined;
   if (row.lastUsedAt === null || now.getTime() - row.lastUsedAt.getTime() >= LAST_USED_GRANULARITY_MS) {
     await deps.db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: now } });
   }
   return row;
+}
+
+/** The audit actor of a user, as API tokens record their maker. */
+export const userActor = (username: string) => `user:${username}`;
+/** The audit actor of the static admin token (TRELLIS_ADMIN_TOKEN). */
+export const ADMIN_TOKEN_ACTOR = 'token:TRELLIS_ADMIN_TOKEN';
+/** Longer chains of tokens made by tokens are refused rather than followed. */
+const MAX_TOKEN_CHAIN = 16;
+
+const lower = (a: Role, b: Role): Role => (roleAtLeast(a, b) ? b : a);
+
+/**
+ * What a live token may do now: the lower of its own role and its maker's current one. Its maker is the user who
+ * made it, the API token that made it (whose own maker bounds it in turn, so revoking that token ends it too), or
+ * the static admin token, which is admin. Undefined when the maker is gone or cannot be told: the token is dead.
+ */
+export async function tokenRole(deps: AuthStoreDeps, token: ApiTokenRow): Promise<Role | undefined> {
+  const now = deps.clock();
+  let role = token.role as Role;
+  let made = token;
+  for (let hop = 0; hop < MAX_TOKEN_CHAIN; hop++) {
+    if (made.creatorTokenId !== null) {
+      const maker = await deps.db.apiToken.findUnique({ where: { id: made.creatorTokenId } });
+      if (!maker || !live(maker, now)) return undefined;
+      role = lower(role, maker.role as Role);
+      made = maker;
+      continue;
+    }
+    if (made.createdBy === ADMIN_TOKEN_ACTOR) return role;
+    if (!made.createdBy.startsWith('user:')) return undefined;
+    const user = await deps.db.user.findUnique({ where: { username: made.createdBy.slice('user:'.length) } });
+    return user ? lower(role, user.role as Role) : undefined;
+  }
+  return undefined;
 }
 
 // --- join tokens ---

@@ -16,7 +16,8 @@ export function registerTokenRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     return listApiTokens(deps);
   });
   app.post(P, async (req, reply) => {
-    const created = await createApiToken(deps, actorOf(req), parseWith(ApiTokenCreate, req.body ?? {}));
+    const spec = parseWith(ApiTokenCreate, req.body ?? {});
+    const created = await createApiToken(deps, actorOf(req), spec, req.principal?.tokenId ?? null);
     reply.code(201).header('cache-control', 'no-store');
     return created;
   });
