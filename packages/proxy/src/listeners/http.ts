@@ -43,7 +43,7 @@ import {
   type ProxyResponse,
   type Rng,
 } from '../types.ts';
-import { readBody } from './body.ts';
+import { BodyWatch, hasBody, readBody } from './body.ts';
 import { handleUpgrade } from './upgrade.ts';
 
 export const SOURCE_HEADER = 'x-trellis-source';
@@ -192,6 +192,7 @@ export class HttpListener {
   readonly server: http.Server;
   private readonly origins = new Map<string, FixedOrigin>();
   private readonly dryRunLog = new RateLimitedLog();
+  private readonly bodies: BodyWatch;
 
   constructor(
     readonly name: string,
@@ -201,11 +202,15 @@ export class HttpListener {
     this.server = http.createServer({
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
+      // limits.requestTimeoutMs is enforced by `bodies`, from each request's snapshot: Node's would answer with a
+      // raw 408 while the request is being handled.
+      requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
       requireHostHeader: false,
     });
+    this.bodies = new BodyWatch(() => deps.clock.now());
+    this.server.once('close', () => this.bodies.close());
     this.server.maxConnections = limits.maxConnections;
     // Node keeps this many header fields and drops the rest silently; one more than any limit lets handle() see
     // that a request has too many and refuse it rather than forward a truncated set.
@@ -386,6 +391,10 @@ export class HttpListener {
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(CLIENT_GONE);
     });
+    if (hasBody(req)) {
+      const { requestBodyIdleTimeoutMs, requestTimeoutMs } = snapshot.config.limits;
+      this.bodies.watch(req, res, controller, requestBodyIdleTimeoutMs, requestTimeoutMs);
+    }
 
     let source = node.service;
     let flags = 0;
@@ -450,7 +459,7 @@ export class HttpListener {
         );
       }
       if (rule) applyHeaderOps(headers, rule.headers.request);
-      const body = await readBody(req, snapshot.config.limits.retryBufferBytes);
+      const body = await readBody(req, snapshot.config.limits.retryBufferBytes, controller);
       bytesIn = body.bytes;
       if (
         target?.mirror &&
@@ -474,10 +483,16 @@ export class HttpListener {
         recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0, flags);
         return;
       }
+      // A body that stalled aborts the request with its 408 (body.ts), whatever the await it interrupted threw.
+      const failure = controller.reason instanceof ProxyError ? controller.reason : error;
       response = localReply(
-        error instanceof ProxyError ? error : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(error)),
+        failure instanceof ProxyError
+          ? failure
+          : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(failure)),
       );
-      if (!req.complete) req.resume();
+      if (failure instanceof ProxyError && failure.code === 'TRELLIS_ERR_REQUEST_TIMEOUT')
+        res.shouldKeepAlive = false;
+      else if (!req.complete) req.resume();
     }
     let sent = 0;
     response.body?.on('data', (chunk: Buffer) => {
