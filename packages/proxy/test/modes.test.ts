@@ -85,13 +85,15 @@ describe('ingress', () => {
 });
 
 describe('inbound', () => {
-  it('forwards everything to the local app and reads the caller from x-trellis-source', async () => {
+  it('forwards everything to the local app; a plaintext caller is "unknown", whatever its x-trellis-source', async () => {
     const before = app.seen.length;
     const res = await send(port('in'), 'anything', '/local', { headers: { 'x-trellis-source': 'frontend' } });
     expect(upstreamOf(res.text)).toBe('app');
     expect(app.seen[before]?.url).toBe('/local');
-    const edges = proxy.recorder.totals() as unknown as { source: string; destination: string }[];
-    expect(JSON.stringify(edges)).toContain('frontend');
+    expect(app.seen[before]?.headers['x-trellis-source']).toBeUndefined();
+    const { pairs } = proxy.recorder.totals();
+    expect(pairs.map((p) => p.source)).toContain('unknown');
+    expect(JSON.stringify(pairs)).not.toContain('frontend');
   });
 });
 

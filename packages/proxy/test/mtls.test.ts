@@ -114,7 +114,7 @@ describe('mutual TLS between sidecars', () => {
     expect(await rawClient(port, creds(member))).toBe(200);
   });
 
-  it('permissive: plaintext still passes, and its source is only its header', async () => {
+  it('permissive: plaintext still passes, with neither its source nor its peer-identity header', async () => {
     const inbound = await sidecar(
       inboundConfig(app.port, 'permissive'),
       await issuedIdentity(root, 'service-b', TD),
@@ -124,7 +124,7 @@ describe('mutual TLS between sidecars', () => {
     });
     expect(answer.status).toBe(200);
     const seen = app.seen.at(-1);
-    expect(seen?.headers['x-trellis-source']).toBe('legacy');
+    expect(seen?.headers['x-trellis-source']).toBeUndefined();
     expect(seen?.headers['x-trellis-peer-identity']).toBeUndefined();
   });
 

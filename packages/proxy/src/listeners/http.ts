@@ -46,7 +46,13 @@ import {
 import { BodyWatch, hasBody, readBody } from './body.ts';
 import { handleUpgrade } from './upgrade.ts';
 
+/**
+ * The calling service, for the app behind an inbound listener: set from the caller's verified certificate, and
+ * stripped otherwise, never passed on from a client (a plaintext caller could name any service).
+ */
 export const SOURCE_HEADER = 'x-trellis-source';
+/** Telemetry's caller for a request without a verified identity (as the control plane's UNKNOWN_SOURCE). */
+export const UNKNOWN_SOURCE = 'unknown';
 
 /** Abort reason when the client disconnects (made once: an Error per request costs a stack trace). */
 const CLIENT_GONE = new Error('client went away');
@@ -401,15 +407,18 @@ export class HttpListener {
     let identity: string | undefined;
     if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
     if (listener?.mode === 'inbound') {
-      // Over mutual TLS the caller is who its certificate says; over plaintext (permissive mode) its header.
+      // Over mutual TLS the caller is who its certificate says; over plaintext it is unknown, whatever it claims.
       const peer = this.deps.peer?.(req.socket);
       if (peer) {
         identity = peer.identity;
         flags |= RECORD_MTLS;
         headers[PEER_IDENTITY_HEADER] = peer.identity;
-        source = peer.service ?? 'unknown';
+        source = peer.service ?? UNKNOWN_SOURCE;
         headers[SOURCE_HEADER] = source;
-      } else source = headerValue(headers, SOURCE_HEADER) ?? 'unknown';
+      } else {
+        source = UNKNOWN_SOURCE;
+        if (headers[SOURCE_HEADER] !== undefined) delete headers[SOURCE_HEADER];
+      }
     } else if (listener) headers[SOURCE_HEADER] = node.service;
 
     let destination = '';

@@ -11,7 +11,13 @@ import net, { type Socket } from 'node:net';
 import { ProxyError } from '../errors.ts';
 import { addForwarding, endToEnd } from '../headers.ts';
 import type { EndpointState } from '../types.ts';
-import { type HttpListener, PEER_IDENTITY_HEADER, requestTarget, SOURCE_HEADER } from './http.ts';
+import {
+  type HttpListener,
+  PEER_IDENTITY_HEADER,
+  requestTarget,
+  SOURCE_HEADER,
+  UNKNOWN_SOURCE,
+} from './http.ts';
 
 const KEEP = new Set(['connection', 'upgrade']);
 
@@ -74,7 +80,7 @@ export function handleUpgrade(
     if (config.mode === 'inbound') {
       // As in http.ts: the caller is who its certificate says, and never what a header claims.
       const peer = deps.peer?.(req.socket);
-      const source = peer ? (peer.service ?? 'unknown') : 'unknown';
+      const source = peer?.service ?? UNKNOWN_SOURCE;
       if (peer) {
         headers[PEER_IDENTITY_HEADER] = peer.identity;
         headers[SOURCE_HEADER] = source;
