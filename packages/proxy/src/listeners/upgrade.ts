@@ -104,10 +104,13 @@ export function handleUpgrade(
   const target = endpoint;
   const upstream = net.connect({ host: target.address, port: target.port });
   let answered = false;
+  let relayed: IncomingMessage | undefined;
   target.active += 1;
+  upstream.on('error', () => upstream.destroy());
   upstream.once('close', () => {
     target.active -= 1;
-    socket.destroy();
+    // A relayed answer that arrived whole is still being flushed to the client, which the relay then ends.
+    if (relayed?.complete !== true) socket.destroy();
   });
   socket.once('close', () => upstream.destroy());
   // Node's HTTP client parses the endpoint's answer; the client socket is not read from until it is a 101.
@@ -136,6 +139,7 @@ export function handleUpgrade(
     // No tunnel: the answer goes back as it is, and the connection ends with it (the bytes the client may have
     // sent after its upgrade request are dropped with it).
     answered = true;
+    relayed = res;
     const answer = endToEnd(res.headers);
     answer.connection = 'close';
     let text = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
