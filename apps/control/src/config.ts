@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { z } from 'zod';
+import { isProxyEntry } from './http/trusted-proxies.ts';
 import { DEFAULT_JSON_MAX_DEPTH } from './json.ts';
 
 /** The monorepo root, found from this file's location (apps/control/src). */
@@ -52,6 +53,18 @@ const EnvSchema = z
     TRELLIS_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     TRELLIS_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
     TRELLIS_JSON_MAX_DEPTH: int(1, 512).default(DEFAULT_JSON_MAX_DEPTH),
+    TRELLIS_TRUSTED_PROXIES: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .refine((entries) => entries.every(isProxyEntry), {
+        error: 'must be a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8) or "loopback"',
+      })
+      .optional(),
     TRELLIS_SEED: bool.default(true),
     TRELLIS_ENDPOINT_REAP_INTERVAL_MS: int(100, 3_600_000).default(5000),
     TRELLIS_JOIN_TOKEN: z.string().min(1).max(512).optional(),
@@ -143,6 +156,11 @@ export interface Config {
   bodyLimitBytes: number;
   /** Deepest nesting of arrays and objects accepted in a JSON request body. */
   jsonMaxDepth: number;
+  /**
+   * Peers whose X-Forwarded-For is believed (addresses, CIDR ranges, `loopback`): the console's server and any
+   * reverse proxy in front of the API. Empty by default: every caller is known by its own address.
+   */
+  trustedProxies: string[];
   seed: boolean;
   endpointReapIntervalMs: number;
   /**
@@ -224,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.TRELLIS_LOG_LEVEL,
     bodyLimitBytes: e.TRELLIS_BODY_LIMIT_BYTES,
     jsonMaxDepth: e.TRELLIS_JSON_MAX_DEPTH,
+    trustedProxies: e.TRELLIS_TRUSTED_PROXIES ?? [],
     seed: e.TRELLIS_SEED,
     endpointReapIntervalMs: e.TRELLIS_ENDPOINT_REAP_INTERVAL_MS,
     joinToken: e.TRELLIS_JOIN_TOKEN,

@@ -34,6 +34,7 @@ import { registerProxyRoutes } from './routes/proxies.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerUserRoutes } from './routes/users.ts';
+import { trustedProxies } from './trusted-proxies.ts';
 
 export interface AppDeps {
   db: Db;
@@ -69,6 +70,11 @@ export interface AppDeps {
   metrics?: ControlMetrics;
   /** Deepest nesting of arrays and objects a JSON body may have (TRELLIS_JSON_MAX_DEPTH); default 64. */
   jsonMaxDepth?: number;
+  /**
+   * Peers whose X-Forwarded-For names the client (TRELLIS_TRUSTED_PROXIES: addresses, CIDR ranges, `loopback`);
+   * default none, so that a caller is known by its own address and cannot pick another.
+   */
+  trustedProxies?: readonly string[];
 }
 
 function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
@@ -139,6 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
     return503OnClosing: true,
+    trustProxy: trustedProxies(deps.trustedProxies ?? []),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (a path segment too long, a malformed URL) get the same
     // problem+json as every other error, not fastify's own JSON.

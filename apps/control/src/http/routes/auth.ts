@@ -67,18 +67,24 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   app.post(`${P}/login`, async (request, reply: FastifyReply): Promise<LoginResponse> => {
     const { username, password } = parseWith(LoginRequest, request.body ?? {});
     const keys = [`user:${username.toLowerCase()}`, `ip:${request.ip}`];
-    const wait = deps.limiter.retryAfterSeconds(keys);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      throw new RateLimitedError(wait);
+    // The attempt is counted from here, before the hash below gives way to other logins.
+    const attempt = deps.limiter.begin(keys);
+    if ('retryAfterSeconds' in attempt) {
+      reply.header('retry-after', String(attempt.retryAfterSeconds));
+      throw new RateLimitedError(attempt.retryAfterSeconds);
     }
-    const user = await findUser(deps, username);
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
-    if (!user || !ok) {
-      deps.limiter.fail(keys);
-      throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'wrong username or password');
+    let user: Awaited<ReturnType<typeof findUser>>;
+    try {
+      user = await findUser(deps, username);
+      const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+      if (!user || !ok) {
+        attempt.failed();
+        throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'wrong username or password');
+      }
+      attempt.succeeded();
+    } finally {
+      attempt.release();
     }
-    deps.limiter.reset(keys[0] as string);
     const session = await createSession(deps, user.id);
     reply.header('set-cookie', sessionCookie(request, session.id, Math.floor(SESSION_TTL_MS / 1000)));
     reply.header('cache-control', 'no-store');
