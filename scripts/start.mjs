@@ -8,6 +8,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV, ensureInstalled, ROOT, turbo } from './lib.mjs';
@@ -131,11 +133,26 @@ const controlUrl = new Promise((resolve) => {
   });
 });
 
+/** GET /readyz's status; an HTTPS control plane (TRELLIS_CONTROL_TLS) is verified against the mesh CA bundle. */
+function readyz(url) {
+  return new Promise((resolve, reject) => {
+    const options = {
+      timeout: 2000,
+      ...(url.startsWith('https:') && proxyStream ? { ca: readFileSync(proxyStream.ca) } : {}),
+    };
+    const req = (url.startsWith('https:') ? https : http).get(`${url}/readyz`, options, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
 async function ready(url) {
   for (;;) {
     try {
-      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
-      if (res.status === 200) return;
+      if ((await readyz(url)) === 200) return;
     } catch {
       // not listening yet
     }
@@ -145,6 +162,8 @@ async function ready(url) {
 }
 
 const url = await controlUrl;
+// An HTTPS API (TRELLIS_CONTROL_TLS) presents a certificate of the mesh CA: the console and the demo trust its bundle.
+const trustMeshCa = url.startsWith('https:') && proxyStream ? { NODE_EXTRA_CA_CERTS: proxyStream.ca } : {};
 await ready(url);
 const firstRunPassword = firstRunPasswordFile ? readFileSync(firstRunPasswordFile, 'utf8').trim() : undefined;
 if (!stopping && running.has('control plane')) {
@@ -177,7 +196,7 @@ if (!stopping && running.has('control plane') && consoleSetting.enabled) {
     {
       cwd: consoleDir,
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...ENV, TRELLIS_CONSOLE_CONTROL_URL: url },
+      env: { ...ENV, ...trustMeshCa, TRELLIS_CONSOLE_CONTROL_URL: url },
     },
   );
   consoleApp.channel?.unref();
@@ -197,7 +216,7 @@ if (!stopping && running.has('control plane')) {
       url,
       ...(proxyStream ? ['--stream-url', proxyStream.url, '--control-plane-ca', proxyStream.ca] : []),
     ],
-    { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: childEnv },
+    { cwd: ROOT, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: { ...childEnv, ...trustMeshCa } },
   );
   demo.channel?.unref();
   track('demo', demo);
