@@ -19,6 +19,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
+// The browser's address, stamped on every request and upgrade here, where the socket is, over whatever a client
+// sent under this name; src/proxy.ts forwards it to the control plane as X-Forwarded-For, which the control plane
+// believes from the console's address only (TRELLIS_TRUSTED_PROXIES), so each browser has its own login limit.
+const CLIENT_ADDRESS_HEADER = 'x-trellis-client-address';
+const stampClientAddress = (req) => {
+  req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? '';
+};
+
 const app = next({ dev: false, dir, hostname: values.host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
@@ -26,6 +34,7 @@ const handle = app.getRequestHandler();
 // per-request rewrite as REST calls (src/proxy.ts); Next proxies the upgrade to the control plane.
 const upgrade = app.getUpgradeHandler();
 const server = http.createServer((req, res) => {
+  stampClientAddress(req);
   handle(req, res).catch((err) => {
     process.stderr.write(`${err?.stack ?? err}\n`);
     if (!res.headersSent) res.statusCode = 500;
@@ -38,6 +47,7 @@ server.on('upgrade', (req, socket, head) => {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     return;
   }
+  stampClientAddress(req);
   Promise.resolve(upgrade(req, socket, head)).catch((err) => {
     process.stderr.write(`${err?.stack ?? err}\n`);
     socket.destroy();
