@@ -15,14 +15,17 @@ export default async function globalSetup() {
     );
   }
   const stack = await startStack();
-  // The tests run in worker processes: they stop and start the control plane through this loopback endpoint.
+  // The tests run in worker processes: they stop, start, freeze and thaw the control plane through this loopback
+  // endpoint.
+  const actions: Record<string, () => Promise<void>> = {
+    '/control/stop': () => stack.stopControl(),
+    '/control/start': () => stack.startControl(),
+    '/control/freeze': () => stack.freezeControl(),
+    '/control/thaw': () => stack.thawControl(),
+  };
   const admin = http.createServer((req, res) => {
-    const action =
-      req.method === 'POST' && req.url === '/control/stop'
-        ? stack.stopControl()
-        : req.method === 'POST' && req.url === '/control/start'
-          ? stack.startControl()
-          : undefined;
+    const url = req.url ?? '';
+    const action = req.method === 'POST' && Object.hasOwn(actions, url) ? actions[url]?.() : undefined;
     if (!action) {
       res.writeHead(404).end();
       return;

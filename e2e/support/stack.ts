@@ -27,6 +27,12 @@ export interface Stack {
   stopControl(): Promise<void>;
   /** Starts it again on the same port and database; resolves once it is up. */
   startControl(): Promise<void>;
+  /**
+   * Freezes the control plane (SIGSTOP) until `thawControl` (SIGCONT): its sockets stay open and nothing is
+   * answered, as when its event loop is held. The "control plane not answering" test.
+   */
+  freezeControl(): Promise<void>;
+  thawControl(): Promise<void>;
   /** The demo's ingress gateway, where its traffic enters the mesh (a test can send requests of its own). */
   ingressUrl: string;
   stop(): Promise<void>;
@@ -93,6 +99,13 @@ class Child {
         ),
       ),
     ]);
+  }
+
+  /** Sends `signal` to its group (SIGSTOP, SIGCONT); nothing when it has exited. */
+  signal(signal: NodeJS.Signals): void {
+    const pid = this.process.pid;
+    if (!pid || this.process.exitCode !== null || this.process.signalCode !== null) return;
+    process.kill(-pid, signal);
   }
 
   /** SIGTERM to its group, SIGKILL after `ms`. */
@@ -222,6 +235,8 @@ export async function startStack(): Promise<Stack> {
       ingressUrl,
       stop,
       stopControl: () => control.stop(),
+      freezeControl: async () => control.signal('SIGSTOP'),
+      thawControl: async () => control.signal('SIGCONT'),
       async startControl() {
         control = launchControl();
         await control.printed(/Trellis control plane is up/, 60_000);

@@ -3,6 +3,7 @@
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useContext, useEffect, useState } from 'react';
 import { SessionProvider, useSession } from '../features/auth/session';
+import { ApiTimeoutError } from '../lib/api';
 import { connectEventFeed, type FeedState } from '../lib/events';
 
 const FeedContext = createContext<FeedState>('connecting');
@@ -26,7 +27,14 @@ export function Providers({ children }: { children: ReactNode }) {
     () =>
       new QueryClient({
         defaultOptions: {
-          queries: { retry: 1, retryDelay: 1000, staleTime: 1000, refetchOnWindowFocus: true },
+          queries: {
+            // Once, after a second; not after a read the control plane left unanswered for READ_TIMEOUT_MS: the
+            // page says so at once, with a Retry button.
+            retry: (count, error) => count < 1 && !(error instanceof ApiTimeoutError),
+            retryDelay: 1000,
+            staleTime: 1000,
+            refetchOnWindowFocus: true,
+          },
         },
       }),
   );

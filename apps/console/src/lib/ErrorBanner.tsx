@@ -1,8 +1,12 @@
-import { ApiError } from './api';
+'use client';
+
+import { useQueryClient } from '@tanstack/react-query';
+import { ApiError, isUnreachable } from './api';
 
 /**
- * What a page shows when the control plane cannot be read; the queries keep retrying, so it goes away by itself.
- * A refusal for the role says so plainly (the role cannot change by retrying); a 401 is on its way to the login page.
+ * What a page shows when the control plane cannot be read. When it cannot be reached or does not answer, a Retry
+ * button reads everything on the page again (pages that poll also recover by themselves). A refusal for the role
+ * says so plainly (the role cannot change by retrying); a 401 is on its way to the login page.
  */
 export function ErrorBanner({ error }: { error: Error }) {
   if (error instanceof ApiError && error.status === 403) {
@@ -19,11 +23,22 @@ export function ErrorBanner({ error }: { error: Error }) {
       </div>
     );
   }
-  const unreachable = error instanceof ApiError && (error.status === 0 || error.status >= 500);
+  if (isUnreachable(error)) return <Unreachable error={error} />;
   return (
     <div role="alert" className="banner" data-testid="error-banner">
-      {unreachable ? 'The control plane is unreachable; retrying. ' : ''}
       {error.message}
+    </div>
+  );
+}
+
+function Unreachable({ error }: { error: Error }) {
+  const client = useQueryClient();
+  return (
+    <div role="alert" className="banner" data-testid="error-banner">
+      The control plane is unreachable: {error.message}.{' '}
+      <button type="button" className="button" onClick={() => void client.refetchQueries({ type: 'active' })}>
+        Retry
+      </button>
     </div>
   );
 }

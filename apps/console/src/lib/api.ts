@@ -6,6 +6,9 @@
  * (POST, PUT, DELETE) carries the session's CSRF token in `x-trellis-csrf`: the token comes with the login's answer
  * or `GET /api/v1/auth/me` and is kept here, in memory only. A 401 from any call means the session is gone: the
  * browser goes to the login page, which brings it back where it was (`/login?next=`).
+ *
+ * A read the control plane does not answer within READ_TIMEOUT_MS fails as unreachable (status 0), so that a page
+ * whose control plane hangs says so instead of loading for as long as the console's server keeps the request open.
  */
 import { CSRF_HEADER, Problem, pageOf } from '@trellis/schema';
 import { z } from 'zod';
@@ -28,6 +31,24 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A read the control plane did not answer in time (status 0, like any other failure to reach it). */
+export class ApiTimeoutError extends ApiError {
+  override name = 'ApiTimeoutError';
+  constructor(message: string) {
+    super(message, 0);
+  }
+}
+
+/** How long a read waits for the control plane's answer. */
+export const READ_TIMEOUT_MS = 10_000;
+
+/** The control plane could not be reached, or did not answer: a page shows "unreachable" and offers a retry. */
+export function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return false;
+  // A 500 without a Trellis code is the console's server failing to reach the control plane, not its answer.
+  return error.status === 0 || [502, 503, 504].includes(error.status) || (error.status >= 500 && !error.code);
 }
 
 const ME_PATH = '/api/v1/auth/me';
@@ -76,11 +97,33 @@ export async function getJson<S extends z.ZodType>(
   signal?: AbortSignal,
   fetchImpl: typeof fetch = fetch,
 ): Promise<z.infer<S>> {
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), READ_TIMEOUT_MS);
+  const abort = () => timeout.abort();
+  if (signal?.aborted) abort();
+  signal?.addEventListener('abort', abort);
+  try {
+    return await readJson(path, schema, timeout.signal, fetchImpl);
+  } catch (cause) {
+    if (signal?.aborted || !timeout.signal.aborted) throw cause;
+    throw new ApiTimeoutError(`no answer to GET ${path} within ${READ_TIMEOUT_MS / 1000} s`);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', abort);
+  }
+}
+
+async function readJson<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  signal: AbortSignal,
+  fetchImpl: typeof fetch,
+): Promise<z.infer<S>> {
   let res: Response;
   try {
     res = await fetchImpl(path, { signal, headers: { accept: 'application/json' }, cache: 'no-store' });
   } catch (cause) {
-    if (signal?.aborted) throw cause;
+    if (signal.aborted) throw cause;
     throw new ApiError(`the control plane is unreachable (${(cause as Error).message})`, 0);
   }
   if (!res.ok) {
