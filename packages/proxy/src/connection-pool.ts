@@ -14,14 +14,14 @@
  * A connection that closes (the upstream's idle timeout, an error) leaves the pool; a new one is opened when
  * requests need it.
  */
-import { Client, Dispatcher, errors } from 'undici';
+import { type buildConnector, Client, Dispatcher, errors } from 'undici';
 
 export interface ConnectionPoolOptions {
   connections: number;
   /** Connections being opened at once; requests beyond them wait for the first free connection. */
   maxConnecting: number;
-  /** Each connection's options. `connect` should be one function shared by all (it holds the TLS session cache). */
-  client: Client.Options;
+  /** Each connection's options. `connect` is one function shared by all (it holds the TLS session cache). */
+  client: Client.Options & { connect: buildConnector.connector };
   /** Called for each connection the pool starts to open. */
   onOpen?: () => void;
 }
@@ -67,12 +67,26 @@ export class ConnectionPool extends Dispatcher {
   private state: 'open' | 'closing' | 'destroyed' = 'open';
   private whenDrained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  /** The origin as the connector takes it, as undici's Client passes it (an IPv6 address without brackets). */
+  private readonly target: buildConnector.Options;
 
   constructor(
     private readonly origin: string,
     private readonly options: ConnectionPoolOptions,
   ) {
     super();
+    const url = new URL(origin);
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.target = { hostname, host: url.host, protocol: url.protocol, port: url.port };
+  }
+
+  /**
+   * Opens a connection to the origin exactly as the pool's own are opened (the same connector: mutual TLS or
+   * plaintext, the peer identity it accepts, the connect timeout, the TLS session cache), for a caller that keeps
+   * it outside the pool: a connection upgrade, whose connection becomes a tunnel and never carries a request again.
+   */
+  connectDetached(callback: buildConnector.Callback): void {
+    this.options.client.connect(this.target, callback);
   }
 
   /** Connections open or opening, and requests waiting for one. */

@@ -15,9 +15,9 @@ import {
   subsetKey,
   TrafficPolicySpec,
 } from '@trellis/schema';
-import type { Dispatcher } from 'undici';
 import { Authorizer } from './authz.ts';
 import { HostSet } from './balance/host-set.ts';
+import type { ConnectionPool } from './connection-pool.ts';
 import type { MeshTls } from './mtls.ts';
 import type { Pools } from './pools.ts';
 import { ActiveHealthChecker } from './resilience/health-check.ts';
@@ -84,6 +84,11 @@ export interface Cluster {
   hostSet(subset: Subset): HostSet;
   policyFor(subset: Subset): TrafficPolicySpec;
   breakerFor(subset: Subset): BreakerState;
+  /**
+   * The connection pool requests to `endpoint` (picked for `subset`) go through: mutual TLS to a mesh endpoint as the
+   * mode says, the subset's policy's connect timeout. Connection upgrades open their connection with its connector.
+   */
+  pool(endpoint: EndpointState, subset: Subset): ConnectionPool;
 }
 
 export interface Snapshot {
@@ -201,6 +206,36 @@ function buildCluster(
   health?.setEndpoints(endpoints);
   const budget = new RetryBudget(servicePolicy.retryBudget, deps.clock);
 
+  const lookups = new Map<string, (endpoint: EndpointState) => ConnectionPool>();
+  /** Per subset (its policy's pool settings), each endpoint's pool, looked up once per snapshot, not per request. */
+  const poolLookup = (subset: Subset): ((endpoint: EndpointState) => ConnectionPool) => {
+    const key = subsetKey(subset);
+    let lookup = lookups.get(key);
+    if (lookup) return lookup;
+    const pool = policyFor(subset).connectionPool;
+    const found = new WeakMap<EndpointState, { generation: number; pool: ConnectionPool }>();
+    lookup = (endpoint) => {
+      const meshTls = endpoint.mesh && config.mtls.mode !== 'off' ? deps.tls?.() : undefined;
+      const generation = meshTls?.ready ? meshTls.generation : 0;
+      let entry = found.get(endpoint);
+      if (!entry || entry.generation !== generation) {
+        const tls = generation > 0 ? meshTls?.client(service.name, config.mtls.mode) : undefined;
+        entry = {
+          generation,
+          pool: deps.pools.get(endpoint.address, endpoint.port, {
+            connections: pool.maxConnections,
+            connectTimeoutMs: pool.connectTimeoutMs,
+            ...(tls ? { tls } : {}),
+          }),
+        };
+        found.set(endpoint, entry);
+      }
+      return entry.pool;
+    };
+    lookups.set(key, lookup);
+    return lookup;
+  };
+
   const cluster: Cluster = {
     service,
     endpoints,
@@ -211,6 +246,7 @@ function buildCluster(
     health,
     hostSets,
     router: undefined as unknown as Router<RouteTarget>,
+    pool: (endpoint, subset) => poolLookup(subset)(endpoint),
     policyFor,
     hostSet(subset) {
       const key = subsetKey(subset);
@@ -238,38 +274,16 @@ function buildCluster(
     },
   };
 
-  const attempt = (subset: Subset): Dispatch => {
-    const policy = policyFor(subset);
-    const pool = policy.connectionPool;
-    const dispatchers = new WeakMap<EndpointState, { generation: number; dispatcher: Dispatcher }>();
-    return compose(
+  const attempt = (subset: Subset): Dispatch =>
+    compose(
       breaker(cluster.breakerFor(subset), () => deps.recorder.overflow(deps.source, service.name)),
       balance(cluster.hostSet(subset), service.name),
     )(
       connect({
-        // Looked up once per endpoint for this snapshot, not per request.
-        dispatcher: (endpoint) => {
-          const meshTls = endpoint.mesh && config.mtls.mode !== 'off' ? deps.tls?.() : undefined;
-          const generation = meshTls?.ready ? meshTls.generation : 0;
-          let found = dispatchers.get(endpoint);
-          if (!found || found.generation !== generation) {
-            const tls = generation > 0 ? meshTls?.client(service.name, config.mtls.mode) : undefined;
-            found = {
-              generation,
-              dispatcher: deps.pools.get(endpoint.address, endpoint.port, {
-                connections: pool.maxConnections,
-                connectTimeoutMs: pool.connectTimeoutMs,
-                ...(tls ? { tls } : {}),
-              }),
-            };
-            dispatchers.set(endpoint, found);
-          }
-          return found.dispatcher;
-        },
+        dispatcher: poolLookup(subset),
         report: (endpoint, outcome) => outlier.report(endpoint, outcome),
       }),
     );
-  };
 
   cluster.router = new Router<RouteTarget>(
     config.routes.filter((r) => r.service === service.name),

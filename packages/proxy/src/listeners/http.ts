@@ -18,8 +18,8 @@ import {
   type ProxyLimits,
   type Subset,
 } from '@trellis/schema';
-import type { Dispatcher } from 'undici';
 import { type AuthzVerdict, RateLimitedLog } from '../authz.ts';
+import type { ConnectionPool } from '../connection-pool.ts';
 import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
 import { absoluteTarget, isRefusal, normaliseTarget, sameAuthority } from '../http-path.ts';
@@ -85,8 +85,8 @@ export interface ListenerDeps {
   clock: Clock;
   rng: Rng;
   node: { service: string };
-  /** Dispatcher for a fixed origin (inbound app, egress hosts). */
-  origin(address: string, port: number): Dispatcher;
+  /** Connection pool for a fixed origin (inbound app, egress hosts). */
+  origin(address: string, port: number): ConnectionPool;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Log one JSON line per request (method, path, status, duration, upstream endpoint). */
   accessLog?: boolean;
@@ -180,8 +180,9 @@ export function ingressService(listener: IngressListener, host: string, path: st
 export interface Resolved {
   destination: string;
   dispatch: Dispatch;
-  /** For a fixed origin (inbound app, egress host): its endpoint. */
+  /** For a fixed origin (inbound app, egress host): its endpoint, and the pool of connections to it. */
   endpoint?: EndpointState;
+  pool?: ConnectionPool;
   /** For a cluster route: the subset of the destination picked. */
   subset?: Subset;
   target?: RouteTarget;
@@ -191,6 +192,7 @@ export interface Resolved {
 
 interface FixedOrigin {
   endpoint: EndpointState;
+  pool: ConnectionPool;
   dispatch: Dispatch;
 }
 
@@ -301,7 +303,12 @@ export class HttpListener {
     if (listener.mode === 'inbound') {
       const { address, port } = listener.upstream;
       const origin = this.origin('local', address, port, listener.timeoutMs);
-      return { destination: this.deps.node.service, dispatch: origin.dispatch, endpoint: origin.endpoint };
+      return {
+        destination: this.deps.node.service,
+        dispatch: origin.dispatch,
+        endpoint: origin.endpoint,
+        pool: origin.pool,
+      };
     }
     if (listener.mode === 'egress') {
       // An absolute-form target's authority is the Host by now (requestTarget).
@@ -317,7 +324,7 @@ export class HttpListener {
         );
       }
       const origin = this.origin('external', target.replace(/^\[|\]$/g, ''), port, listener.timeoutMs);
-      return { destination: target, dispatch: origin.dispatch, endpoint: origin.endpoint };
+      return { destination: target, dispatch: origin.dispatch, endpoint: origin.endpoint, pool: origin.pool };
     }
     const service =
       listener.mode === 'ingress'
@@ -360,10 +367,11 @@ export class HttpListener {
     let origin = this.origins.get(key);
     if (!origin) {
       const endpoint = newEndpointState(service, address, port);
-      const dispatcher = this.deps.origin(address, port);
-      const send = timeout(timeoutMs)(connect({ dispatcher: () => dispatcher, report: () => {} }));
+      const pool = this.deps.origin(address, port);
+      const send = timeout(timeoutMs)(connect({ dispatcher: () => pool, report: () => {} }));
       origin = {
         endpoint,
+        pool,
         dispatch: (request) => {
           request.context.endpoint = endpoint;
           return send(request);

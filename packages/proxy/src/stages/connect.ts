@@ -45,6 +45,11 @@ export function classifyError(
     }
     return { error: reason instanceof Error ? reason : new Error('request aborted'), outcome: null };
   }
+  return classifyTransportError(error);
+}
+
+/** Maps a failure to connect or of the connection (no abort involved) to a ProxyError and the outcome to report. */
+export function classifyTransportError(error: unknown): { error: ProxyError; outcome: Outcome } {
   const e = error as { code?: string; cause?: { code?: string }; message?: string };
   const code = e.code ?? e.cause?.code ?? '';
   if (CONNECT_CODES.has(code) || CONNECT_CODES.has(e.cause?.code ?? '')) {
