@@ -44,7 +44,7 @@ const baselineRevoked = { apiTokens: 0, joinTokens: 0 };
 const pools = { users: [] as string[], apiTokens: [] as string[], joinTokens: [] as string[] };
 const revoked = { apiTokens: new Set<string>(), joinTokens: new Set<string>() };
 /** The mesh settings the last accepted write left. */
-let settings = { mode: 'permissive', version: 1 };
+let settings = { mode: 'permissive', mergeSlashes: false, version: 1 };
 const seen5xx: string[] = [];
 let created = 0;
 
@@ -363,7 +363,11 @@ beforeAll(async () => {
   Object.assign(baselineRevoked, await revokedCounts());
   expect(await plane.db.user.findUnique({ where: { username: 'admin' } })).not.toBeNull();
   const current = await plane.db.meshState.findUnique({ where: { id: 1 } });
-  settings = { mode: current?.mtlsMode ?? 'permissive', version: current?.settingsVersion ?? 1 };
+  settings = {
+    mode: current?.mtlsMode ?? 'permissive',
+    mergeSlashes: current?.httpMergeSlashes ?? false,
+    version: current?.settingsVersion ?? 1,
+  };
 }, 60_000);
 afterAll(() => plane?.stop());
 
@@ -598,23 +602,36 @@ describe('REST fuzzing', { timeout: FUZZ_TIMEOUT_MS }, () => {
     );
     expect(rolledBack).toBeGreaterThan(0);
     const current = await plane.db.meshState.findUnique({ where: { id: 1 } });
-    settings = { mode: current?.mtlsMode ?? '', version: current?.settingsVersion ?? 0 };
+    settings = {
+      mode: current?.mtlsMode ?? '',
+      mergeSlashes: current?.httpMergeSlashes ?? false,
+      version: current?.settingsVersion ?? 0,
+    };
   });
 
   it('mesh settings: PUT with random bodies and versions', async () => {
     let changed = 0;
     await run(
       fc.asyncProperty(
-        often({ mtls: { mode: 'strict' }, version: 1 }),
+        often({ mtls: { mode: 'strict' }, http: { mergeSlashes: true }, version: 1 }),
         fc.boolean(),
         fc.constantFrom(...MtlsMode.options),
-        async (body, currentVersion, mode) => {
+        fc.boolean(),
+        async (body, currentVersion, mode, merge) => {
           const sent = currentVersion
-            ? body.replace('"version":1', `"version":${settings.version}`).replace('"strict"', `"${mode}"`)
+            ? body
+                .replace('"version":1', `"version":${settings.version}`)
+                .replace('"strict"', `"${mode}"`)
+                .replace('"mergeSlashes":true', `"mergeSlashes":${merge}`)
             : body;
           const res = await send({ method: 'PUT', url: `${P}/mesh/settings`, body: sent });
           if (res.statusCode !== 200) return;
-          settings = { mode: res.json().mtls.mode, version: res.json().version };
+          const stored = res.json();
+          settings = {
+            mode: stored.mtls.mode,
+            mergeSlashes: stored.http.mergeSlashes,
+            version: stored.version,
+          };
           changed += 1;
         },
       ),
@@ -713,7 +730,11 @@ describe('REST fuzzing', { timeout: FUZZ_TIMEOUT_MS }, () => {
       joinTokens: baselineRevoked.joinTokens + revoked.joinTokens.size,
     });
     const state = await plane.db.meshState.findUnique({ where: { id: 1 } });
-    expect({ mode: state?.mtlsMode, version: state?.settingsVersion }).toEqual(settings);
+    expect({
+      mode: state?.mtlsMode,
+      mergeSlashes: state?.httpMergeSlashes,
+      version: state?.settingsVersion,
+    }).toEqual(settings);
     const probe = {} as Record<string, unknown>;
     expect(probe.admin).toBeUndefined();
     expect(Object.keys(Object.prototype)).toEqual([]);

@@ -155,6 +155,7 @@ describe('SliceCache', () => {
       policies: sliceFor(m, 'db').policies,
       authorizationPolicies: sliceFor(m, 'db').authorizationPolicies,
       mtls: sliceFor(m, 'db').mtls,
+      http: sliceFor(m, 'db').http,
     });
   });
 
@@ -172,6 +173,25 @@ describe('SliceCache', () => {
     expect(a.bytes.equals(b.bytes)).toBe(false);
     expect(b.configDigest).toBe(a.configDigest);
     expect(b.sliceDigest).toBe(a.sliceDigest);
+  });
+
+  it('carries the mesh settings in every slice and digest: a change to http.mergeSlashes alone is a new configuration', () => {
+    const mtls = { mode: 'strict' as const };
+    // A revision stored before the path settings existed: proxies get the default, as the database then held.
+    const older = Mesh.of({ ...snapshot(5), settings: { mtls } }, null);
+    const off = Mesh.of({ ...snapshot(5), settings: { mtls, http: { mergeSlashes: false } } }, null);
+    const on = Mesh.of({ ...snapshot(5), settings: { mtls, http: { mergeSlashes: true } } }, null);
+    expect(sliceFor(older, 'web')).toMatchObject({ mtls, http: { mergeSlashes: false } });
+    expect(sliceFor(on, 'web').http).toEqual({ mergeSlashes: true });
+    const digests = [older, off, on].map((m) => new SliceCache().config(m, 'web').configDigest);
+    expect(digests[0]).toBe(digests[1]);
+    expect(digests[2]).not.toBe(digests[1]);
+    const sent = SnapshotMessage.parse(
+      JSON.parse(new SliceCache().snapshot(on, 'web').bytes.toString('utf8')),
+    );
+    expect(MeshSlice.parse(sent.slice).http).toEqual({ mergeSlashes: true });
+    const config = ConfigMessage.parse(JSON.parse(new SliceCache().config(on, 'web').bytes.toString('utf8')));
+    expect(MeshSliceConfig.parse(config.config).http).toEqual({ mergeSlashes: true });
   });
 
   it('serialises one endpoints delta per set of services and revision', () => {

@@ -9,7 +9,7 @@ import {
   Service,
   TrafficPolicy,
 } from './resources.ts';
-import { MeshSettingsSpec } from './settings.ts';
+import { MeshSettingsUpdate } from './settings.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -40,8 +40,11 @@ export const MeshConfig = z.object({
   policies: z.array(TrafficPolicy),
   /** Left out by revisions stored before authorization policies existed (and by older builders): none. */
   authorizationPolicies: z.array(AuthorizationPolicy).optional(),
-  /** Left out by revisions stored before mesh settings existed: DEFAULT_MESH_SETTINGS. */
-  settings: MeshSettingsSpec.optional(),
+  /**
+   * Left out by revisions stored before mesh settings existed, and `http` by those stored before it: a proxy is sent
+   * DEFAULT_MESH_SETTINGS' (what the database then held), a rollback keeps the mesh's current ones.
+   */
+  settings: MeshSettingsUpdate.optional(),
 });
 export type MeshConfig = z.infer<typeof MeshConfig>;
 

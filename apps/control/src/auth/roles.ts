@@ -77,7 +77,8 @@ export const CHANGE_ROLES: Readonly<Record<ConfigResourceKind, Role>> = {
   route: 'editor',
   policy: 'editor',
   'authorization-policy': 'editor',
-  // Mesh-wide settings change how every sidecar talks (mutual TLS): an admin's decision, not an editor's.
+  // Mesh-wide settings change how every sidecar talks (mutual TLS) and reads paths (merging slashes): an admin's
+  // decision, not an editor's, whether made by a PUT or by a rollback that restores them.
   'mesh-settings': 'admin',
 };
 

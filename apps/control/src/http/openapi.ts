@@ -448,7 +448,7 @@ export const OPERATIONS: readonly Operation[] = [
     method: 'GET',
     path: `${P}/mesh/settings`,
     tag: 'mesh',
-    summary: 'Mesh-wide settings (mutual TLS mode)',
+    summary: 'Mesh-wide settings (mutual TLS mode, path settings)',
     role: 'viewer',
     responses: { 200: S.MeshSettings },
   },
@@ -457,6 +457,8 @@ export const OPERATIONS: readonly Operation[] = [
     path: `${P}/mesh/settings`,
     tag: 'mesh',
     summary: 'Replace the mesh-wide settings',
+    description:
+      'Send the `version` you read: a stale one is refused with 409 and the current settings. `http` left out is kept as the mesh has it. A change is a revision every proxy receives.',
     role: 'admin',
     body: S.MeshSettingsReplace,
     responses: { 200: S.MeshSettings },

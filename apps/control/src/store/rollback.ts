@@ -6,7 +6,8 @@
  * it. Route rules and traffic policies are restored exactly: created, updated or deleted to match. Services get
  * their configuration back, and those deleted since are recreated (without endpoints: instances register their
  * own); services created since are kept, because live instances and proxies may belong to them, and the answer
- * names them. Endpoints are never touched: they are runtime state, not configuration.
+ * names them. Endpoints are never touched: they are runtime state, not configuration. The mesh settings are restored
+ * whole (the mTLS mode and the path settings), as one "mesh-settings" change that needs an admin like a PUT.
  *
  * The operations run in an order that keeps every rule valid: rules that go are deleted first, then services are
  * recreated and restored, then rules are updated and created, each bound to a service that exists by then.
@@ -17,7 +18,7 @@ import {
   AuthorizationPolicySpec,
   type ConfigResourceKind,
   MeshConfig,
-  type MeshSettingsSpec,
+  type MeshSettingsUpdate,
   type RollbackResult,
   RouteRuleSpec,
   type Service,
@@ -48,8 +49,11 @@ interface TargetConfig {
   routes: Spec<typeof RouteRuleSpec>[];
   policies: Spec<typeof TrafficPolicySpec>[];
   authorizationPolicies: Spec<typeof AuthorizationPolicySpec>[];
-  /** Absent in revisions stored before mesh settings existed: the current ones are kept. */
-  settings?: MeshSettingsSpec;
+  /**
+   * Absent in revisions stored before mesh settings existed: the current ones are kept; so is the current `http`
+   * when a revision stored before it leaves it out (writeSettings).
+   */
+  settings?: MeshSettingsUpdate;
 }
 
 const EMPTY: TargetConfig = { services: [], routes: [], policies: [], authorizationPolicies: [] };

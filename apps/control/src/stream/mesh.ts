@@ -99,7 +99,12 @@ export class Mesh {
     this.policies = snapshot.policies;
     // Revisions stored before authorization policies existed have none.
     this.authorizationPolicies = snapshot.authorizationPolicies ?? [];
-    this.settings = snapshot.settings ?? DEFAULT_MESH_SETTINGS;
+    // Revisions stored before mesh settings (or their `http` part) existed leave them out: the database then held
+    // the defaults, as the migrations that added them do.
+    this.settings = {
+      mtls: snapshot.settings?.mtls ?? DEFAULT_MESH_SETTINGS.mtls,
+      http: snapshot.settings?.http ?? DEFAULT_MESH_SETTINGS.http,
+    };
     if (snapshot.endpoints) {
       this.endpoints = new Map();
       for (const e of snapshot.endpoints) {

@@ -13,6 +13,8 @@
  * digests of the slice and of its configuration, so a proxy whose slice a change did not touch need not be sent
  * anything, and one whose endpoints a configuration change did not touch is sent the configuration alone.
  *
+ * The mesh settings (mTLS mode, path settings) are the same in every slice, and part of its configuration digest.
+ *
  * Authorization policies are enforced by the destination's own inbound proxies, so a proxy of S gets those for S
  * and for "*", whatever its scope: a scope's key then also names S when S has policies of its own (services
  * without any share the mesh-wide ones, and their messages).
@@ -44,6 +46,7 @@ export function sliceOfScope(mesh: Mesh, scope: ReadonlySet<string>, service = M
     policies: mesh.policies.filter((p) => scope.has(p.service)).map(stripMeta),
     authorizationPolicies: authorizationFor(mesh, service),
     mtls: mesh.settings.mtls,
+    http: mesh.settings.http,
   };
 }
 
@@ -83,6 +86,7 @@ interface ConfigParts {
   policies: string;
   authorizationPolicies: string;
   mtls: string;
+  http: string;
   digest: string;
 }
 
@@ -148,7 +152,7 @@ export class SliceCache {
       const meshId = mesh.id ? `"mesh":"${mesh.id}",` : '';
       return {
         kind: 'snapshot',
-        text: `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${meshId}"slice":{"services":${parts.services},"endpoints":${JSON.stringify(list)},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls}}}`,
+        text: `{"type":"snapshot","revision":${mesh.revision},"nonce":"${n}",${meshId}"slice":{"services":${parts.services},"endpoints":${JSON.stringify(list)},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls},"http":${parts.http}}}`,
         sliceDigest: digest(parts.digest, list),
         configDigest: parts.digest,
       };
@@ -162,7 +166,7 @@ export class SliceCache {
       const parts = this.partsOf(mesh, scope);
       return {
         kind: 'config',
-        text: `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls}}}`,
+        text: `{"type":"config","revision":${mesh.revision},"nonce":"${n}","config":{"services":${parts.services},"routes":${parts.routes},"policies":${parts.policies},"authorizationPolicies":${parts.authorizationPolicies},"mtls":${parts.mtls},"http":${parts.http}}}`,
         sliceDigest: null,
         configDigest: parts.digest,
       };
@@ -240,7 +244,9 @@ export class SliceCache {
         policies: JSON.stringify(policies),
         authorizationPolicies: JSON.stringify(authorization),
         mtls: JSON.stringify(mesh.settings.mtls),
-        digest: digest(services, routes, policies, authorization, mesh.settings.mtls),
+        http: JSON.stringify(mesh.settings.http),
+        // Every part a proxy is sent, settings included: a change to any of them must reach the proxies.
+        digest: digest(services, routes, policies, authorization, mesh.settings.mtls, mesh.settings.http),
       };
       this.parts.set(scope.key, parts);
     }
