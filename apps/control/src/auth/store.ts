@@ -99,7 +99,7 @@ async function keepingAnAdmin<T>(
   deps: AuthStoreDeps,
   username: string,
   staysAdmin: boolean,
-  work: (tx: Parameters<Parameters<Db['$transaction']>[0]>[0]) => Promise<T>,
+  work: (tx: Parameters<Parameters<Db['$transaction']>[0]>[0], before: { role: string }) => Promise<T>,
 ): Promise<T> {
   return deps.db.$transaction(async (tx) => {
     const admins = await tx.$queryRaw<{ username: string }[]>`
@@ -112,7 +112,7 @@ async function keepingAnAdmin<T>(
         `user "${username}" is the last admin; make another user admin first`,
       );
     }
-    return work(tx);
+    return work(tx, row);
   });
 }
 
@@ -120,10 +120,10 @@ export async function updateUser(
   deps: AuthStoreDeps,
   username: string,
   update: UserUpdate,
-): Promise<{ user: User; passwordChanged: boolean }> {
+): Promise<{ user: User; passwordChanged: boolean; previousRole: Role }> {
   const passwordHash = update.password === undefined ? undefined : await hashPassword(update.password);
   const staysAdmin = update.role === undefined || update.role === 'admin';
-  return keepingAnAdmin(deps, username, staysAdmin, async (tx) => {
+  return keepingAnAdmin(deps, username, staysAdmin, async (tx, before) => {
     const row = await tx.user.update({
       where: { username },
       data: {
@@ -134,22 +134,29 @@ export async function updateUser(
     });
     // A new password set by an admin signs the user out everywhere.
     if (passwordHash !== undefined) await tx.session.deleteMany({ where: { userId: row.id } });
-    return { user: userOf(row), passwordChanged: passwordHash !== undefined };
+    return {
+      user: userOf(row),
+      passwordChanged: passwordHash !== undefined,
+      previousRole: before.role as Role,
+    };
   });
 }
 
 /**
- * Deletes a user (their sessions go with the row) and revokes the API tokens they made; returns how many tokens
- * were revoked.
+ * Deletes a user (their sessions go with the row) and revokes the API tokens they made; answers the role they had
+ * and how many tokens were revoked.
  */
-export async function deleteUser(deps: AuthStoreDeps, username: string): Promise<{ tokensRevoked: number }> {
-  return keepingAnAdmin(deps, username, false, async (tx) => {
+export async function deleteUser(
+  deps: AuthStoreDeps,
+  username: string,
+): Promise<{ role: Role; tokensRevoked: number }> {
+  return keepingAnAdmin(deps, username, false, async (tx, before) => {
     await tx.user.delete({ where: { username } });
     const revoked = await tx.apiToken.updateMany({
       where: { createdBy: userActor(username), revokedAt: null },
       data: { revokedAt: deps.clock() },
     });
-    return { tokensRevoked: revoked.count };
+    return { role: before.role as Role, tokensRevoked: revoked.count };
   });
 }
 
@@ -269,10 +276,18 @@ export async function createApiToken(
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function revokeApiToken(deps: AuthStoreDeps, id: string): Promise<void> {
+/** Revokes a token (again is no error); answers its name and whether this revoked it. */
+export async function revokeApiToken(
+  deps: AuthStoreDeps,
+  id: string,
+): Promise<{ name: string; revoked: boolean }> {
   const row = UUID.test(id) ? await deps.db.apiToken.findUnique({ where: { id } }) : null;
   if (!row) throw new TrellisError('TRELLIS_ERR_NOT_FOUND', `token ${JSON.stringify(id)} does not exist`);
-  await deps.db.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: deps.clock() } });
+  const done = await deps.db.apiToken.updateMany({
+    where: { id, revokedAt: null },
+    data: { revokedAt: deps.clock() },
+  });
+  return { name: row.name, revoked: done.count > 0 };
 }
 
 const live = (row: ApiTokenRow, now: Date) =>
@@ -376,11 +391,19 @@ export async function createJoinToken(
   return { ...joinTokenOf(row), token };
 }
 
-export async function revokeJoinToken(deps: AuthStoreDeps, id: string): Promise<void> {
+/** Revokes a join token (again is no error); answers its service and whether this revoked it. */
+export async function revokeJoinToken(
+  deps: AuthStoreDeps,
+  id: string,
+): Promise<{ service: string; revoked: boolean }> {
   const row = UUID.test(id) ? await deps.db.joinToken.findUnique({ where: { id } }) : null;
   if (!row)
     throw new TrellisError('TRELLIS_ERR_NOT_FOUND', `join token ${JSON.stringify(id)} does not exist`);
-  await deps.db.joinToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: deps.clock() } });
+  const done = await deps.db.joinToken.updateMany({
+    where: { id, revokedAt: null },
+    data: { revokedAt: deps.clock() },
+  });
+  return { service: row.service, revoked: done.count > 0 };
 }
 
 /** A live join token (not revoked, not expired): its id and the one service it admits; else undefined. */

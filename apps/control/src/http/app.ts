@@ -20,6 +20,7 @@ import { DEFAULT_JSON_MAX_DEPTH, parseJsonText } from '../json.ts';
 import { ControlMetrics } from '../metrics.ts';
 import type { ReplicaRegistry } from '../replicas.ts';
 import type { StoreDeps } from '../store/change.ts';
+import { type SecurityLog, securityLog } from '../store/security-events.ts';
 import type { EventStream } from '../stream/events.ts';
 import type { ProxyStream } from '../stream/hub.ts';
 import type { TelemetryPipeline } from '../telemetry/pipeline.ts';
@@ -70,6 +71,11 @@ export interface AppDeps {
   metrics?: ControlMetrics;
   /** Deepest nesting of arrays and objects a JSON body may have (TRELLIS_JSON_MAX_DEPTH); default 64. */
   jsonMaxDepth?: number;
+  /**
+   * The security log, where logins, users and tokens changed are written; default one of this app's own. The
+   * control plane passes the one its proxy stream writes to, so that both are batched together.
+   */
+  securityLog?: SecurityLog;
   /**
    * Peers whose X-Forwarded-For names the client (TRELLIS_TRUSTED_PROXIES: addresses, CIDR ranges, `loopback`);
    * default none, so that a caller is known by its own address and cannot pick another.
@@ -191,6 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     newId: store.newId,
     adminToken: deps.adminToken,
     limiter: deps.loginLimiter ?? new LoginLimiter(),
+    security: deps.securityLog ?? securityLog(store, deps.logger.child({ component: 'security-log' })),
     initialPasswordFile: deps.initialPasswordFile,
   };
   installGuard(app, auth);

@@ -2,7 +2,8 @@
  * Login, logout, the caller's identity and changing one's own password. A login answers with a session cookie
  * (httpOnly, SameSite=Strict, Secure over TLS) and the session's CSRF token; wrong credentials get one answer
  * whether or not the user exists, after the same work, and repeated failures for one username or one address are
- * refused for a while (see auth/rate-limit.ts).
+ * refused for a while (see auth/rate-limit.ts). Every login, refused or not, every logout and every password change
+ * goes to the security log, with the address it came from.
  */
 import { rm } from 'node:fs/promises';
 import {
@@ -15,16 +16,42 @@ import {
   SESSION_COOKIE,
 } from '@trellis/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthDeps, Principal } from '../../auth/guard.ts';
+import { type AuthDeps, actorName, type Principal } from '../../auth/guard.ts';
 import type { LoginLimiter } from '../../auth/rate-limit.ts';
 import { dummyPasswordHash, verifyPassword } from '../../auth/secrets.ts';
-import { createSession, deleteSession, findUser, SESSION_TTL_MS, setOwnPassword } from '../../auth/store.ts';
+import {
+  createSession,
+  deleteSession,
+  findUser,
+  SESSION_TTL_MS,
+  setOwnPassword,
+  userActor,
+} from '../../auth/store.ts';
 import { parseWith, TrellisError } from '../../errors.ts';
+import type { SecurityEventInput, SecurityLog } from '../../store/security-events.ts';
 
 export interface AuthRouteDeps extends AuthDeps {
   limiter: LoginLimiter;
   /** Where the generated first-run password of `admin` was written; removed once admin sets a new one. */
   initialPasswordFile?: string | undefined;
+  security: SecurityLog;
+}
+
+/**
+ * Writes a security event about what `request` did: by its caller, from its address, done unless told otherwise.
+ * Awaited by the routes, so that the event is in the log before the answer is sent; it never fails the request.
+ */
+export function audit(
+  deps: AuthRouteDeps,
+  request: FastifyRequest,
+  event: Omit<SecurityEventInput, 'actor' | 'remote' | 'outcome'> & Partial<SecurityEventInput>,
+): Promise<void> {
+  return deps.security({
+    actor: actorName(request.principal),
+    remote: request.ip,
+    outcome: 'allowed',
+    ...event,
+  });
 }
 
 /** A rate-limited answer: 429 with Retry-After. */
@@ -69,7 +96,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     const keys = [`user:${username.toLowerCase()}`, `ip:${request.ip}`];
     // The attempt is counted from here, before the hash below gives way to other logins.
     const attempt = deps.limiter.begin(keys);
+    const refused = (reason: string) =>
+      audit(deps, request, {
+        action: 'login.failure',
+        subject: username,
+        outcome: 'refused',
+        detail: { reason },
+      });
     if ('retryAfterSeconds' in attempt) {
+      await refused('rate limited');
       reply.header('retry-after', String(attempt.retryAfterSeconds));
       throw new RateLimitedError(attempt.retryAfterSeconds);
     }
@@ -79,6 +114,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
       if (!user || !ok) {
         attempt.failed();
+        await refused('wrong username or password');
         throw new TrellisError('TRELLIS_ERR_UNAUTHENTICATED', 'wrong username or password');
       }
       attempt.succeeded();
@@ -86,6 +122,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       attempt.release();
     }
     const session = await createSession(deps, user.id);
+    await audit(deps, request, {
+      actor: userActor(user.username),
+      action: 'login.success',
+      subject: user.username,
+    });
     reply.header('set-cookie', sessionCookie(request, session.id, Math.floor(SESSION_TTL_MS / 1000)));
     reply.header('cache-control', 'no-store');
     return {
@@ -97,7 +138,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
   app.post(`${P}/logout`, async (request, reply) => {
     const principal = principalOf(request);
-    if (principal.sessionHash) await deleteSession(deps, principal.sessionHash);
+    if (principal.sessionHash && principal.username) {
+      await deleteSession(deps, principal.sessionHash);
+      await audit(deps, request, { action: 'logout', subject: principal.username });
+    }
     reply.header('set-cookie', sessionCookie(request, '', 0));
     reply.code(204);
   });
@@ -130,6 +174,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       });
     }
     await setOwnPassword(deps, principal.userId, change.newPassword, principal.sessionHash);
+    await audit(deps, request, { action: 'password.change', subject: principal.username });
     await forgetInitialPassword(deps, principal.username);
     reply.code(204);
   });
