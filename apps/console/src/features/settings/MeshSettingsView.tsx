@@ -1,24 +1,74 @@
 'use client';
 
 /**
- * The mesh settings page (`/settings`): the mesh-wide mutual TLS mode with a line on each mode. An admin picks
- * another mode and confirms the switch after reading what it does (strict refuses plaintext callers); the change
- * names the version it was picked from, so one made meanwhile by someone else is a conflict to reload, as in the
- * rule forms. After a switch, the live count of proxies that have the revision. Other roles read the mode.
+ * The mesh settings page (`/settings`): the mesh-wide mutual TLS mode with a line on each mode, and whether sidecars
+ * merge slashes in request paths. An admin picks another mode or flips the checkbox, and confirms the change after
+ * reading what it does (strict refuses plaintext callers; merging changes the path every app gets). The form holds
+ * the whole settings as the API's schema has them and sends them whole, checked with that schema first, naming the
+ * version they were picked from, so a change made meanwhile by someone else is a conflict to reload, as in the rule
+ * forms. After a change, the live count of proxies that have the revision. Other roles read the settings.
  */
-import type { MeshSettings, MtlsMode } from '@trellis/schema';
+import {
+  type FieldError,
+  type MeshSettings,
+  MeshSettingsReplace,
+  type MeshSettingsSpec,
+  type MtlsMode,
+} from '@trellis/schema';
 import { useState } from 'react';
 import { ErrorBanner } from '../../lib/ErrorBanner';
 import { useCan } from '../auth/session';
-import { AckIndicator, type Applied, FormProblems } from '../rules/components';
-import { type Failure, failureOf, NO_ERRORS } from '../rules/form';
-import { MTLS_MODES, switchWarning } from './modes';
+import { AckIndicator, type Applied, FieldErrors, FormProblems } from '../rules/components';
+import {
+  type Failure,
+  failureOf,
+  NO_ERRORS,
+  type PlacedErrors,
+  placeErrors,
+  validateWith,
+} from '../rules/form';
+import {
+  appliedMessage,
+  changesOf,
+  confirmLabel,
+  MERGE_SLASHES_EXPLANATION,
+  MTLS_MODES,
+  specOf,
+} from './modes';
 import { useMeshSettings, useMeshSettingsChange } from './queries';
 
-/** A mode picked by an admin, and the settings version it was picked from. */
+/** The settings an admin picked, whole, and the settings version they were picked from. */
 export interface Choice {
-  mode: MtlsMode;
+  spec: MeshSettingsSpec;
   version: number;
+}
+
+/** The fields of the form, as the API's field errors name them. */
+export const SETTINGS_FIELDS = ['mtls.mode', 'http.mergeSlashes'] as const;
+
+/** The errors the form shows: a refused body's field errors, placed on the setting they name. */
+export function settingsErrors(failure: Failure | undefined): PlacedErrors {
+  return failure?.kind === 'fields' ? placeErrors(failure.errors, SETTINGS_FIELDS) : NO_ERRORS;
+}
+
+/** The PUT body of `choice`, checked with the schema the API uses; its field errors when it is refused. */
+export function bodyOf(
+  choice: Choice,
+): { ok: true; body: MeshSettingsReplace } | { ok: false; errors: FieldError[] } {
+  return validateWith(MeshSettingsReplace, { ...choice.spec, version: choice.version });
+}
+
+/**
+ * The choice once an admin picks `spec`: none when it is what the mesh has; else `spec` with the version the pending
+ * choice was picked from (a change picked on top of another is checked against the same version), or the current.
+ */
+export function nextChoice(
+  settings: MeshSettings,
+  choice: Choice | undefined,
+  spec: MeshSettingsSpec,
+): Choice | undefined {
+  if (changesOf(specOf(settings), spec).length === 0) return undefined;
+  return { spec, version: choice?.version ?? settings.version };
 }
 
 export function MeshSettingsView() {
@@ -29,16 +79,21 @@ export function MeshSettingsView() {
   const [failure, setFailure] = useState<Failure>();
   const [pending, setPending] = useState(false);
   const [reloading, setReloading] = useState(false);
-  const [applied, setApplied] = useState<Applied & { mode: MtlsMode }>();
+  const [applied, setApplied] = useState<Applied & { message: string }>();
   const settings = query.data;
 
   const confirm = async () => {
     if (!choice) return;
+    const checked = bodyOf(choice);
+    if (!checked.ok) {
+      setFailure({ kind: 'fields', errors: checked.errors });
+      return;
+    }
     setPending(true);
     setFailure(undefined);
     try {
-      const { value, revision } = await change({ mtls: { mode: choice.mode }, version: choice.version });
-      setApplied({ revision, version: value.version, mode: value.mtls.mode });
+      const { value, revision } = await change(checked.body);
+      setApplied({ revision, version: value.version, message: appliedMessage(value, revision) });
       setChoice(undefined);
     } catch (error) {
       setFailure(failureOf(error as Error));
@@ -73,24 +128,18 @@ export function MeshSettingsView() {
       </p>
       {query.error ? <ErrorBanner error={query.error} /> : null}
       {query.isPending ? <p className="empty">Loading the mesh settings…</p> : null}
-      {applied ? (
-        <AckIndicator
-          {...applied}
-          what="mesh settings"
-          message={`Applied: the mTLS mode is now ${applied.mode} (settings version ${applied.version}), mesh revision ${applied.revision}.`}
-        />
-      ) : null}
+      {applied ? <AckIndicator {...applied} what="mesh settings" /> : null}
       {settings ? (
-        <MtlsPanel
+        <MeshSettingsForm
           settings={settings}
           canChange={canChange}
           choice={choice}
           failure={failure}
           pending={pending}
           reloading={reloading}
-          onChoose={(mode) => {
+          onChoose={(spec) => {
             setFailure(undefined);
-            setChoice(mode === settings.mtls.mode ? undefined : { mode, version: settings.version });
+            setChoice(nextChoice(settings, choice, spec));
           }}
           onConfirm={() => void confirm()}
           onCancel={() => {
@@ -105,10 +154,11 @@ export function MeshSettingsView() {
 }
 
 /**
- * The mTLS mode: each mode with its line, the current one marked; for an admin a choice among them and, once another
- * is picked, the confirmation with its warning.
+ * The settings as the API has them and, for an admin, the controls that change them: each mTLS mode with its line,
+ * the current one marked, and the slash-merging checkbox. Once something differs from the stored settings, the
+ * confirmation lists each change with its warning. Field errors of a refused body show under their setting.
  */
-export function MtlsPanel({
+export function MeshSettingsForm({
   settings,
   canChange,
   choice,
@@ -126,20 +176,17 @@ export function MtlsPanel({
   failure: Failure | undefined;
   pending: boolean;
   reloading: boolean;
-  onChoose: (mode: MtlsMode) => void;
+  onChoose: (spec: MeshSettingsSpec) => void;
   onConfirm: () => void;
   onCancel: () => void;
   onReload: () => void;
 }) {
-  const current = settings.mtls.mode;
-  const picked = choice?.mode ?? current;
-  const ask = choice ? switchWarning(current, choice.mode) : undefined;
+  const current = specOf(settings);
+  const picked = choice?.spec ?? current;
+  const changes = choice ? changesOf(current, choice.spec) : [];
+  const errors = settingsErrors(failure);
   return (
-    <section className="panel" aria-labelledby="mtls-title">
-      <h2 id="mtls-title">Mutual TLS between sidecars</h2>
-      <p>
-        Mode: <strong data-testid="mtls-mode">{current}</strong>
-      </p>
+    <>
       {canChange ? null : (
         <p className="banner note" data-testid="read-only-note">
           Only an admin can change the mesh settings.
@@ -149,11 +196,71 @@ export function MtlsPanel({
         what="setting"
         version={choice?.version}
         failure={failure}
-        errors={NO_ERRORS}
+        errors={errors}
         reloading={reloading}
         onReload={onReload}
       />
-      <fieldset className="plain mtls-modes" disabled={pending}>
+      <MtlsPanel
+        current={current.mtls.mode}
+        picked={picked.mtls.mode}
+        canChange={canChange}
+        pending={pending}
+        errors={errors.byField['mtls.mode']}
+        onChoose={(mode) => onChoose({ ...picked, mtls: { mode } })}
+      />
+      <PathsPanel
+        current={current.http.mergeSlashes}
+        picked={picked.http.mergeSlashes}
+        canChange={canChange}
+        pending={pending}
+        errors={errors.byField['http.mergeSlashes']}
+        onChoose={(mergeSlashes) => onChoose({ ...picked, http: { ...picked.http, mergeSlashes } })}
+      />
+      {choice && changes.length > 0 ? (
+        <section className="banner conflict" aria-label="Confirm the switch" data-testid="settings-confirm">
+          {changes.map((c) => (
+            <div key={c.setting} data-testid={`confirm-${c.setting}`}>
+              <p>{c.question}</p>
+              <p className="small">{c.warning}</p>
+            </div>
+          ))}
+          <div className="actions">
+            <button type="button" className="button primary" onClick={onConfirm} disabled={pending}>
+              {confirmLabel(choice.spec, changes, pending)}
+            </button>
+            <button type="button" className="button" onClick={onCancel} disabled={pending}>
+              Cancel
+            </button>
+          </div>
+        </section>
+      ) : null}
+    </>
+  );
+}
+
+/** The mTLS mode: each mode with its line, the current one marked; for an admin a choice among them. */
+function MtlsPanel({
+  current,
+  picked,
+  canChange,
+  pending,
+  errors,
+  onChoose,
+}: {
+  current: MtlsMode;
+  picked: MtlsMode;
+  canChange: boolean;
+  pending: boolean;
+  errors: string[] | undefined;
+  onChoose: (mode: MtlsMode) => void;
+}) {
+  return (
+    <section className="panel" aria-labelledby="mtls-title">
+      <h2 id="mtls-title">Mutual TLS between sidecars</h2>
+      <p>
+        Mode: <strong data-testid="mtls-mode">{current}</strong>
+      </p>
+      <fieldset className="plain mtls-modes" disabled={pending} aria-invalid={Boolean(errors)}>
         <legend className="sr-only">mTLS mode</legend>
         <ul className="panel-list">
           {MTLS_MODES.map(({ mode, explanation }) => (
@@ -182,21 +289,52 @@ export function MtlsPanel({
             </li>
           ))}
         </ul>
+        <FieldErrors id="mtls-mode-errors" field="mtls.mode" messages={errors} />
       </fieldset>
-      {choice && ask ? (
-        <section className="banner conflict" aria-label="Confirm the switch" data-testid="mtls-confirm">
-          <p>{ask.question}</p>
-          <p className="small">{ask.warning}</p>
-          <div className="actions">
-            <button type="button" className="button primary" onClick={onConfirm} disabled={pending}>
-              {pending ? 'Switching…' : `Switch to ${choice.mode}`}
-            </button>
-            <button type="button" className="button" onClick={onCancel} disabled={pending}>
-              Cancel
-            </button>
-          </div>
-        </section>
+    </section>
+  );
+}
+
+/** How sidecars read request paths: whether runs of slashes are merged, as a checkbox for an admin. */
+function PathsPanel({
+  current,
+  picked,
+  canChange,
+  pending,
+  errors,
+  onChoose,
+}: {
+  current: boolean;
+  picked: boolean;
+  canChange: boolean;
+  pending: boolean;
+  errors: string[] | undefined;
+  onChoose: (mergeSlashes: boolean) => void;
+}) {
+  return (
+    <section className="panel" aria-labelledby="paths-title">
+      <h2 id="paths-title">Request paths</h2>
+      <p>
+        Merge slashes: <strong data-testid="merge-slashes">{current ? 'on' : 'off'}</strong>
+      </p>
+      {canChange ? (
+        <div className="field toggle">
+          <input
+            id="merge-slashes-toggle"
+            type="checkbox"
+            checked={picked}
+            disabled={pending}
+            aria-invalid={Boolean(errors)}
+            aria-describedby={errors ? 'merge-slashes-errors' : undefined}
+            onChange={(e) => onChoose(e.target.checked)}
+          />
+          <label htmlFor="merge-slashes-toggle">Merge slashes</label>
+          <FieldErrors id="merge-slashes-errors" field="http.mergeSlashes" messages={errors} />
+        </div>
       ) : null}
+      <p className="muted small" data-testid="merge-slashes-explanation">
+        {MERGE_SLASHES_EXPLANATION}
+      </p>
     </section>
   );
 }
