@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { z } from 'zod';
+import { isOrigin } from './auth/origin.ts';
 import { isProxyEntry } from './http/trusted-proxies.ts';
 import { DEFAULT_JSON_MAX_DEPTH } from './json.ts';
 
@@ -63,6 +64,18 @@ const EnvSchema = z
       )
       .refine((entries) => entries.every(isProxyEntry), {
         error: 'must be a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8) or "loopback"',
+      })
+      .optional(),
+    TRELLIS_CONSOLE_ORIGINS: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .refine((origins) => origins.every(isOrigin), {
+        error: 'must be a comma-separated list of origins: http(s)://host[:port], no path',
       })
       .optional(),
     TRELLIS_SEED: bool.default(true),
@@ -161,6 +174,11 @@ export interface Config {
    * reverse proxy in front of the API. Empty by default: every caller is known by its own address.
    */
   trustedProxies: string[];
+  /**
+   * Origins the console is served from besides the host its requests name (the console's server forwards that):
+   * pages of these may open the WebSocket feeds with the session cookie.
+   */
+  consoleOrigins: string[];
   seed: boolean;
   endpointReapIntervalMs: number;
   /**
@@ -243,6 +261,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.TRELLIS_BODY_LIMIT_BYTES,
     jsonMaxDepth: e.TRELLIS_JSON_MAX_DEPTH,
     trustedProxies: e.TRELLIS_TRUSTED_PROXIES ?? [],
+    consoleOrigins: e.TRELLIS_CONSOLE_ORIGINS ?? [],
     seed: e.TRELLIS_SEED,
     endpointReapIntervalMs: e.TRELLIS_ENDPOINT_REAP_INTERVAL_MS,
     joinToken: e.TRELLIS_JOIN_TOKEN,

@@ -61,7 +61,8 @@ describe('console feeds', () => {
       expect(await upgrade(path)).toBe(401);
       expect(await upgrade(path, bearer('trellis_not-a-real-token'))).toBe(401);
       expect(await upgrade(path, { cookie: 'trellis_session=forged' })).toBe(401);
-      expect(await upgrade(path, { cookie: await loginCookie() })).toBe('open');
+      // From a page of the control plane's own host, as a browser sends it (security/websocket-origin.test.ts).
+      expect(await upgrade(path, { cookie: await loginCookie(), origin: plane.url })).toBe('open');
       expect(await upgrade(path, bearer())).toBe('open');
     }
     const viewer = await sendJson('POST', `${plane.url}/api/v1/tokens`, {

@@ -12,6 +12,7 @@ export const ERRORS = {
   TRELLIS_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   TRELLIS_ERR_FORBIDDEN: { status: 403, title: 'The caller lacks the role this needs' },
   TRELLIS_ERR_CSRF: { status: 403, title: 'The CSRF token is missing or wrong' },
+  TRELLIS_ERR_BAD_ORIGIN: { status: 403, title: 'The page this comes from may not use the session' },
   TRELLIS_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
   TRELLIS_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such API route' },
   TRELLIS_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },

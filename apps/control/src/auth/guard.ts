@@ -4,12 +4,14 @@
  * TRELLIS_ADMIN_TOKEN) or the `trellis_session` cookie of a console login, and checked against the role its route
  * declares (roles.ts). A route that declares none is refused to everyone. Cookie-authenticated writes must also
  * carry the session's CSRF token in `x-trellis-csrf`; bearer requests need none, since a browser never adds
- * a bearer token by itself.
+ * a bearer token by itself. For the same reason a cookie-authenticated WebSocket upgrade must come from a page of the
+ * console (origin.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { CSRF_HEADER, ERRORS, type Role, roleAtLeast, SESSION_COOKIE } from '@trellis/schema';
+import { CSRF_HEADER, type Role, roleAtLeast, SESSION_COOKIE } from '@trellis/schema';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TrellisError } from '../errors.ts';
+import { pageMayUseSession } from './origin.ts';
 import { type RouteAccess, routeAccess } from './roles.ts';
 import { sameSecret, secretHash } from './secrets.ts';
 import { ADMIN_TOKEN_ACTOR, type AuthStoreDeps, findApiToken, findSession, tokenRole } from './store.ts';
@@ -146,23 +148,33 @@ export function checkRole(principal: Principal, needed: Role, what = 'this'): vo
   }
 }
 
-/** For the WebSocket feeds: the principal of an upgrade request, or why it is refused. */
+/**
+ * For the WebSocket feeds: the principal of an upgrade request, or why it is refused. A session's upgrade must come
+ * from a page of the console: its Origin the host it addressed, or one of `consoleOrigins`.
+ */
 export async function authenticateUpgrade(
   deps: AuthDeps,
   headers: IncomingHttpHeaders,
   needed: Role,
-): Promise<{ ok: true; principal: Principal } | { ok: false; status: 401 | 403 | 503; detail: string }> {
+  consoleOrigins: readonly string[] = [],
+): Promise<{ ok: true; principal: Principal } | { ok: false; error: TrellisError }> {
   try {
     const principal = await authenticate(deps, headers);
-    if (!principal) return { ok: false, status: 401, detail: 'credentials are required' };
+    if (!principal) return { ok: false, error: unauthenticated('credentials are required') };
+    if (principal.kind === 'session' && !pageMayUseSession(headers, consoleOrigins)) {
+      const origin = headers.origin === undefined ? 'no Origin' : `Origin ${headers.origin}`;
+      const error = new TrellisError(
+        'TRELLIS_ERR_BAD_ORIGIN',
+        `a WebSocket signed in with the session cookie must come from a page of the console; this one has ${origin}`,
+      );
+      return { ok: false, error };
+    }
     checkRole(principal, needed);
     return { ok: true, principal };
   } catch (error) {
-    if (error instanceof TrellisError) {
-      const status = ERRORS[error.code].status;
-      return { ok: false, status: status === 403 ? 403 : 401, detail: error.message };
-    }
-    return { ok: false, status: 503, detail: 'could not check the credentials; retry shortly' };
+    if (error instanceof TrellisError) return { ok: false, error };
+    const unavailable = 'could not check the credentials; retry shortly';
+    return { ok: false, error: new TrellisError('TRELLIS_ERR_DATABASE_UNAVAILABLE', unavailable) };
   }
 }
 

@@ -77,6 +77,11 @@ export interface AppDeps {
    */
   securityLog?: SecurityLog;
   /**
+   * Origins besides the addressed host whose pages may open the WebSocket feeds with the session cookie
+   * (TRELLIS_CONSOLE_ORIGINS); default none.
+   */
+  consoleOrigins?: readonly string[];
+  /**
    * Peers whose X-Forwarded-For names the client (TRELLIS_TRUSTED_PROXIES: addresses, CIDR ranges, `loopback`);
    * default none, so that a caller is known by its own address and cannot pick another.
    */
@@ -245,15 +250,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         // The console's feeds need a viewer; refused before the upgrade. The proxy stream authenticates
         // proxies with join tokens in their hello instead.
         socket.on('error', () => {});
-        authenticateUpgrade(auth, req.headers, 'viewer')
+        authenticateUpgrade(auth, req.headers, 'viewer', deps.consoleOrigins)
           .then((result) => {
             if (result.ok) return feed.handleUpgrade(req, socket, head);
-            const reason = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }[
-              result.status
-            ];
-            const challenge = result.status === 401 ? 'WWW-Authenticate: Bearer realm="trellis"\r\n' : '';
+            const { status, body } = toProblem(result.error, req.url);
+            const text = JSON.stringify(body);
+            const challenge = status === 401 ? 'WWW-Authenticate: Bearer realm="trellis"\r\n' : '';
             socket.end(
-              `HTTP/1.1 ${result.status} ${reason}\r\n${challenge}Connection: close\r\nContent-Length: 0\r\n\r\n`,
+              `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${challenge}Content-Type: application/problem+json\r\n` +
+                `Connection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
             );
           })
           .catch((err) => {
