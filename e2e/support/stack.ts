@@ -179,6 +179,8 @@ export async function startStack(): Promise<Stack> {
           TRELLIS_ADMIN_TOKEN: ADMIN_TOKEN,
           TRELLIS_ADMIN_PASSWORD: ADMIN_PASSWORD,
           TRELLIS_LOG_LEVEL: 'warn',
+          // The console runs on this machine: each browser's address, which it forwards, is believed from it.
+          TRELLIS_TRUSTED_PROXIES: 'loopback',
         },
       );
     let control = launchControl();
