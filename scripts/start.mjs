@@ -47,7 +47,13 @@ if (!ownToken) {
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
 }
-const childEnv = { ...ENV, TRELLIS_ADMIN_TOKEN: adminToken };
+// The console on this machine forwards each browser's address (X-Forwarded-For) so that failed logins are counted
+// per browser, not all in one bucket for the console: the control plane believes it from loopback peers only.
+const childEnv = {
+  ...ENV,
+  TRELLIS_ADMIN_TOKEN: adminToken,
+  ...(consoleSetting.enabled && !ENV.TRELLIS_TRUSTED_PROXIES ? { TRELLIS_TRUSTED_PROXIES: 'loopback' } : {}),
+};
 
 const running = new Map();
 let stopping = false;
