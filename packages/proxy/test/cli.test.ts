@@ -45,6 +45,9 @@ function config(target: Upstream, revision: number, port: number) {
       { name: 'sink', endpoints: [{ upstream: { port: sinkPort } as Upstream }] },
     ],
     listeners: [{ name: 'out', mode: 'outbound', port }],
+    // The 1 GiB upload's answer comes only once the whole body is in: on a loaded machine that takes longer than the
+    // default route timeout (15 s), and this file tests memory, not time.
+    routes: [{ name: 'sink-slow', service: 'sink', timeoutMs: 300_000 }],
   });
 }
 
