@@ -4,8 +4,8 @@
  * so that clients and telemetry can tell a proxy-made answer from an upstream's. The body is problem+json
  * (RFC 9457) with the catalogue's stable `code`, like the control plane's errors.
  */
-import { Readable } from 'node:stream';
 import { ERRORS, type ErrorCode, problemType } from '@trellis/schema';
+import { Fields } from './http1/fields.ts';
 import type { ProxyResponse } from './types.ts';
 
 export type ProxyErrorCode = {
@@ -40,11 +40,7 @@ export function localReply(error: ProxyError): ProxyResponse {
   );
   return {
     status: error.status,
-    headers: {
-      'content-type': 'application/problem+json',
-      'content-length': String(body.length),
-      [ERROR_HEADER]: error.tag,
-    },
-    body: Readable.from([body]),
+    headers: Fields.of(['content-type', 'application/problem+json', ERROR_HEADER, error.tag]),
+    body,
   };
 }

@@ -14,8 +14,7 @@
  * Certificates change at each renewal: a new server context is used for new connections, and outbound pools
  * are keyed by the certificate generation, so new requests use the new certificate while old connections finish.
  */
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import tls from 'node:tls';
 import { parseSpiffeId, spiffeId } from '@trellis/schema';
 import type { IdentityManager, WorkloadCertificate } from './identity.ts';

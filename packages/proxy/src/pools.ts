@@ -1,10 +1,11 @@
 /**
- * Upstream connection pools (HTTP/1.1 keep-alive, one request per connection at a time; see connection-pool.ts),
+ * Upstream connection pools (HTTP/1.1 keep-alive, one request per connection at a time; see engine/upstream.ts),
  * one per endpoint address and connection settings. Pools outlive config snapshots so that a swap drops no connection;
  * after a swap, pools no snapshot refers to are closed gracefully (in-flight requests finish first).
  */
-import { buildConnector } from 'undici';
-import { ConnectionPool } from './connection-pool.ts';
+
+import { UpstreamPool } from './engine/upstream.ts';
+import type { ParserLimits } from './http1/parser.ts';
 import type { ClientTls } from './mtls.ts';
 import { hostPort } from './types.ts';
 
@@ -23,30 +24,17 @@ export interface PoolOptions {
 const MAX_CONNECTING = 2;
 
 /**
- * Connects with mutual TLS; when the peer refuses the handshake and plaintext is allowed (permissive mode), with
- * plaintext instead. A mesh proxy answers TLS only once it holds a certificate: one just started, or restarted
- * while the control plane is away, must not turn its callers' certificates into failed requests. The fallback
- * happens before any request is written on the connection, so nothing is sent twice.
+ * What an upstream's answers may hold: heads up to 64 KiB (Envoy's max_response_headers_kb is 60) and 500 fields.
+ * Beyond it the answer is malformed to the proxy: 502.
  */
-const HANDSHAKE_REFUSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const RESPONSE_LIMITS: ParserLimits = {
+  maxHeadBytes: 64 * 1024,
+  maxHeaders: 500,
+  maxStartLineBytes: 8 * 1024,
+};
 
-function meshConnector(tls: ClientTls, timeout: number): buildConnector.connector {
-  const secure = buildConnector({ ...tls.connect, timeout });
-  const plain = buildConnector({ timeout });
-  return (options, callback) => {
-    secure(options, (error, socket) => {
-      // Only a peer that cut the handshake off (it has no certificate yet); never one that presented the wrong
-      // identity or an untrusted certificate.
-      const refused = error !== null && HANDSHAKE_REFUSED.has((error as NodeJS.ErrnoException).code ?? '');
-      if (!error || !tls.fallback || !refused) {
-        if (error) callback(error, null);
-        else callback(null, socket as NonNullable<typeof socket>);
-        return;
-      }
-      plain({ ...options, protocol: 'http:' }, callback);
-    });
-  };
-}
+/** An idle pooled connection is closed after this long (undici's keepAliveTimeout was 30 s too). */
+const IDLE_TIMEOUT_MS = 30_000;
 
 /** One endpoint's connections, as the proxy's metrics show them (Envoy's upstream_cx_* and upstream_rq_pending_*). */
 export interface EndpointPoolStats {
@@ -61,7 +49,7 @@ export interface EndpointPoolStats {
 }
 
 export class Pools {
-  private readonly pools = new Map<string, ConnectionPool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   /** Connections opened per origin ("address:port"), across the pools it has had (certificate renewals). */
   private readonly opened = new Map<string, number>();
 
@@ -71,28 +59,23 @@ export class Pools {
     return `${address}:${port}|${options.connections}|${options.connectTimeoutMs}|${tls}`;
   }
 
-  get(address: string, port: number, options: PoolOptions): ConnectionPool {
+  get(address: string, port: number, options: PoolOptions): UpstreamPool {
     const key = Pools.key(address, port, options);
     let pool = this.pools.get(key);
     if (!pool) {
       const tls = options.tls;
       const origin = `${address}:${port}`;
       if (tls) this.retireOlder(`${origin}|`, tls.generation);
-      pool = new ConnectionPool(`${tls ? 'https' : 'http'}://${hostPort(address, port)}`, {
+      pool = new UpstreamPool({
+        host: address.startsWith('[') ? address.slice(1, -1) : address,
+        port,
+        connectTimeoutMs: options.connectTimeoutMs,
+        // One pool per certificate generation: it holds the TLS session (resumption) its connections share.
+        tls: tls ? { connect: tls.connect, fallback: tls.fallback } : undefined,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        limits: RESPONSE_LIMITS,
         connections: options.connections,
         maxConnecting: MAX_CONNECTING,
-        client: {
-          pipelining: 1,
-          // One connector per pool, shared by its connections: it holds the TLS session cache (resumption).
-          connect: tls
-            ? meshConnector(tls, options.connectTimeoutMs)
-            : buildConnector({ timeout: options.connectTimeoutMs }),
-          headersTimeout: 0,
-          bodyTimeout: 0,
-          keepAliveTimeout: 30_000,
-          keepAliveMaxTimeout: 600_000,
-          strictContentLength: true,
-        },
         onOpen: () => this.opened.set(origin, (this.opened.get(origin) ?? 0) + 1),
       });
       this.pools.set(key, pool);

@@ -4,8 +4,7 @@
  * listener sockets) and only then swaps it in; on any failure the previous snapshot stays and the reason is
  * returned. Listeners that exist in both snapshots keep their sockets and connections.
  */
-import type { Server } from 'node:http';
-import { Server as NetServer } from 'node:net';
+import type { Server as NetServer } from 'node:net';
 import {
   DEFAULT_TRUST_DOMAIN,
   describeFieldErrors,
@@ -60,7 +59,9 @@ export class ProxyConfigError extends Error {
 
 interface RunningListener {
   key: string;
-  server: Server | NetServer;
+  server: NetServer;
+  /** Stops accepting, lets what is in flight finish for at most `drainMs`, then cuts the rest. */
+  close(drainMs: number): Promise<void>;
 }
 
 function listenerKey(l: Listener): string {
@@ -68,7 +69,7 @@ function listenerKey(l: Listener): string {
   return `${l.name}|${l.mode}|${protocol}|${l.address}|${l.port}`;
 }
 
-function listen(server: Server | NetServer, address: string, port: number): Promise<void> {
+function listen(server: NetServer, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
@@ -79,57 +80,16 @@ function listen(server: Server | NetServer, address: string, port: number): Prom
   });
 }
 
-/**
- * Stops accepting and lets requests in flight finish; whatever is still open after `drainMs` is cut. Idle
- * keep-alive connections are closed too, but only after a grace period (a second at most, half the drain time),
- * then every 50 ms as they go idle: a caller that picked this proxy just before it learned the proxy was leaving
- * may be writing a request to a connection it has just opened or taken from its pool, and Node counts such a
- * connection as idle until the request has been read, so closing it at once would cut that request. Node's own
- * `http.Server.close()` closes idle connections at once, so an HTTP server stops accepting through
- * `net.Server.close()`, and the HTTP server's connection-checking timer is stopped here.
- */
-function closeServer(server: Server | NetServer, drainMs: number): Promise<void> {
+/** Stops accepting a TCP listener's connections; those open after `drainMs` are cut (their tunnels). */
+function closeNetServer(server: NetServer, drainMs: number): Promise<void> {
   return new Promise((resolve) => {
-    if (!('closeIdleConnections' in server)) {
-      const timer = setTimeout(resolve, drainMs);
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      return;
-    }
-    let idle: NodeJS.Timeout | undefined;
-    const grace = setTimeout(
-      () => {
-        server.closeIdleConnections();
-        idle = setInterval(() => server.closeIdleConnections(), 50);
-      },
-      Math.min(1000, drainMs / 2),
-    );
-    const done = () => {
-      clearTimeout(grace);
-      clearInterval(idle);
-      clearTimeout(deadline);
-      stopConnectionChecks(server);
+    const timer = setTimeout(resolve, drainMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
       resolve();
-    };
-    const deadline = setTimeout(() => {
-      server.closeAllConnections();
-      done();
-    }, drainMs);
-    deadline.unref();
-    NetServer.prototype.close.call(server, done);
+    });
   });
-}
-
-/** Stops the timer an HTTP server runs to enforce its header and request timeouts (its own close() does this). */
-function stopConnectionChecks(server: Server): void {
-  for (const symbol of Object.getOwnPropertySymbols(server)) {
-    if (symbol.description === 'http.server.connectionsCheckingInterval') {
-      clearInterval((server as unknown as Record<symbol, NodeJS.Timeout>)[symbol]);
-    }
-  }
 }
 
 export class TrellisProxy {
@@ -246,17 +206,17 @@ export class TrellisProxy {
     const started: RunningListener[] = [];
     for (const [key, l] of wanted) {
       if (this.listeners.has(key)) continue;
-      const server = this.createServer(l, config);
+      const running = this.createServer(l, config, key);
       try {
-        await listen(server, l.address, l.port);
+        await listen(running.server, l.address, l.port);
       } catch (error) {
-        await Promise.all(started.map((s) => closeServer(s.server, 0)));
+        await Promise.all(started.map((s) => s.close(0)));
         return this.rejected(
           `listener ${l.name} cannot listen on ${l.address}:${l.port}: ${(error as Error).message}`,
           [{ path: `listeners[${config.listeners.indexOf(l)}].port`, message: (error as Error).message }],
         );
       }
-      started.push({ key, server });
+      started.push(running);
     }
     for (const s of started) this.listeners.set(s.key, s);
     const previous = this.current;
@@ -267,7 +227,7 @@ export class TrellisProxy {
     for (const [key, l] of this.listeners) {
       if (!wanted.has(key)) {
         this.listeners.delete(key);
-        void closeServer(l.server, this.options.drainTimeoutMs ?? 10_000);
+        void l.close(this.options.drainTimeoutMs ?? 10_000);
       }
     }
     void this.pools.retainOnly(new Set(config.endpoints.map((e) => `${e.address}:${e.port}`)));
@@ -275,17 +235,18 @@ export class TrellisProxy {
     return { ok: true, revision: config.revision };
   }
 
-  private createServer(l: Listener, config: ProxyConfig): Server | NetServer {
+  private createServer(l: Listener, config: ProxyConfig, key: string): RunningListener {
     const node = { service: config.node.service };
     const protocol = 'protocol' in l ? l.protocol : 'http';
     if (protocol === 'tcp') {
-      return new TcpListener(
+      const server = new TcpListener(
         l.name,
         { current: () => this.current, recorder: this.recorder, clock: this.clock, node },
         config.limits,
       ).server;
+      return { key, server, close: (drainMs) => closeNetServer(server, drainMs) };
     }
-    const server = new HttpListener(
+    const http = new HttpListener(
       l.name,
       {
         current: () => this.current,
@@ -302,7 +263,8 @@ export class TrellisProxy {
         strictMtls: () => this.current.config.mtls.mode === 'strict' && this.meshTls?.ready === true,
       },
       config.limits,
-    ).server;
+    );
+    const server = http.server.server;
     if (l.mode === 'inbound') {
       acceptMeshConnections(
         server,
@@ -310,7 +272,7 @@ export class TrellisProxy {
         () => this.current.config.mtls.mode,
       );
     }
-    return server;
+    return { key, server, close: (drainMs) => http.server.close(drainMs) };
   }
 
   adminSource(): AdminSource {
@@ -409,7 +371,7 @@ export class TrellisProxy {
     if (this.closed) return;
     this.closed = true;
     const drain = this.options.drainTimeoutMs ?? 10_000;
-    await Promise.all([...this.listeners.values()].map((l) => closeServer(l.server, drain)));
+    await Promise.all([...this.listeners.values()].map((l) => l.close(drain)));
     this.listeners.clear();
     this.current?.retire();
     this.recorder.stop();

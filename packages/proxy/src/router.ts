@@ -5,15 +5,15 @@
  * service with no rules gets a default route; a service with rules but no match gets no_route.
  */
 import { compileRegex, type HttpMatch, RouteRuleSpec } from '@trellis/schema';
-import type { HeaderMap } from './headers.ts';
 import type { Rng } from './types.ts';
 
-type Matcher = (method: string, path: string, headers: HeaderMap) => boolean;
-
-function headerText(headers: HeaderMap, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
+/** What matching reads of a request's fields (http1/Fields): a field's value, several joined with ", ". */
+export interface HeaderLookup {
+  get(lowerName: string): string | undefined;
+  has(lowerName: string): boolean;
 }
+
+type Matcher = (method: string, path: string, headers: HeaderLookup) => boolean;
 
 function compileMatch(match: HttpMatch): Matcher {
   const checks: Matcher[] = [];
@@ -36,16 +36,16 @@ function compileMatch(match: HttpMatch): Matcher {
     const name = h.name.toLowerCase();
     if (h.exact !== undefined) {
       const exact = h.exact;
-      checks.push((_m, _p, headers) => headerText(headers, name) === exact);
+      checks.push((_m, _p, headers) => headers.get(name) === exact);
     } else if (h.regex !== undefined) {
       const re = compileRegex(h.regex);
       checks.push((_m, _p, headers) => {
-        const v = headerText(headers, name);
+        const v = headers.get(name);
         return v !== undefined && re.testExact(v);
       });
     } else if (h.present !== undefined) {
       const present = h.present;
-      checks.push((_m, _p, headers) => (headers[name] !== undefined) === present);
+      checks.push((_m, _p, headers) => headers.has(name) === present);
     }
   }
   return (method, path, headers) => {
@@ -56,7 +56,7 @@ function compileMatch(match: HttpMatch): Matcher {
 
 export interface CompiledRoute<T> {
   rule: RouteRuleSpec;
-  matches(method: string, path: string, headers: HeaderMap): boolean;
+  matches(method: string, path: string, headers: HeaderLookup): boolean;
   /** What the proxy built for this rule (its stage chain); attached by the caller. */
   target: T;
 }
@@ -78,7 +78,7 @@ export class Router<T> {
   }
 
   /** `path` without the query string. */
-  route(method: string, path: string, headers: HeaderMap): CompiledRoute<T> | undefined {
+  route(method: string, path: string, headers: HeaderLookup): CompiledRoute<T> | undefined {
     for (const r of this.routes) if (r.matches(method, path, headers)) return r;
     return undefined;
   }

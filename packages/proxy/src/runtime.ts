@@ -17,7 +17,7 @@ import {
 } from '@trellis/schema';
 import { Authorizer } from './authz.ts';
 import { HostSet } from './balance/host-set.ts';
-import type { ConnectionPool } from './connection-pool.ts';
+import type { UpstreamPool } from './engine/upstream.ts';
 import type { MeshTls } from './mtls.ts';
 import type { Pools } from './pools.ts';
 import { ActiveHealthChecker } from './resilience/health-check.ts';
@@ -88,7 +88,7 @@ export interface Cluster {
    * The connection pool requests to `endpoint` (picked for `subset`) go through: mutual TLS to a mesh endpoint as the
    * mode says, the subset's policy's connect timeout. Connection upgrades open their connection with its connector.
    */
-  pool(endpoint: EndpointState, subset: Subset): ConnectionPool;
+  pool(endpoint: EndpointState, subset: Subset): UpstreamPool;
 }
 
 export interface Snapshot {
@@ -206,14 +206,14 @@ function buildCluster(
   health?.setEndpoints(endpoints);
   const budget = new RetryBudget(servicePolicy.retryBudget, deps.clock);
 
-  const lookups = new Map<string, (endpoint: EndpointState) => ConnectionPool>();
+  const lookups = new Map<string, (endpoint: EndpointState) => UpstreamPool>();
   /** Per subset (its policy's pool settings), each endpoint's pool, looked up once per snapshot, not per request. */
-  const poolLookup = (subset: Subset): ((endpoint: EndpointState) => ConnectionPool) => {
+  const poolLookup = (subset: Subset): ((endpoint: EndpointState) => UpstreamPool) => {
     const key = subsetKey(subset);
     let lookup = lookups.get(key);
     if (lookup) return lookup;
     const pool = policyFor(subset).connectionPool;
-    const found = new WeakMap<EndpointState, { generation: number; pool: ConnectionPool }>();
+    const found = new WeakMap<EndpointState, { generation: number; pool: UpstreamPool }>();
     lookup = (endpoint) => {
       const meshTls = endpoint.mesh && config.mtls.mode !== 'off' ? deps.tls?.() : undefined;
       const generation = meshTls?.ready ? meshTls.generation : 0;

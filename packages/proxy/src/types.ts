@@ -3,8 +3,9 @@
  * (`Layer = (next: Dispatch) => Dispatch`, as in linkerd2-proxy and undici's interceptors); balancers are pure
  * `pick()` strategies; outlier detection only hears outcomes reported by the request path.
  */
-import type { Readable } from 'node:stream';
 import type { EndpointHealth, Labels } from '@trellis/schema';
+import type { BodySource } from './engine/body.ts';
+import type { Fields } from './http1/fields.ts';
 
 /** Milliseconds on a monotonic clock. Injected so that tests control time. */
 export interface Clock {
@@ -94,14 +95,17 @@ export interface RequestContext {
   retries: number;
 }
 
-/** A request on its way upstream. Headers are lower-case; hop-by-hop headers are already removed. */
+/**
+ * A request on its way upstream. Its fields are the client's as they arrived, edited through an overlay; the
+ * serializer leaves out the hop-by-hop ones and writes its own framing.
+ */
 export interface ProxyRequest {
   method: string;
   /** Path and query, as sent upstream. */
   path: string;
-  headers: Record<string, string | string[]>;
+  headers: Fields;
   /** The body: none, a buffer (replayable: retries and mirrors may resend it) or a one-shot stream. */
-  body: Buffer | Readable | null;
+  body: Buffer | BodySource | null;
   /** Aborted when the client goes away or a timeout fires. */
   signal: AbortSignal;
   context: RequestContext;
@@ -109,8 +113,13 @@ export interface ProxyRequest {
 
 export interface ProxyResponse {
   status: number;
-  headers: Record<string, string | string[]>;
-  body: Readable | null;
+  /** The upstream's reason phrase, if any. */
+  reason?: string | undefined;
+  headers: Fields;
+  /** None, a whole body (the proxy's own answers) or a stream from the upstream. */
+  body: Buffer | BodySource | null;
+  /** The Content-Length the upstream declared (-1: none): an answer to HEAD keeps it without a body. */
+  declaredLength?: number;
   /** The endpoint that answered (absent for responses the proxy made itself). */
   endpoint?: EndpointState;
 }

@@ -1,8 +1,12 @@
 /** The router: priority order, AND within a match, OR across matches, whole-value regexes, default route. */
 import { RouteRuleSpec, type RouteRuleSpecInput } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
+import { Fields } from '../src/http1/fields.ts';
 import { mulberry32 } from '../src/rng.ts';
 import { pickWeighted, Router } from '../src/router.ts';
+
+/** A request's fields, as the router reads them. */
+const h = (fields: Record<string, string>) => Fields.of(fields);
 
 const rules = (list: RouteRuleSpecInput[]) => list.map((r) => RouteRuleSpec.parse(r));
 const router = (list: RouteRuleSpecInput[]) => new Router(rules(list), (rule) => rule.name, 'svc');
@@ -14,8 +18,8 @@ describe('router', () => {
       { name: 'a-catch-all', service: 'svc', priority: 5 },
       { name: 'first', service: 'svc', priority: 1, match: [{ path: { prefix: '/x' } }] },
     ]);
-    expect(r.route('GET', '/x/1', {})?.target).toBe('first');
-    expect(r.route('GET', '/y', {})?.target).toBe('a-catch-all');
+    expect(r.route('GET', '/x/1', h({}))?.target).toBe('first');
+    expect(r.route('GET', '/y', h({}))?.target).toBe('a-catch-all');
   });
 
   it('needs every condition of one match, and any one match', () => {
@@ -29,10 +33,10 @@ describe('router', () => {
         ],
       },
     ]);
-    expect(r.route('POST', '/api/a', { 'x-env': 'prod' })?.target).toBe('r');
-    expect(r.route('GET', '/api/a', { 'x-env': 'prod' })).toBeUndefined();
-    expect(r.route('POST', '/api/a', { 'x-env': 'dev' })).toBeUndefined();
-    expect(r.route('GET', '/other', { 'x-debug': '' })?.target).toBe('r');
+    expect(r.route('POST', '/api/a', h({ 'x-env': 'prod' }))?.target).toBe('r');
+    expect(r.route('GET', '/api/a', h({ 'x-env': 'prod' }))).toBeUndefined();
+    expect(r.route('POST', '/api/a', h({ 'x-env': 'dev' }))).toBeUndefined();
+    expect(r.route('GET', '/other', h({ 'x-debug': '' }))?.target).toBe('r');
   });
 
   it('matches regexes against the whole value and `present: false` as absence', () => {
@@ -45,14 +49,14 @@ describe('router', () => {
         match: [{ headers: [{ name: 'authorization', present: false }] }],
       },
     ]);
-    expect(r.route('GET', '/items/42', { authorization: 'x' })?.target).toBe('rx');
-    expect(r.route('GET', '/items/42/x', { authorization: 'x' })).toBeUndefined();
-    expect(r.route('GET', '/items/42/x', {})?.target).toBe('anon');
+    expect(r.route('GET', '/items/42', h({ authorization: 'x' }))?.target).toBe('rx');
+    expect(r.route('GET', '/items/42/x', h({ authorization: 'x' }))).toBeUndefined();
+    expect(r.route('GET', '/items/42/x', h({}))?.target).toBe('anon');
   });
 
   it('gives a service without rules a default route', () => {
     const r = router([]);
-    expect(r.route('DELETE', '/anything', {})?.rule.timeoutMs).toBe(15_000);
+    expect(r.route('DELETE', '/anything', h({}))?.rule.timeoutMs).toBe(15_000);
   });
 
   it('picks weighted destinations in proportion, never a zero weight', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../src/errors.ts';
 import { BreakerState, breaker } from '../src/stages/breaker.ts';
 import type { Dispatch, ProxyResponse } from '../src/types.ts';
-import { request, response } from './support/dispatch.ts';
+import { drain, request, response } from './support/dispatch.ts';
 
 describe('breaker stage', () => {
   it('refuses the request beyond maxRequests with 503 overflow, and frees the slot when the body ends', async () => {
@@ -21,13 +21,9 @@ describe('breaker stage', () => {
     expect(error.code).toBe('TRELLIS_ERR_OVERFLOW');
     expect(error.status).toBe(503);
     expect(overflows).toBe(1);
-    const drain = async (r: ProxyResponse) => {
-      r.body?.resume();
-      await new Promise((resolve) => r.body?.once('close', resolve));
-    };
-    await drain(a);
+    await drain(a.body);
     expect(state.active).toBe(1);
-    await drain(b);
+    await drain(b.body);
     expect(state.active).toBe(0);
     expect((await stage(request())).status).toBe(200);
   });

@@ -1,19 +1,27 @@
 /** The connect stage: sends through the endpoint's pool, reports outcomes, maps transport errors. */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UpstreamPool } from '../src/engine/upstream.ts';
 import { ProxyError } from '../src/errors.ts';
 import { classifyError, connect } from '../src/stages/connect.ts';
 import { type EndpointState, newEndpointState, type Outcome } from '../src/types.ts';
-import { request } from './support/dispatch.ts';
+import { drain, request } from './support/dispatch.ts';
 
 let server: http.Server;
 let port: number;
+/** Answers held open by /hold: each ends when its function is called. */
+const held: (() => void)[] = [];
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     if (req.url === '/reset') {
       req.socket.destroy();
+      return;
+    }
+    if (req.url === '/hold') {
+      res.writeHead(500);
+      res.write('o');
+      held.push(() => res.end('k'));
       return;
     }
     res.writeHead(req.url === '/fail' ? 500 : 200, { 'x-path': req.url ?? '' });
@@ -25,7 +33,15 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 function target(endpointPort: number, connections?: number) {
-  const pool = new Pool(`http://127.0.0.1:${endpointPort}`, { connections });
+  const pool = new UpstreamPool({
+    host: '127.0.0.1',
+    port: endpointPort,
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 30_000,
+    limits: { maxHeadBytes: 16_384, maxHeaders: 100, maxStartLineBytes: 8192 },
+    connections: connections ?? 16,
+    maxConnecting: 2,
+  });
   const reports: Outcome[] = [];
   const endpoint = newEndpointState('svc', '127.0.0.1', endpointPort);
   return {
@@ -39,15 +55,17 @@ function target(endpointPort: number, connections?: number) {
 describe('connect stage', () => {
   it('sends the request, reports the status and counts the endpoint active until the body ends', async () => {
     const t = target(port);
-    const req = request({ path: '/fail' });
+    const req = request({ path: '/hold' });
     req.context.endpoint = t.endpoint;
     const res = await t.dispatch(req);
     expect(res.status).toBe(500);
     expect(res.endpoint).toBe(t.endpoint);
     expect(t.reports).toEqual([{ kind: 'response', status: 500 }]);
     expect(t.endpoint.active).toBe(1);
-    res.body?.resume();
-    await new Promise((r) => res.body?.once('close', r));
+    const ended = drain(res.body);
+    expect(t.endpoint.active).toBe(1);
+    held.shift()?.();
+    await ended;
     expect(t.endpoint.active).toBe(0);
     await t.pool.close();
   });
@@ -112,8 +130,7 @@ describe('connect stage', () => {
           req.context.endpoint = t.endpoint;
           const res = await t.dispatch(req);
           expect(res.status).toBe(200);
-          res.body?.resume();
-          await new Promise((r) => res.body?.once('end', r));
+          await drain(res.body);
         }
         // GET on a new connection; PUT on the kept one (cut), then on a new one.
         expect(seen.connections).toBe(2);
@@ -136,8 +153,7 @@ describe('connect stage', () => {
         const first = request();
         first.context.endpoint = t.endpoint;
         const firstRes = await t.dispatch(first);
-        firstRes.body?.resume();
-        await new Promise((r) => firstRes.body?.once('end', r));
+        await drain(firstRes.body);
         const post = request({ method: 'POST', body: Buffer.from('order') });
         post.context.endpoint = t.endpoint;
         const error = (await t.dispatch(post).catch((e) => e)) as ProxyError;

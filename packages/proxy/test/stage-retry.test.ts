@@ -1,5 +1,4 @@
 /** The retry stage: which outcomes are retried, replayable bodies only, budget and maxRetries, backoff. */
-import { Readable } from 'node:stream';
 import { ConnectionPool, RetryBudget as RetryBudgetConfig, RetryPolicy } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../src/errors.ts';
@@ -7,7 +6,7 @@ import { RetryBudget } from '../src/resilience/retry-budget.ts';
 import { mulberry32 } from '../src/rng.ts';
 import { BreakerState } from '../src/stages/breaker.ts';
 import { retry, retryableError, retryableStatus } from '../src/stages/retry.ts';
-import { request, scripted } from './support/dispatch.ts';
+import { request, scripted, streamOf } from './support/dispatch.ts';
 
 function deps(budget = RetryBudgetConfig.parse({ enabled: false }), pool = ConnectionPool.parse({})) {
   let retries = 0;
@@ -87,7 +86,7 @@ describe('retry stage', () => {
   it('does not retry a streamed (non-replayable) body', async () => {
     const inner = scripted([503, 200]);
     const res = await retry(RetryPolicy.parse({ attempts: 2, retryOn: ['5xx'], ...fast }), deps())(inner)(
-      request({ method: 'POST', body: Readable.from(['x']) }),
+      request({ method: 'POST', body: streamOf('x') }),
     );
     expect(res.status).toBe(503);
     expect(inner.calls).toHaveLength(1);

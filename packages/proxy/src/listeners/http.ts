@@ -5,10 +5,11 @@
  * the local app, egress to allow-listed external hosts. Everything the proxy answers itself goes through
  * `localReply`, with an x-trellis-error tag. Inbound listeners first check the snapshot's authorization policies
  * (authz.ts) against the caller's verified mutual-TLS identity, before the request reaches the app.
+ *
+ * Requests arrive through the engine's server (engine/server.ts: raw sockets, Trellis's HTTP/1.1 codec) and go
+ * upstream through its pools (engine/upstream.ts); node:http and undici are not on the request path.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import {
   DEFAULT_TRUST_DOMAIN,
   ERRORS,
@@ -19,10 +20,14 @@ import {
   type Subset,
 } from '@trellis/schema';
 import { type AuthzVerdict, RateLimitedLog } from '../authz.ts';
-import type { ConnectionPool } from '../connection-pool.ts';
+import { type BodySource, collect } from '../engine/body.ts';
+import { Http1Server, type ServerExchange } from '../engine/server.ts';
+import type { UpstreamPool } from '../engine/upstream.ts';
 import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
-import { addForwarding, applyHeaderOps, endToEnd, type HeaderMap, headerValue } from '../headers.ts';
+import { addForwarding, applyHeaderOps } from '../headers.ts';
 import { absoluteTarget, isRefusal, normaliseTarget, sameAuthority } from '../http-path.ts';
+import type { Http1Error } from '../http1/errors.ts';
+import type { Fields } from '../http1/fields.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
 import { LiteSignal, sleep } from '../signal.ts';
@@ -43,7 +48,6 @@ import {
   type ProxyResponse,
   type Rng,
 } from '../types.ts';
-import { BodyWatch, hasBody, readBody } from './body.ts';
 import { handleUpgrade } from './upgrade.ts';
 
 /**
@@ -54,31 +58,6 @@ export const SOURCE_HEADER = 'x-trellis-source';
 /** Telemetry's caller for a request without a verified identity (as the control plane's UNKNOWN_SOURCE). */
 export const UNKNOWN_SOURCE = 'unknown';
 
-/** Abort reason when the client disconnects (made once: an Error per request costs a stack trace). */
-const CLIENT_GONE = new Error('client went away');
-
-/**
- * Pipes an upstream body to the client. Not stream.pipeline: that allocates an AbortController (and a
- * DOMException when it finishes) per call, which showed up prominently in profiles.
- */
-function forward(body: Readable, res: ServerResponse, done: () => void): void {
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    done();
-  };
-  body.once('error', () => {
-    res.destroy();
-    finish();
-  });
-  res.once('close', () => {
-    if (!body.readableEnded) body.destroy();
-    finish();
-  });
-  body.pipe(res);
-}
-
 export interface ListenerDeps {
   current(): Snapshot;
   recorder: TelemetryRecorder;
@@ -86,7 +65,7 @@ export interface ListenerDeps {
   rng: Rng;
   node: { service: string };
   /** Connection pool for a fixed origin (inbound app, egress hosts). */
-  origin(address: string, port: number): ConnectionPool;
+  origin(address: string, port: number): UpstreamPool;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Log one JSON line per request (method, path, status, duration, upstream endpoint). */
   accessLog?: boolean;
@@ -111,25 +90,25 @@ const SLASH = 0x2f;
  * The request's target as every later stage sees it (http-path.ts), or the error that refuses the request. An
  * absolute-form target's authority becomes the request's Host (RFC 9112 §3.2.2: it wins over the Host header); a
  * Host header naming another authority is refused rather than overruled, since only an attacker or a broken client
- * sends two different ones, and something in front of the proxy may have acted on the Host. HTTP/0.9 (a request
- * line without a version) and versions other than 1.x, which Node's parser accepts, are refused too.
+ * sends two different ones, and something in front of the proxy may have acted on the Host. (HTTP/0.9 and versions
+ * other than 1.x never get this far: the parser refuses them.)
  */
-export function requestTarget(req: IncomingMessage, mergeSlashes: boolean): string | ProxyError {
-  if (req.httpVersionMajor !== 1) {
-    return new ProxyError('TRELLIS_ERR_BAD_GATEWAY_REQUEST', `HTTP/${req.httpVersion} is not supported`);
-  }
-  let target = req.url ?? '';
+export function requestTarget(
+  request: { target: string; fields: Fields },
+  mergeSlashes: boolean,
+): string | ProxyError {
+  let target = request.target;
   if (target.charCodeAt(0) !== SLASH) {
     const absolute = absoluteTarget(target);
     if (isRefusal(absolute)) return new ProxyError('TRELLIS_ERR_BAD_REQUEST_TARGET', absolute.refused);
-    const host = req.headers.host;
+    const host = request.fields.get('host');
     if (host !== undefined && !sameAuthority(absolute.authority, host)) {
       return new ProxyError(
         'TRELLIS_ERR_BAD_REQUEST_TARGET',
         'the Host header names another authority than the absolute-form target',
       );
     }
-    req.headers.host = absolute.authority;
+    request.fields.set('host', absolute.authority);
     target = absolute.target;
   }
   const normal = normaliseTarget(target, mergeSlashes);
@@ -182,7 +161,7 @@ export interface Resolved {
   dispatch: Dispatch;
   /** For a fixed origin (inbound app, egress host): its endpoint, and the pool of connections to it. */
   endpoint?: EndpointState;
-  pool?: ConnectionPool;
+  pool?: UpstreamPool;
   /** For a cluster route: the subset of the destination picked. */
   subset?: Subset;
   target?: RouteTarget;
@@ -192,70 +171,65 @@ export interface Resolved {
 
 interface FixedOrigin {
   endpoint: EndpointState;
-  pool: ConnectionPool;
+  pool: UpstreamPool;
   dispatch: Dispatch;
 }
 
+/** The tag a request the parser refused is answered with (as node:http's clientError answers were). */
+function refusalTag(status: number): string {
+  if (status === 431) return 'headers_too_large';
+  if (status === 408) return 'request_timeout';
+  return 'bad_request';
+}
+
 export class HttpListener {
-  readonly server: http.Server;
+  readonly server: Http1Server;
   private readonly origins = new Map<string, FixedOrigin>();
   private readonly dryRunLog = new RateLimitedLog();
-  private readonly bodies: BodyWatch;
 
   constructor(
     readonly name: string,
     readonly deps: ListenerDeps,
     limits: ProxyLimits,
   ) {
-    this.server = http.createServer({
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      // limits.requestTimeoutMs is enforced by `bodies`, from each request's snapshot: Node's would answer with a
-      // raw 408 while the request is being handled.
-      requestTimeout: 0,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-      requireHostHeader: false,
+    this.server = new Http1Server({
+      limits: {
+        maxHeadBytes: limits.maxHeaderBytes,
+        // One more than any limit: handle() refuses by the snapshot's own limit, with the catalogue's answer.
+        maxHeaders: MAX_HEADERS_LIMIT + 1,
+        maxStartLineBytes: limits.maxHeaderBytes,
+        headersTimeoutMs: limits.headersTimeoutMs,
+        keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+        maxConnections: limits.maxConnections,
+      },
+      now: () => deps.clock.now(),
+      onRequest: (exchange) => {
+        if (exchange.upgrade) handleUpgrade(this, exchange);
+        else this.handle(exchange).catch((error) => this.fail(exchange, error));
+      },
+      refusal: (error: Http1Error) => `${ERROR_HEADER}: ${refusalTag(error.status)}\r\n`,
     });
-    this.bodies = new BodyWatch(() => deps.clock.now());
-    this.server.once('close', () => this.bodies.close());
-    this.server.maxConnections = limits.maxConnections;
-    // Node keeps this many header fields and drops the rest silently; one more than any limit lets handle() see
-    // that a request has too many and refuse it rather than forward a truncated set.
-    this.server.maxHeadersCount = MAX_HEADERS_LIMIT + 1;
-    this.server.on('request', (req, res) => {
-      this.handle(req, res).catch((error) => this.fail(res, error));
-    });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      handleUpgrade(this, req, socket, head);
-    });
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
-      const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-      const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      const status = tooLarge
-        ? '431 Request Header Fields Too Large'
-        : timedOut
-          ? '408 Request Timeout'
-          : '400 Bad Request';
-      const tag = tooLarge ? 'headers_too_large' : timedOut ? 'request_timeout' : 'bad_request';
-      socket.end(
-        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-trellis-error: ${tag}\r\n\r\n`,
+    this.server.onBodyError = (_exchange, error) =>
+      new ProxyError('TRELLIS_ERR_BAD_GATEWAY_REQUEST', `malformed request body: ${error.reason}`);
+    this.server.onBodyTimeout = (_exchange, idle) =>
+      new ProxyError(
+        'TRELLIS_ERR_REQUEST_TIMEOUT',
+        idle
+          ? 'no request body received within limits.requestBodyIdleTimeoutMs'
+          : 'the request body did not arrive within limits.requestTimeoutMs',
       );
-    });
   }
 
-  private fail(res: ServerResponse, error: unknown): void {
+  private fail(exchange: ServerExchange, error: unknown): void {
     this.deps.log.warn({ err: error, listener: this.name }, 'request failed inside the proxy');
-    if (!res.headersSent) {
+    if (!exchange.responded) {
       const reply = localReply(
         error instanceof ProxyError
           ? error
           : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', 'internal proxy error'),
       );
-      res.writeHead(reply.status, reply.headers);
-      reply.body?.pipe(res);
-    } else res.destroy();
+      exchange.respond(reply.status, undefined, reply.headers, reply.body);
+    } else exchange.connection.destroy();
   }
 
   /**
@@ -292,14 +266,8 @@ export class HttpListener {
   }
 
   /** Finds where a request goes; throws ProxyError no_route / egress_denied. */
-  resolve(
-    snapshot: Snapshot,
-    listener: Listener,
-    method: string,
-    path: string,
-    headers: HeaderMap,
-  ): Resolved {
-    const host = hostOnly(headerValue(headers, 'host'));
+  resolve(snapshot: Snapshot, listener: Listener, method: string, path: string, headers: Fields): Resolved {
+    const host = hostOnly(headers.get('host'));
     if (listener.mode === 'inbound') {
       const { address, port } = listener.upstream;
       const origin = this.origin('local', address, port, listener.timeoutMs);
@@ -313,7 +281,7 @@ export class HttpListener {
     if (listener.mode === 'egress') {
       // An absolute-form target's authority is the Host by now (requestTarget).
       const target = host;
-      const port = hostPort(headerValue(headers, 'host'), 80);
+      const port = hostPort(headers.get('host'), 80);
       const allowed = listener.allow.some(
         (r) => hostMatches(r.host, target) && (!r.ports || r.ports.includes(port)),
       );
@@ -354,7 +322,7 @@ export class HttpListener {
       subset: destination.subset,
       target,
       cluster,
-      hashKey: target.hashHeader ? headerValue(headers, target.hashHeader) : undefined,
+      hashKey: target.hashHeader ? headers.get(target.hashHeader) : undefined,
     };
   }
 
@@ -382,52 +350,51 @@ export class HttpListener {
     return origin;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(exchange: ServerExchange): Promise<void> {
     const { clock, rng, recorder, node } = this.deps;
-    const started = clock.now();
+    const started = exchange.startedAt;
     recorder.activeChange(1);
     const snapshot = this.deps.current();
     const listener = snapshot.listeners.get(this.name);
+    const headers = exchange.fields;
+    const fieldCount = headers.size;
+    const originalHost = headers.get('host');
     // Before anything reads the path or the Host: routing, authorization, telemetry and the upstream see this one.
-    const requested = requestTarget(req, snapshot.config.http.mergeSlashes);
-    const url = typeof requested === 'string' ? requested : (req.url ?? '');
+    const requested = requestTarget(exchange, snapshot.config.http.mergeSlashes);
+    const url = typeof requested === 'string' ? requested : exchange.target;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const method = req.method ?? 'GET';
-    const headers = endToEnd(req.headers);
+    const method = exchange.method;
     addForwarding(headers, {
-      clientAddress: req.socket.remoteAddress,
+      clientAddress: exchange.socket.remoteAddress,
       proto: 'http',
-      host: req.headers.host,
+      host: originalHost,
     });
 
-    const controller = new LiteSignal();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort(CLIENT_GONE);
-    });
-    if (hasBody(req)) {
+    const signal = exchange.signal;
+    if (exchange.body !== null) {
       const { requestBodyIdleTimeoutMs, requestTimeoutMs } = snapshot.config.limits;
-      this.bodies.watch(req, res, controller, requestBodyIdleTimeoutMs, requestTimeoutMs);
+      exchange.watchBody({ idleMs: requestBodyIdleTimeoutMs, totalMs: requestTimeoutMs });
     }
 
     let source = node.service;
     let flags = 0;
     let identity: string | undefined;
-    if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
+    headers.delete(PEER_IDENTITY_HEADER);
     if (listener?.mode === 'inbound') {
       // Over mutual TLS the caller is who its certificate says; over plaintext it is unknown, whatever it claims.
-      const peer = this.deps.peer?.(req.socket);
+      const peer = this.deps.peer?.(exchange.socket);
       if (peer) {
         identity = peer.identity;
         flags |= RECORD_MTLS;
-        headers[PEER_IDENTITY_HEADER] = peer.identity;
+        headers.set(PEER_IDENTITY_HEADER, peer.identity);
         source = peer.service ?? UNKNOWN_SOURCE;
-        headers[SOURCE_HEADER] = source;
+        headers.set(SOURCE_HEADER, source);
       } else {
         source = UNKNOWN_SOURCE;
-        if (headers[SOURCE_HEADER] !== undefined) delete headers[SOURCE_HEADER];
+        headers.delete(SOURCE_HEADER);
       }
-    } else if (listener) headers[SOURCE_HEADER] = node.service;
+    } else if (listener) headers.set(SOURCE_HEADER, node.service);
 
     let destination = '';
     let response: ProxyResponse;
@@ -435,16 +402,11 @@ export class HttpListener {
     let target: RouteTarget | undefined;
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
-      if (typeof requested !== 'string') {
-        req.resume();
-        throw requested;
-      }
-      const fields = req.rawHeaders.length / 2;
-      if (fields > snapshot.config.limits.maxHeaders) {
-        req.resume();
+      if (typeof requested !== 'string') throw requested;
+      if (fieldCount > snapshot.config.limits.maxHeaders) {
         throw new ProxyError(
           'TRELLIS_ERR_HEADERS_TOO_LARGE',
-          `${fields} header fields, more than limits.maxHeaders (${snapshot.config.limits.maxHeaders})`,
+          `${fieldCount} header fields, more than limits.maxHeaders (${snapshot.config.limits.maxHeaders})`,
         );
       }
       if (listener.mode === 'inbound' && snapshot.authz) {
@@ -452,7 +414,6 @@ export class HttpListener {
         const verdict = this.authorize(snapshot, identity, source, method, path);
         if (verdict.denied !== undefined) {
           flags |= RECORD_DENIED;
-          req.resume();
           throw new ProxyError(
             'TRELLIS_ERR_RBAC_DENIED',
             `authorization policy "${verdict.denied}" denies ${method} ${path} from ${identity ?? 'a caller without a verified identity'}`,
@@ -465,10 +426,9 @@ export class HttpListener {
       target = resolved.target;
       const rule = target?.rule;
       if (rule?.fault?.delay && rng() * 100 < rule.fault.delay.percent) {
-        await sleep(rule.fault.delay.fixedDelayMs, controller.asSignal);
+        await sleep(rule.fault.delay.fixedDelayMs, signal.asSignal);
       }
       if (rule?.fault?.abort && rng() * 100 < rule.fault.abort.percent) {
-        req.resume();
         throw new ProxyError(
           'TRELLIS_ERR_FAULT_ABORT',
           `aborted by fault injection in route ${rule.name}`,
@@ -476,46 +436,49 @@ export class HttpListener {
         );
       }
       if (rule) applyHeaderOps(headers, rule.headers.request);
-      const body = await readBody(req, snapshot.config.limits.retryBufferBytes, controller);
-      bytesIn = body.bytes;
-      if (
-        target?.mirror &&
-        (body.body === null || Buffer.isBuffer(body.body)) &&
-        rng() * 100 < target.mirror.percent
-      ) {
-        this.mirror(target.mirror.dispatch, method, url, headers, body.body, resolved.hashKey);
+      const body = await readBody(exchange, snapshot.config.limits.retryBufferBytes, signal);
+      bytesIn = body === null ? bytesIn : Buffer.isBuffer(body) ? () => body.length : () => body.received;
+      if (target?.mirror && (body === null || Buffer.isBuffer(body)) && rng() * 100 < target.mirror.percent) {
+        this.mirror(target.mirror.dispatch, method, url, headers, body, resolved.hashKey);
       }
       const request: ProxyRequest = {
         method,
         path: url,
         headers,
-        body: body.body,
-        signal: controller.asSignal,
+        body,
+        signal: signal.asSignal,
         context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
       };
       response = await resolved.dispatch(request);
     } catch (error) {
-      if (controller.aborted && !(controller.reason instanceof ProxyError)) {
+      if (signal.aborted && !(signal.reason instanceof ProxyError)) {
         recorder.activeChange(-1);
         recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0, flags);
         return;
       }
-      // A body that stalled aborts the request with its 408 (body.ts), whatever the await it interrupted threw.
-      const failure = controller.reason instanceof ProxyError ? controller.reason : error;
+      // A body that stalled aborts the request with its 408 (the server's sweep), whatever the await it interrupted threw.
+      const failure = signal.reason instanceof ProxyError ? signal.reason : error;
       response = localReply(
         failure instanceof ProxyError
           ? failure
           : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(failure)),
       );
-      if (failure instanceof ProxyError && failure.code === 'TRELLIS_ERR_REQUEST_TIMEOUT')
-        res.shouldKeepAlive = false;
-      else if (!req.complete) req.resume();
+      if (
+        failure instanceof ProxyError &&
+        (failure.code === 'TRELLIS_ERR_REQUEST_TIMEOUT' || failure === signal.reason)
+      ) {
+        exchange.connection.closeAfter = true;
+      }
     }
-    let sent = 0;
-    response.body?.on('data', (chunk: Buffer) => {
-      sent += chunk.length;
-    });
-    this.respond(res, response, target, () => {
+    if (
+      response.headers.get(ERROR_HEADER) === RBAC_DENIED_TAG &&
+      response.status === 403 &&
+      response.endpoint
+    ) {
+      // The callee's sidecar denied the call: the caller's reports count it too.
+      flags |= RECORD_DENIED;
+    }
+    exchange.onDone = () => {
       const duration = clock.now() - started;
       const endpoint = response.endpoint?.key ?? '';
       recorder.activeChange(-1);
@@ -526,14 +489,7 @@ export class HttpListener {
       ) {
         flags |= RECORD_MTLS;
       }
-      // The callee's sidecar denied the call: the caller's reports count it too.
-      if (
-        response.status === 403 &&
-        response.endpoint &&
-        response.headers[ERROR_HEADER] === RBAC_DENIED_TAG
-      ) {
-        flags |= RECORD_DENIED;
-      }
+      const sent = exchange.sent;
       recorder.record(source, destination, endpoint, response.status, duration, bytesIn(), sent, flags);
       if (this.deps.accessLog) {
         this.deps.log.info(
@@ -546,45 +502,36 @@ export class HttpListener {
             source,
             destination,
             endpoint,
-            error: response.headers[ERROR_HEADER],
-            requestId: headers['x-request-id'],
+            error: response.headers.get(ERROR_HEADER),
+            requestId: headers.get('x-request-id'),
             bytesIn: bytesIn(),
             bytesOut: sent,
           },
           'request',
         );
       }
-    });
-  }
-
-  private respond(
-    res: ServerResponse,
-    response: ProxyResponse,
-    target: RouteTarget | undefined,
-    done: () => void,
-  ) {
-    const headers = endToEnd(response.headers);
-    if (target) applyHeaderOps(headers, target.rule.headers.response);
-    res.writeHead(response.status, headers);
-    if (!response.body) {
-      res.end();
-      done();
-      return;
-    }
-    forward(response.body, res, done);
+    };
+    if (target) applyHeaderOps(response.headers, target.rule.headers.response);
+    exchange.respond(
+      response.status,
+      response.reason,
+      response.headers,
+      response.body,
+      response.declaredLength ?? -1,
+    );
   }
 
   private mirror(
     dispatch: Dispatch,
     method: string,
     url: string,
-    headers: HeaderMap,
+    headers: Fields,
     body: Buffer | null,
     hashKey?: string,
   ) {
-    const copy: HeaderMap = { ...headers };
-    const host = headerValue(headers, 'host');
-    if (host) copy.host = `${hostOnly(host)}-shadow`;
+    const copy = headers.clone();
+    const host = headers.get('host');
+    if (host) copy.set('host', `${hostOnly(host)}-shadow`);
     dispatch({
       method,
       path: url,
@@ -593,8 +540,44 @@ export class HttpListener {
       signal: new LiteSignal().asSignal,
       context: { hashKey, tried: [], retries: 0 },
     }).then(
-      (r) => r.body?.resume(),
+      (r) => {
+        const b = r.body;
+        if (b !== null && !Buffer.isBuffer(b)) b.dump();
+      },
       () => {},
     );
   }
+}
+
+/**
+ * The request body: small ones (up to the retry buffer) are read into memory so that retries and mirrors can resend
+ * them; larger or length-less ones stream through untouched, and are then never retried. A buffered read ends with
+ * the signal's reason as soon as it is aborted (a stalled body's 408).
+ */
+function readBody(
+  exchange: ServerExchange,
+  bufferLimit: number,
+  signal: LiteSignal,
+): Promise<Buffer | BodySource | null> | Buffer | BodySource | null {
+  const body = exchange.body;
+  if (body === null) return null;
+  if (body.length < 0 || body.length > bufferLimit) return body;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      body.abort();
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort);
+    collect(body, bufferLimit).then(
+      (buffer) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(buffer);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

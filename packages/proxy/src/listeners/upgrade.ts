@@ -19,13 +19,19 @@
  * tunnel), its latency to that answer, the bytes of the client's connection, and whether it arrived (inbound) or
  * left (otherwise) over mutual TLS.
  */
-import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '@trellis/schema';
-import type { ConnectionPool } from '../connection-pool.ts';
+import { PushBody } from '../engine/body.ts';
+import type { ServerExchange } from '../engine/server.ts';
+import type { UpstreamPool } from '../engine/upstream.ts';
 import { localReply, ProxyError } from '../errors.ts';
-import { addForwarding, endToEnd } from '../headers.ts';
+import { addForwarding } from '../headers.ts';
+import type { Http1Error } from '../http1/errors.ts';
+import { Fields } from '../http1/fields.ts';
+import type { FieldList } from '../http1/lookup.ts';
+import { type MessageHead, ResponseParser } from '../http1/parser.ts';
+import { requestHead, responseHead } from '../http1/serializer.ts';
 import { classifyTransportError } from '../stages/connect.ts';
 import { RECORD_DENIED, RECORD_DRY_RUN_DENIED, RECORD_MTLS } from '../telemetry/recorder.ts';
 import type { EndpointState } from '../types.ts';
@@ -37,43 +43,25 @@ import {
   UNKNOWN_SOURCE,
 } from './http.ts';
 
-const KEEP = new Set(['connection', 'upgrade']);
+/** An endpoint's answer to an upgrade may be as large as any answer's head. */
+const ANSWER_LIMITS = { maxHeadBytes: 64 * 1024, maxHeaders: 500, maxStartLineBytes: 8 * 1024 };
 
-/** Answers with the proxy's own error (a problem document, as localReply makes it), then closes the connection. */
-function refuse(socket: Socket, error: ProxyError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const reply = localReply(error);
-  let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\nconnection: close\r\n`;
-  for (const [name, value] of Object.entries(reply.headers)) head += `${name}: ${value}\r\n`;
-  socket.write(`${head}\r\n`);
-  socket.once('finish', () => socket.destroy());
-  if (reply.body) reply.body.pipe(socket);
-  else socket.end();
+const NO_FRAMING = { kind: 'none' } as const;
+
+/** The connection's upgrade fields, written again on both sides (the serializer drops hop-by-hop ones it was not given). */
+function keepUpgrade(fields: Fields, upgrade: string): void {
+  fields.set('connection', 'upgrade');
+  fields.set('upgrade', upgrade);
 }
 
-/** The head of a response relayed as it came, for the client socket that no longer has an HTTP parser. */
-function responseHead(status: number, reason: string, rawHeaders: readonly string[]): string {
-  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
-  return `${head}\r\n`;
-}
-
-export function handleUpgrade(
-  listener: HttpListener,
-  req: IncomingMessage,
-  socket: Socket,
-  head: Buffer,
-): void {
+export function handleUpgrade(listener: HttpListener, exchange: ServerExchange): void {
   const { deps } = listener;
   const { clock, recorder, node } = deps;
-  const started = clock.now();
+  const started = exchange.startedAt;
   const snapshot = deps.current();
   const config = snapshot.listeners.get(listener.name);
-  socket.on('error', () => socket.destroy());
-  const method = req.method ?? 'GET';
+  const socket = exchange.socket;
+  const method = exchange.method;
   let source = node.service;
   let destination = '';
   let flags = 0;
@@ -85,6 +73,8 @@ export function handleUpgrade(
   let upstream: Socket | undefined;
   let timer: NodeJS.Timeout | undefined;
   recorder.activeChange(1);
+  // Whatever the answer, the connection ends with this exchange: no request follows an upgrade on it.
+  exchange.connection.closeAfter = true;
   socket.once('close', () => {
     clearTimeout(timer);
     upstream?.destroy();
@@ -109,24 +99,22 @@ export function handleUpgrade(
   };
   const fail = (error: ProxyError) => {
     answer(error.status);
-    refuse(socket, error);
+    const reply = localReply(error);
+    exchange.respond(reply.status, undefined, reply.headers, reply.body);
   };
 
+  const headers = exchange.fields;
+  const upgrade = headers.get('upgrade') ?? '';
   let url = '';
-  let headers: ReturnType<typeof endToEnd> = {};
-  let pool: ConnectionPool | undefined;
+  let pool: UpstreamPool | undefined;
   let timeoutMs = DEFAULT_ROUTE_TIMEOUT_MS;
   try {
     if (!config) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', 'listener is being removed');
-    const requested = requestTarget(req, snapshot.config.http.mergeSlashes);
+    if (method === 'CONNECT')
+      throw new ProxyError('TRELLIS_ERR_BAD_GATEWAY_REQUEST', 'CONNECT is not supported');
+    const requested = requestTarget(exchange, snapshot.config.http.mergeSlashes);
     if (typeof requested !== 'string') throw requested;
-    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
-      throw new ProxyError(
-        'TRELLIS_ERR_BAD_GATEWAY_REQUEST',
-        'an upgrade request with a body is not supported',
-      );
-    }
-    if (req.headers['transfer-encoding'] !== undefined) {
+    if (exchange.body !== null) {
       throw new ProxyError(
         'TRELLIS_ERR_BAD_GATEWAY_REQUEST',
         'an upgrade request with a body is not supported',
@@ -135,30 +123,29 @@ export function handleUpgrade(
     url = requested;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    headers = endToEnd(req.headers, KEEP);
     addForwarding(headers, {
-      clientAddress: req.socket.remoteAddress,
+      clientAddress: socket.remoteAddress,
       proto: 'http',
-      host: req.headers.host,
+      host: headers.get('host'),
     });
-    if (headers[PEER_IDENTITY_HEADER] !== undefined) delete headers[PEER_IDENTITY_HEADER];
+    headers.delete(PEER_IDENTITY_HEADER);
     if (config.mode === 'inbound') {
       // As in http.ts: the caller is who its certificate says, and never what a header claims.
-      const peer = deps.peer?.(req.socket);
+      const peer = deps.peer?.(socket);
       destination = node.service;
       source = peer?.service ?? UNKNOWN_SOURCE;
       if (peer) {
         flags |= RECORD_MTLS;
-        headers[PEER_IDENTITY_HEADER] = peer.identity;
-        headers[SOURCE_HEADER] = source;
-      } else if (headers[SOURCE_HEADER] !== undefined) delete headers[SOURCE_HEADER];
+        headers.set(PEER_IDENTITY_HEADER, peer.identity);
+        headers.set(SOURCE_HEADER, source);
+      } else headers.delete(SOURCE_HEADER);
       const verdict = listener.authorize(snapshot, peer?.identity, source, method, path);
       if (verdict.denied !== undefined) {
         flags |= RECORD_DENIED;
         throw new ProxyError('TRELLIS_ERR_RBAC_DENIED', `authorization policy "${verdict.denied}" denies it`);
       }
       if (verdict.dryRunDenied !== undefined) flags |= RECORD_DRY_RUN_DENIED;
-    } else headers[SOURCE_HEADER] = node.service;
+    } else headers.set(SOURCE_HEADER, node.service);
     const resolved = listener.resolve(snapshot, config, method, path, headers);
     destination = resolved.destination;
     const subset = resolved.subset ?? {};
@@ -173,11 +160,13 @@ export function handleUpgrade(
     fail(error instanceof ProxyError ? error : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(error)));
     return;
   }
+  keepUpgrade(headers, upgrade);
   const target = endpoint;
   timer = setTimeout(() => {
     fail(new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${timeoutMs} ms`));
     upstream?.destroy();
   }, timeoutMs);
+
   const forward = (connection: Socket) => {
     upstream = connection;
     target.active += 1;
@@ -185,64 +174,84 @@ export function handleUpgrade(
       flags |= RECORD_MTLS;
     }
     let tunnelled = false;
-    let relayed: IncomingMessage | undefined;
+    let relayed: PushBody | undefined;
     connection.on('error', () => connection.destroy());
     connection.once('close', () => {
-      // A tunnel ends with its upstream, and so does an answer cut off midway. One that arrived whole, or the proxy's
-      // own, is still being flushed to the client, whose writer then closes it; before any answer, the request's
+      // A tunnel ends with its upstream, and so does an answer cut off midway; before any answer, the request's
       // error answers the client.
-      if (tunnelled || relayed?.complete === false) socket.destroy();
+      if (tunnelled) socket.destroy();
+      else if (relayed !== undefined && !relayed.ended)
+        relayed.fail(new Error('the upstream closed the connection'));
+      else if (status === 0)
+        fail(new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', 'the upstream closed the connection'));
     });
-    // Node's HTTP client parses the endpoint's answer; the client socket is not read from until it is a 101.
-    const request = http.request({
-      createConnection: () => connection,
-      method,
-      path: url,
-      headers,
-      setHost: false,
+    // The endpoint's answer is parsed here; the client's socket is not read from until it is a 101.
+    let answerHead: { status: number; reason: string; fields: Fields; upgrade: boolean } | undefined;
+    const parser = new ResponseParser(ANSWER_LIMITS, {
+      onHead(head: MessageHead) {
+        if (head.status < 200 && head.status !== 101) return;
+        answerHead = {
+          status: head.status,
+          reason: head.reason,
+          fields: Fields.from(head),
+          upgrade: head.status === 101,
+        };
+        if (head.status === 101 || status !== 0) return;
+        // No tunnel: the answer goes back as it is, and the connection ends with it (the bytes the client may
+        // have sent after its upgrade request are dropped with it).
+        answer(head.status);
+        answeredBy = target.key;
+        const noBody = head.contentLength === 0;
+        relayed = noBody
+          ? undefined
+          : new PushBody(head.contentLength, {
+              pause: () => connection.pause(),
+              resume: () => connection.resume(),
+              abort: () => connection.destroy(),
+            });
+        exchange.respond(head.status, head.reason, answerHead.fields, relayed ?? null);
+      },
+      onBody(chunk: Buffer) {
+        if (relayed !== undefined && !relayed.push(chunk)) connection.pause();
+      },
+      onTrailers(_fields: FieldList) {},
+      onComplete() {
+        if (answerHead?.upgrade && status === 0) {
+          open(answerHead.reason, answerHead.fields, parser.takeRest());
+          return;
+        }
+        relayed?.finish();
+        if (answerHead !== undefined && answerHead.status >= 200) connection.destroy();
+      },
+      onError(_error: Http1Error) {
+        if (status === 0)
+          fail(new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', 'malformed answer to the upgrade'));
+        else relayed?.fail(new Error('malformed answer'));
+        connection.destroy();
+      },
     });
-    request.on('error', (failure) => {
-      if (status === 0) fail(classifyTransportError(failure).error);
-      connection.destroy();
-    });
-    request.on('upgrade', (res: IncomingMessage, tunnel: Socket, upstreamHead: Buffer) => {
-      if (status !== 0) {
-        tunnel.destroy();
-        return;
-      }
+    parser.expect(method);
+    const open = (reason: string, fields: Fields, upstreamRest: Buffer) => {
       answer(101);
       answeredBy = target.key;
       tunnelled = true;
-      tunnel.setNoDelay(true);
-      socket.setNoDelay(true);
-      socket.write(responseHead(101, res.statusMessage || 'Switching Protocols', res.rawHeaders));
-      if (upstreamHead.length > 0) socket.write(upstreamHead);
-      if (head.length > 0) tunnel.write(head);
-      socket.pipe(tunnel);
-      tunnel.pipe(socket);
-    });
-    request.on('response', (res: IncomingMessage) => {
-      if (status !== 0) {
-        res.destroy();
-        return;
-      }
-      // No tunnel: the answer goes back as it is, and the connection ends with it (the bytes the client may have
-      // sent after its upgrade request are dropped with it).
-      answer(res.statusCode ?? 502);
-      answeredBy = target.key;
-      relayed = res;
-      const relayedHeaders = endToEnd(res.headers);
-      relayedHeaders.connection = 'close';
-      let text = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-      for (const [name, value] of Object.entries(relayedHeaders)) {
-        for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
-      }
-      socket.write(`${text}\r\n`);
-      res.once('end', () => connection.destroy());
-      res.once('error', () => socket.destroy());
-      res.pipe(socket);
-    });
-    request.end();
+      connection.removeAllListeners('data');
+      const { socket: client, rest } = exchange.tunnel();
+      client.on('error', () => client.destroy());
+      client.once('close', () => connection.destroy());
+      connection.setNoDelay(true);
+      client.setNoDelay(true);
+      keepUpgrade(fields, fields.get('upgrade') ?? upgrade);
+      client.write(responseHead(101, reason || 'Switching Protocols', fields, NO_FRAMING, true));
+      if (upstreamRest.length > 0) client.write(upstreamRest);
+      if (rest.length > 0) connection.write(rest);
+      client.pipe(connection);
+      connection.pipe(client);
+      // The 'close' handler above recorded nothing yet: the tunnel's socket is the same one.
+    };
+    connection.on('data', (chunk: Buffer) => parser.execute(chunk));
+    connection.on('end', () => parser.finish());
+    connection.write(requestHead(method, url, headers, NO_FRAMING));
   };
 
   pool.connectDetached((error, connection) => {
@@ -250,7 +259,7 @@ export function handleUpgrade(
       connection?.destroy();
       return;
     }
-    if (error !== null) {
+    if (error !== null || connection === null) {
       fail(classifyTransportError(error).error);
       return;
     }

@@ -11,9 +11,8 @@
  * connection, before anything is reported; as Go's HTTP transport and browsers do. Route retry policies are not
  * involved.
  */
-import type { Dispatcher } from 'undici';
+import type { UpstreamPool, UpstreamResponse } from '../engine/upstream.ts';
 import { ProxyError } from '../errors.ts';
-import type { HeaderMap } from '../headers.ts';
 import type { Dispatch, EndpointState, Outcome, ProxyRequest } from '../types.ts';
 import { onResponseDone } from './release.ts';
 
@@ -24,7 +23,7 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
+  'UPSTREAM_CONNECT_TIMEOUT',
 ]);
 
 const CONNECT_FAILURE: Outcome = { kind: 'connect-failure' };
@@ -68,29 +67,29 @@ export function classifyTransportError(error: unknown): { error: ProxyError; out
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
- * Whether `error` may be the keep-alive race: the upstream closed a connection that had carried a response before
- * (undici tells how much it read), or reset one (ECONNRESET/EPIPE come without that detail, and a server that
- * drops an idle connection holding unread bytes sends a reset).
+ * Whether `error` is the keep-alive race: a reused connection closed (or reset: a server that drops an idle
+ * connection holding unread bytes sends one) before any byte of this response arrived.
  */
 function staleConnection(error: unknown): boolean {
-  const e = error as { code?: string; socket?: { bytesRead?: number } };
-  if (e.code === 'UND_ERR_SOCKET') return (e.socket?.bytesRead ?? 0) > 0;
-  return e.code === 'ECONNRESET' || e.code === 'EPIPE';
+  return (error as { stale?: boolean }).stale === true;
 }
 
 export interface ConnectTarget {
-  dispatcher(endpoint: EndpointState): Dispatcher;
+  dispatcher(endpoint: EndpointState): UpstreamPool;
   report(endpoint: EndpointState, outcome: Outcome): void;
 }
 
-function send(target: ConnectTarget, endpoint: EndpointState, request: ProxyRequest) {
-  return target.dispatcher(endpoint).request({
-    method: request.method as Dispatcher.HttpMethod,
-    path: request.path,
-    headers: request.headers,
-    body: request.body,
-    signal: request.signal,
-  });
+function send(
+  target: ConnectTarget,
+  endpoint: EndpointState,
+  request: ProxyRequest,
+): Promise<UpstreamResponse> {
+  return target
+    .dispatcher(endpoint)
+    .request(
+      { method: request.method, path: request.path, fields: request.headers, body: request.body },
+      request.signal,
+    );
 }
 
 export function connect(target: ConnectTarget): Dispatch {
@@ -105,7 +104,7 @@ export function connect(target: ConnectTarget): Dispatch {
         endpoint.active -= 1;
       }
     };
-    let response: Dispatcher.ResponseData;
+    let response: UpstreamResponse;
     try {
       try {
         response = await send(target, endpoint, request);
@@ -126,14 +125,13 @@ export function connect(target: ConnectTarget): Dispatch {
       if (outcome) target.report(endpoint, outcome);
       throw mapped;
     }
-    target.report(
-      endpoint,
-      RESPONSES[response.statusCode] ?? { kind: 'response', status: response.statusCode },
-    );
+    target.report(endpoint, RESPONSES[response.status] ?? { kind: 'response', status: response.status });
     const result = {
-      status: response.statusCode,
-      headers: response.headers as HeaderMap,
+      status: response.status,
+      reason: response.reason,
+      headers: response.fields,
       body: response.body,
+      declaredLength: response.declaredLength,
       endpoint,
     };
     onResponseDone(result, release);

@@ -1,11 +1,7 @@
-/** Runs `done` once a response has been fully delivered or abandoned (its body closed), or at once if bodiless. */
+/** Runs `done` once a response has been fully delivered or abandoned (its body settled), or at once if it has none. */
+import { settledOf } from '../engine/body.ts';
 import type { ProxyResponse } from '../types.ts';
 
 export function onResponseDone(response: ProxyResponse, done: () => void): void {
-  const body = response.body;
-  if (body === null || body.destroyed || body.readableEnded) {
-    done();
-    return;
-  }
-  body.once('close', done);
+  settledOf(response.body, done);
 }

@@ -46,7 +46,8 @@ export function retryableError(policy: RetryPolicy, error: unknown): boolean {
 }
 
 function discard(response: ProxyResponse): void {
-  response.body?.resume();
+  const body = response.body;
+  if (body !== null && !Buffer.isBuffer(body)) body.dump();
 }
 
 export function retry(policy: RetryPolicy, deps: RetryDeps): Layer {

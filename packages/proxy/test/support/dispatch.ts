@@ -1,12 +1,13 @@
 /** Fake requests and inner dispatches for testing one stage at a time. */
-import { Readable } from 'node:stream';
+import { type BodySource, PushBody } from '../../src/engine/body.ts';
+import { Fields } from '../../src/http1/fields.ts';
 import type { Dispatch, ProxyRequest, ProxyResponse } from '../../src/types.ts';
 
 export function request(overrides: Partial<ProxyRequest> = {}): ProxyRequest {
   return {
     method: 'GET',
     path: '/',
-    headers: {},
+    headers: Fields.of({}),
     body: null,
     signal: new AbortController().signal,
     context: { tried: [], retries: 0 },
@@ -14,8 +15,29 @@ export function request(overrides: Partial<ProxyRequest> = {}): ProxyRequest {
   };
 }
 
+/** A streamed body holding `text`, which ends once it is read: what an upstream's answer body is to the stages. */
+export function streamOf(text: string): PushBody {
+  const body = new PushBody(-1, { pause() {}, resume() {}, abort() {} });
+  body.push(Buffer.from(text));
+  const pipe = body.pipe.bind(body);
+  body.pipe = (sink) => {
+    pipe(sink);
+    body.finish();
+  };
+  return body;
+}
+
+/** Reads a streamed body to its end (a client taking the whole answer). */
+export function drain(body: Buffer | BodySource | null): Promise<void> {
+  if (body === null || Buffer.isBuffer(body)) return Promise.resolve();
+  return new Promise((resolve) => {
+    body.whenSettled(resolve);
+    body.dump();
+  });
+}
+
 export function response(status: number, body?: string): ProxyResponse {
-  return { status, headers: {}, body: body === undefined ? null : Readable.from([Buffer.from(body)]) };
+  return { status, headers: Fields.of({}), body: body === undefined ? null : streamOf(body) };
 }
 
 /** A dispatch that answers from a script of results (a status, or an Error to throw), recording each call. */
