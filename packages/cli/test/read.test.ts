@@ -62,6 +62,19 @@ beforeAll(async () => {
     error: 'listener port in use',
     errors: [],
   });
+  // And every later one: a revision made while these tests run (a sweep on a loaded machine) is refused too, so that
+  // c-1 stays NACKED instead of turning STALE until it answers.
+  refusing.ws.on('message', (raw) => {
+    const message = JSON.parse(String(raw)) as { revision?: number; nonce?: string };
+    if (typeof message.nonce !== 'string' || typeof message.revision !== 'number') return;
+    refusing.send({
+      type: 'nack',
+      revision: message.revision,
+      nonce: message.nonce,
+      error: 'listener port in use',
+      errors: [],
+    });
+  });
   await eventually(
     async () => ((await proxyStatus(plane, 'service-c', 'c-1'))?.status === 'NACKED' ? true : undefined),
     'c-1 NACKED',
