@@ -10,7 +10,13 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
 import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
-import { type Bootstrap, ControlClient } from './control-client.ts';
+import {
+  type Bootstrap,
+  ControlClient,
+  mergeConfig,
+  type Persisted,
+  readLastKnownGood,
+} from './control-client.ts';
 import { IdentityManager } from './identity.ts';
 import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
 
@@ -20,14 +26,28 @@ import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
  * this proxy is the advertise address and the port of its first inbound listener (of its first ingress listener
  * for a gateway without one), with the node's labels, so that routes can select it by subset.
  */
+/** The local part of a config file: everything but the mesh slice, which the control plane sends. */
+function bootstrapOf(file: unknown): Bootstrap {
+  const {
+    services: _s,
+    endpoints: _e,
+    routes: _r,
+    policies: _p,
+    revision: _v,
+    ...bootstrap
+  } = file as Record<string, unknown>;
+  return bootstrap as Bootstrap;
+}
+
 function controlClientFor(
   proxy: TrellisProxy,
   options: CliOptions,
+  bootstrap: Bootstrap,
+  restored: Persisted | undefined,
   joinToken: string,
   log: Logger,
 ): ControlClient {
   const config = proxy.snapshot.config;
-  const { services: _s, endpoints: _e, routes: _r, policies: _p, revision: _v, ...bootstrap } = config;
   const served =
     config.listeners.find((l) => l.mode === 'inbound') ?? config.listeners.find((l) => l.mode === 'ingress');
   const port = served ? (proxy.address(served.name)?.port ?? served.port) : 0;
@@ -50,9 +70,10 @@ function controlClientFor(
       zone: config.node.zone,
       labels: config.node.labels,
     },
-    bootstrap: bootstrap as Bootstrap,
+    bootstrap,
     proxy,
     stateDir: options.stateDir,
+    ...(restored ? { restored } : {}),
     logger: log,
   });
 }
@@ -221,15 +242,35 @@ export async function main(argv: string[]): Promise<void> {
   }
   let proxy: Awaited<ReturnType<typeof createProxy>>;
   let client: ControlClient | undefined;
+  const proxyOptions = {
+    sink: { publish: (frame: Parameters<ControlClient['publish']>[0]) => client?.publish(frame) },
+    logger: log,
+    admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
+    drainTimeoutMs: options.drainTimeoutMs,
+    accessLog: options.accessLog,
+    processMetrics: true,
+  };
+  // A proxy restarted while the control plane is away comes up with its last-known-good snapshot, so that it is
+  // never ready (nor listening) with only the bootstrap's routes.
+  const bootstrap = bootstrapOf(initial.value);
+  let restored =
+    options.controlPlane && options.stateDir ? await readLastKnownGood(options.stateDir) : undefined;
   try {
-    proxy = await createProxy(initial.value, {
-      sink: { publish: (frame) => client?.publish(frame) },
-      logger: log,
-      admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
-      drainTimeoutMs: options.drainTimeoutMs,
-      accessLog: options.accessLog,
-      processMetrics: true,
-    });
+    if (restored) {
+      try {
+        proxy = await createProxy(mergeConfig(bootstrap, restored.revision, restored.slice), proxyOptions);
+      } catch (error) {
+        if (!(error instanceof ProxyConfigError)) throw error;
+        log.warn(
+          { errors: error.errors, revision: restored.revision },
+          'the last-known-good snapshot on disk does not fit this config file; starting without it',
+        );
+        restored = undefined;
+        proxy = await createProxy(initial.value, proxyOptions);
+      }
+    } else {
+      proxy = await createProxy(initial.value, proxyOptions);
+    }
   } catch (error) {
     if (error instanceof ProxyConfigError || error instanceof ConfigFileError)
       log.fatal({ errors: (error as ProxyConfigError).errors }, error.message);
@@ -258,7 +299,7 @@ export async function main(argv: string[]): Promise<void> {
       log.warn(
         'the control plane is reached over plain ws://: the join token and certificates cross unencrypted',
       );
-    client = controlClientFor(proxy, options, joinToken, log);
+    client = controlClientFor(proxy, options, bootstrap, restored, joinToken, log);
     await client.start();
   } else if (options.identityDir) {
     try {

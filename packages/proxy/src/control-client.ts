@@ -49,6 +49,8 @@ export interface ControlClientOptions {
   proxy: TrellisProxy;
   /** Folder for the last-known-good snapshot; none when absent. */
   stateDir?: string;
+  /** The snapshot from `stateDir` the proxy was already started with; read and applied by `start()` when absent. */
+  restored?: Persisted;
   logger: Logger;
   rng?: Rng;
   backoff?: { baseIntervalMs: number; maxIntervalMs: number };
@@ -59,7 +61,7 @@ export interface ControlClientOptions {
 /** Retries of a refused or failed certificate request back off from 1 s to a minute. */
 const IDENTITY_BACKOFF = { baseIntervalMs: 1000, maxIntervalMs: 60_000 };
 
-interface Persisted {
+export interface Persisted {
   revision: number;
   slice: MeshSlice;
   /** The mesh the revision belongs to, as the snapshot named it. */
@@ -121,7 +123,13 @@ export class ControlClient {
 
   /** Applies the on-disk snapshot if there is one, then starts connecting. */
   async start(): Promise<void> {
-    if (this.options.stateDir) {
+    if (this.options.restored) {
+      this.current = this.options.restored;
+      this.options.logger.info(
+        { revision: this.current.revision },
+        'started from the last-known-good snapshot on disk',
+      );
+    } else if (this.options.stateDir) {
       const saved = await readLastKnownGood(this.options.stateDir);
       if (saved) {
         const result = await this.options.proxy.apply(

@@ -5,6 +5,8 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentRss, peakRss, startCli } from './support/cli.ts';
@@ -191,6 +193,40 @@ endpoints:
       expect(await cli.stop()).toBe(0);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('restarted while the control plane is away, it comes up already serving its snapshot on disk', async () => {
+    // Regression: the proxy used to listen and answer /ready with only the bootstrap, applying the saved snapshot
+    // a moment later; a caller (or a supervisor's readiness probe) in that window saw revision 0 and no routes.
+    const port = await freePort();
+    const saved = config(v2, 9, port);
+    const { services, endpoints, routes, policies } = saved;
+    const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-proxy-state-'));
+    await fs.writeFile(
+      path.join(stateDir, 'last-known-good.json'),
+      JSON.stringify({ revision: 9, mesh: 'mesh-1', slice: { services, endpoints, routes, policies } }),
+    );
+    const bootstrap = { node: saved.node, listeners: saved.listeners };
+    const cli = await startCli(
+      bootstrap,
+      '.json',
+      ['--control-plane', 'ws://127.0.0.1:1/api/v1/stream/proxy', '--state-dir', stateDir],
+      { TRELLIS_JOIN_TOKEN: 'test-token' },
+    );
+    try {
+      const admin = await cli.adminPort();
+      const applied = cli.logs.filter((l) => l.includes('config applied'));
+      expect(applied.map((l) => (JSON.parse(l) as { revision: number }).revision)).toEqual([9]);
+      const ready = await fetch(`http://127.0.0.1:${admin}/ready`);
+      expect(ready.status).toBe(200);
+      const live = (await (await fetch(`http://127.0.0.1:${admin}/config`)).json()) as { revision: number };
+      expect(live.revision).toBe(9);
+      expect(JSON.parse((await send(port, 'svc', '/')).text).upstream).toBe('v2');
+      await cli.waitFor(/started from the last-known-good snapshot on disk/);
+    } finally {
+      await cli.stop();
+      await fs.rm(stateDir, { recursive: true, force: true });
     }
   });
 });
