@@ -1,5 +1,5 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per file/package.
-// Bundled code (dist/trellis-proxy.mjs) is mapped back to its source files through the bundle's source map.
+// Bundled code (dist/trellis-proxy-bundle.mjs) is mapped back to its source files through the bundle's source map.
 //
 // Standalone: node bench/proxy/cpuprofile.mjs <file.cpuprofile> [topN]
 import fs from 'node:fs';

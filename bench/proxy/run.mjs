@@ -4,12 +4,15 @@
 //   direct        client → upstream
 //   trellis-1hop  client → Trellis outbound listener → upstream
 //   trellis-2hop  client → Trellis outbound sidecar → Trellis inbound sidecar → upstream (the real mesh path)
+//   trellis-ingress-2w  client → Trellis ingress gateway, `--workers 2` (kernel-balanced accept) → upstream
 //   nginx         client → nginx (1 worker, upstream keepalive 64) → upstream
+//   nginx-2w      the same nginx with 2 worker processes
 //   haproxy       client → HAProxy (nbthread 1, http-reuse always) → upstream
 //   node-floor    client → the barest Node http + undici proxy (bench/proxy/node-floor.mjs) → upstream: the
 //                 floor of the platform Trellis is built on
 // Reports peak req/s (wrk, closed loop), latency at a fixed rate (open loop, bench/proxy/open-loop.mjs), proxy
-// CPU seconds per 1000 requests and peak RSS. Writes bench/results/proxy-latest.{md,json}.
+// CPU seconds per 1000 requests and peak RSS, and the resident memory of an idle sidecar joined to a control plane
+// (bench/proxy/idle-rss.mjs). Writes bench/results/proxy-latest.{md,json}.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { commandLine, writeReport } from '../report.mjs';
-import { haproxyConf, nginxConf, trellisInbound, trellisOutbound } from './configs.mjs';
+import { haproxyConf, nginxConf, trellisInbound, trellisIngress, trellisOutbound } from './configs.mjs';
 import { profileMarkdown, summarizeProfile } from './cpuprofile.mjs';
 import {
   busyPercent,
@@ -44,11 +47,14 @@ const ROOT = path.resolve(HERE, '../..');
 const PROXY_DIR = path.join(ROOT, 'packages/proxy');
 const PROXY_BIN = path.join(PROXY_DIR, 'bin/trellis-proxy.mjs');
 const PROXY_DIST = path.join(PROXY_DIR, 'dist/trellis-proxy.mjs');
+/** The bundle PROXY_DIST loads (after setting V8's young generation: packages/proxy/src/heap.ts). */
+const PROXY_BUNDLE = path.join(PROXY_DIR, 'dist/trellis-proxy-bundle.mjs');
 const RESULTS = path.join(ROOT, 'bench/results');
 const UPSTREAM = path.join(HERE, 'upstream.mjs');
 const OPEN_LOOP = path.join(HERE, 'open-loop.mjs');
 const CERTS = path.join(HERE, 'certs.mjs');
 const HANDSHAKES = path.join(HERE, 'handshakes.mjs');
+const IDLE_RSS = path.join(HERE, 'idle-rss.mjs');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 const TRUST_DOMAIN = 'bench.local';
 const ALL_SCENARIOS = [
@@ -56,7 +62,9 @@ const ALL_SCENARIOS = [
   'trellis-1hop',
   'trellis-2hop',
   'trellis-2hop-mtls',
+  'trellis-ingress-2w',
   'nginx',
+  'nginx-2w',
   'haproxy',
   'node-floor',
 ];
@@ -73,6 +81,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string' },
     scenarios: { type: 'string' },
     profile: { type: 'string' },
+    'idle-rss': { type: 'string' },
     build: { type: 'boolean' },
     'no-install': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -81,9 +90,9 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`usage: npm run bench:proxy -- [--duration 10] [--runs 3] [--warmup 3] [--lat-duration <duration>]
                              [--lat-warmup 3] [--rate 1000] [--scenarios direct,trellis-1hop,...]
-                             [--profile auto|1|0] [--build] [--no-install]
+                             [--profile auto|1|0] [--idle-rss 1|0] [--build] [--no-install]
 env: BENCH_DURATION BENCH_RUNS BENCH_WARMUP BENCH_LAT_DURATION BENCH_LAT_WARMUP BENCH_RATE BENCH_SCENARIOS
-     BENCH_PROFILE BENCH_BUILD=1 BENCH_NO_INSTALL=1   (see bench/README.md)
+     BENCH_PROFILE BENCH_IDLE_RSS BENCH_BUILD=1 BENCH_NO_INSTALL=1   (see bench/README.md)
 `);
   process.exit(0);
 }
@@ -129,13 +138,20 @@ if (!['auto', '1', '0'].includes(S.profile)) {
   process.stderr.write('bench: BENCH_PROFILE / --profile must be auto, 1 or 0\n');
   process.exit(2);
 }
+S.idleRss = String(flags['idle-rss'] ?? fromEnv('BENCH_IDLE_RSS') ?? '1') !== '0';
 S.build = Boolean(flags.build) || fromEnv('BENCH_BUILD') === '1';
 S.install = !(flags['no-install'] || fromEnv('BENCH_NO_INSTALL') === '1');
 
+// The targets of issue [M9], each computed from this run's own measurements.
 const TARGETS = {
-  oneHopVsNginx: 'one Trellis hop reaches at least the peak req/s of nginx (1 worker)',
-  twoHopP50: 'two Trellis hops add at most 0.2 ms at p50 (1000 req/s)',
-  twoHopP99: 'two Trellis hops add at most 0.5 ms at p99 (1000 req/s)',
+  oneHopVsNginx: 'one hop peak ≥ 0.75× nginx, 1 worker (stretch: ≥ 1.0×)',
+  oneHopVsFloor: 'one hop peak ≥ 1.5× the node-floor row',
+  twoHopP50: 'two hops at 1000 req/s, 1 KiB: added p50 ≤ +0.25 ms',
+  twoHopP99: 'two hops at 1000 req/s, 1 KiB: added p99 ≤ +2 ms',
+  mtlsP50: 'two hops with mutual TLS: added p50 ≤ +0.4 ms',
+  cpuPerHop: 'proxy CPU per request per hop ≤ 0.07 ms',
+  idleRss: 'idle sidecar RSS ≤ 50 MiB',
+  peakRss: 'peak RSS of a proxy under load ≤ 80 MiB',
 };
 
 const log = (msg = '') => process.stderr.write(`${msg}\n`);
@@ -201,9 +217,11 @@ async function ensureTools() {
     throw new Error('wrk is required for the peak test and could not be installed (apt-get install -y wrk)');
   }
   for (const peer of ['nginx', 'haproxy']) {
-    if (S.scenarios.includes(peer) && !have(peer)) {
-      note(`${peer} is not installed: the ${peer} scenario is skipped`);
-      S.scenarios = S.scenarios.filter((s) => s !== peer);
+    if (!have(peer)) {
+      for (const scenario of S.scenarios.filter((s) => s === peer || s.startsWith(`${peer}-`))) {
+        note(`${peer} is not installed: the ${scenario} scenario is skipped`);
+        S.scenarios = S.scenarios.filter((s) => s !== scenario);
+      }
     }
   }
 }
@@ -237,7 +255,7 @@ function newestMtime(dir) {
 }
 
 async function ensureBuild() {
-  if (S.build || !fs.existsSync(PROXY_DIST)) {
+  if (S.build || !fs.existsSync(PROXY_DIST) || !fs.existsSync(PROXY_BUNDLE)) {
     log(
       S.build
         ? 'building the proxy (npm run build -w @trellis/proxy)…'
@@ -247,13 +265,13 @@ async function ensureBuild() {
       cwd: ROOT,
       timeoutMs: 300_000,
     });
-    if (r.code !== 0 || !fs.existsSync(PROXY_DIST)) {
+    if (r.code !== 0 || !fs.existsSync(PROXY_BUNDLE)) {
       throw new Error(
         `the proxy build is missing and \`npm run build -w @trellis/proxy\` failed (exit ${r.code}):\n${r.stdout}${r.stderr}`,
       );
     }
   }
-  const distStat = fs.statSync(PROXY_DIST);
+  const distStat = fs.statSync(PROXY_BUNDLE);
   const src = [path.join(PROXY_DIR, 'src'), path.join(ROOT, 'packages/schema/src')].map(newestMtime);
   const newestSrc = Math.max(...src.map((s) => s.newest));
   const stale = newestSrc > distStat.mtimeMs;
@@ -264,9 +282,10 @@ async function ensureBuild() {
     );
   }
   return {
-    bundle: path.relative(ROOT, PROXY_DIST),
+    bundle: path.relative(ROOT, PROXY_BUNDLE),
     bundleMtime: distStat.mtime.toISOString(),
-    bundleSha256: createHash('sha256').update(fs.readFileSync(PROXY_DIST)).digest('hex').slice(0, 16),
+    bundleSha256: createHash('sha256').update(fs.readFileSync(PROXY_BUNDLE)).digest('hex').slice(0, 16),
+    bundleBytes: distStat.size,
     olderThanSource: stale,
   };
 }
@@ -372,6 +391,22 @@ async function measureHandshakes(port, identityArgs, inbound) {
   };
 }
 
+/**
+ * An idle sidecar as the demo runs one (bench/proxy/idle-rss.mjs: joined to a stub control plane speaking the real
+ * stream protocol, its snapshot applied and its certificate issued, one request through each listener, then 5 s
+ * of quiet), median of `S.runs`, beside a bare `node` process idling.
+ */
+async function measureIdleRss() {
+  const r = await runToEnd(
+    'idle-rss',
+    TSX,
+    [IDLE_RSS, '--proxy-bin', PROXY_BIN, '--samples', String(S.runs), '--settle-ms', '5000'],
+    { timeoutMs: S.runs * 60_000 + 30_000 },
+  );
+  if (r.code !== 0) throw new Error(`idle-rss.mjs failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
 /** Starts the processes of one scenario; returns where the client should connect and which pids are "the proxy". */
 async function startScenario(name, ports, upstreamPort) {
   switch (name) {
@@ -413,10 +448,23 @@ async function startScenario(name, ports, upstreamPort) {
       }
       return { port: ports.t2tlsOut, procs: [outbound, inbound], inboundPort: ports.t2tlsIn, identity };
     }
-    case 'nginx': {
-      const dir = tmpDir('nginx');
+    case 'trellis-ingress-2w': {
+      const p = startTrellis(
+        'trellis-ingress-2w',
+        trellisIngress(ports.tIngress, upstreamPort),
+        [],
+        ['--workers', '2'],
+      );
+      await waitReady(ports.tIngress, [p]);
+      return { port: ports.tIngress, procs: [p] };
+    }
+    case 'nginx':
+    case 'nginx-2w': {
+      const workers = name === 'nginx' ? 1 : 2;
+      const port = name === 'nginx' ? ports.nginx : ports.nginx2;
+      const dir = tmpDir(name);
       const conf = path.join(dir, 'nginx.conf');
-      fs.writeFileSync(conf, nginxConf(dir, ports.nginx, upstreamPort));
+      fs.writeFileSync(conf, nginxConf(dir, port, upstreamPort, workers));
       const t = await runToEnd(
         'nginx -t',
         'nginx',
@@ -426,7 +474,7 @@ async function startScenario(name, ports, upstreamPort) {
         },
       );
       if (t.code !== 0) throw new Error(`nginx rejected its config:\n${t.stderr}`);
-      const p = start('nginx', 'nginx', [
+      const p = start(name, 'nginx', [
         '-p',
         `${dir}/`,
         '-e',
@@ -436,8 +484,8 @@ async function startScenario(name, ports, upstreamPort) {
         '-g',
         'daemon off;',
       ]);
-      await waitReady(ports.nginx, [p]);
-      return { port: ports.nginx, procs: [p], errorLog: path.join(dir, 'error.log') };
+      await waitReady(port, [p]);
+      return { port, procs: [p], errorLog: path.join(dir, 'error.log') };
     }
     case 'haproxy': {
       const dir = tmpDir('haproxy');
@@ -626,7 +674,9 @@ const LABELS = {
   'trellis-1hop': 'Trellis, 1 hop',
   'trellis-2hop': 'Trellis, 2 hops (mesh path)',
   'trellis-2hop-mtls': 'Trellis, 2 hops, mutual TLS (strict)',
+  'trellis-ingress-2w': 'Trellis ingress, 2 workers',
   nginx: 'nginx, 1 worker',
+  'nginx-2w': 'nginx, 2 workers',
   haproxy: 'HAProxy, 1 thread',
   'node-floor': 'bare Node http + undici proxy (floor)',
 };
@@ -636,6 +686,108 @@ const fmtAdd = (n) => (n === null || n === undefined ? '—' : `${n >= 0 ? '+' :
 const fmtMiB = (b) => (b ? (b / 2 ** 20).toFixed(1) : '—');
 const fmtCpu = (n) => (n === null || n === undefined ? '—' : n.toFixed(4));
 
+/** The scenarios whose processes are sidecars (one proxy process each), for the per-proxy memory target. */
+const SIDECAR_SCENARIOS = ['trellis-1hop', 'trellis-2hop', 'trellis-2hop-mtls'];
+const MiB = 2 ** 20;
+
+/** The targets table: each target from this run's own measurements, PASS, MISS, INVALID (errors) or N/A. */
+function computeTargets(by, idle, perProcessRss) {
+  const targets = [];
+  const row = (id, measured, result) => targets.push({ id, target: TARGETS[id], measured, result });
+  const invalid = (...xs) => xs.some((x) => x.peak.errors || x.latency.errors);
+  const one = by['trellis-1hop'];
+  for (const [id, peer, label, least] of [
+    ['oneHopVsNginx', 'nginx', 'nginx not available', 0.75],
+    ['oneHopVsFloor', 'node-floor', 'node-floor not run', 1.5],
+  ]) {
+    const other = by[peer];
+    if (!one || !other) {
+      row(id, one ? label : 'trellis-1hop not run', 'N/A');
+      continue;
+    }
+    const ratio = one.peak.medianRps / other.peak.medianRps;
+    const stretch = id === 'oneHopVsNginx' && ratio >= 1 ? ' (stretch too)' : '';
+    row(
+      id,
+      `${fmtInt(one.peak.medianRps)} vs ${fmtInt(other.peak.medianRps)} req/s (${ratio.toFixed(2)}×)`,
+      one.peak.errors || other.peak.errors ? 'INVALID' : ratio >= least ? `PASS${stretch}` : 'MISS',
+    );
+  }
+  for (const [id, scenario, key, limit] of [
+    ['twoHopP50', 'trellis-2hop', 'p50', 0.25],
+    ['twoHopP99', 'trellis-2hop', 'p99', 2],
+    ['mtlsP50', 'trellis-2hop-mtls', 'p50', 0.4],
+  ]) {
+    const t = by[scenario];
+    if (!t) {
+      row(id, `${scenario} not run`, 'N/A');
+      continue;
+    }
+    const added = t.latency.addedMs[key];
+    row(
+      id,
+      `${fmtAdd(added)} ms (${fmtMs(t.latency.ms[key])} vs ${fmtMs(by.direct.latency.ms[key])})`,
+      invalid(t, by.direct) ? 'INVALID' : added <= limit ? 'PASS' : 'MISS',
+    );
+  }
+  if (!one) row('cpuPerHop', 'trellis-1hop not run', 'N/A');
+  else {
+    const perHop = one.peak.proxyCpuSecondsPer1k; // s per 1000 requests = ms per request
+    const two = by['trellis-2hop']?.peak.proxyCpuSecondsPer1k;
+    row(
+      'cpuPerHop',
+      `${perHop.toFixed(4)} ms (one hop at peak)${two === undefined ? '' : `; two hops: ${(two / 2).toFixed(4)} ms per hop`}`,
+      one.peak.errors ? 'INVALID' : perHop <= 0.07 ? 'PASS' : 'MISS',
+    );
+  }
+  if (!idle) row('idleRss', 'not measured (--idle-rss 0, or it failed: see the notes)', 'N/A');
+  else {
+    const rss = idle.sidecar.rss / MiB;
+    row(
+      'idleRss',
+      `${rss.toFixed(1)} MiB (a bare node process: ${(idle.floor.rss / MiB).toFixed(1)} MiB)`,
+      rss <= 50 ? 'PASS' : 'MISS',
+    );
+  }
+  if (perProcessRss.length === 0) row('peakRss', 'no Trellis sidecar scenario run', 'N/A');
+  else {
+    const worst = perProcessRss.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+    row(
+      'peakRss',
+      `${(worst.bytes / MiB).toFixed(1)} MiB VmHWM (${worst.process}, the highest of ${perProcessRss.length} sidecar processes)`,
+      worst.bytes / MiB <= 80 ? 'PASS' : 'MISS',
+    );
+  }
+  return targets;
+}
+
+/** "What the memory is": the idle sidecar's resident memory taken apart, against a bare node process. */
+function memoryTable(idle) {
+  const f = idle.floor;
+  const s = idle.sidecar;
+  const after = s.afterScrape ?? s;
+  const spaces = Object.values(s.heap).reduce((sum, x) => sum + x.size, 0);
+  const size = (space) => s.heap[space]?.size ?? 0;
+  const heapAbove = spaces - f.heap.total;
+  const outside = after.anon - f.anon - heapAbove;
+  const rows = [
+    ['a bare Node 20 process idling (`node -e`: the binary, V8, libuv)', f.rss],
+    ["more of node's binary paged in (TLS, crypto, the optimizing compiler, ICU)", after.file - f.file],
+    ["V8 heap, above the bare process's", heapAbove],
+    ['outside the V8 heap (malloc: OpenSSL, sockets, libuv)', outside],
+  ];
+  const L = ['| part | MiB |', '|---|---:|'];
+  for (const [part, bytes] of rows) L.push(`| ${part} | ${(bytes / MiB).toFixed(1)} |`);
+  L.push(`| **the sidecar** | **${(after.rss / MiB).toFixed(1)}** |`);
+  L.push('');
+  L.push(
+    `The sidecar's V8 heap: ${fmtMiB(size('old'))} MiB old space (objects, bytecode, the bundle's source), ` +
+      `${fmtMiB(size('new'))} MiB new space (the young generation), ${fmtMiB(size('large_object'))} MiB large ` +
+      `objects, ${fmtMiB(size('code'))} MiB code; the bare process's: ${fmtMiB(f.heap.total)} MiB in all.`,
+  );
+  return L.join('\n');
+}
+
 function markdown(report) {
   const { settings: s, machine: m, scenarios, targets } = report;
   const L = [];
@@ -644,7 +796,7 @@ function markdown(report) {
   L.push(
     `${report.date} · commit \`${report.build.git.commit?.slice(0, 12) ?? '?'}\`` +
       `${report.build.git.proxySourceDirty ? ' (proxy/schema source has uncommitted changes)' : ''}` +
-      ` · bundle \`${report.build.bundle}\` sha256 ${report.build.bundleSha256}…` +
+      ` · bundle \`${report.build.bundle}\` (${fmtInt(report.build.bundleBytes / 1024)} KiB) sha256 ${report.build.bundleSha256}…` +
       `${report.build.olderThanSource ? ' **(older than the source)**' : ''}`,
   );
   L.push('');
@@ -740,6 +892,35 @@ function markdown(report) {
         "sidecar's CPU per connection.",
     );
   }
+  if (report.idleRss) {
+    const idle = report.idleRss;
+    const s = idle.sidecar;
+    L.push('');
+    L.push('## Idle sidecar RSS');
+    L.push('');
+    L.push(
+      `A sidecar as the demo runs one (bench/proxy/idle-rss.mjs): joined to a control plane (a stub speaking the ` +
+        'stream protocol, with a slice shaped like the demo mesh), its snapshot applied, its certificate issued, ' +
+        `one request through each listener, then ${idle.settleMs / 1000} s idle: **${fmtMiB(s.rss)} MiB** VmRSS ` +
+        `(median of ${idle.samples.sidecarRss.length}: ${idle.samples.sidecarRss.map(fmtMiB).join(' / ')}), ` +
+        `VmHWM ${fmtMiB(s.hwm)} MiB since it started. A bare \`node\` process idling: ${fmtMiB(idle.floor.rss)} MiB.`,
+    );
+    L.push('');
+    L.push(
+      `What the memory is (the median sample; read after a /metrics scrape, which loads prom-client and so ` +
+        `stands at ${fmtMiB(s.afterScrape?.rss ?? s.rss)} MiB; heap figures from that scrape):`,
+    );
+    L.push('');
+    L.push(memoryTable(idle));
+  }
+  if (report.perProcessPeakRss?.length) {
+    L.push('');
+    L.push(
+      `Peak RSS (VmHWM) of each sidecar process over the whole run: ${report.perProcessPeakRss
+        .map((p) => `${p.process} ${fmtMiB(p.bytes)} MiB`)
+        .join(', ')}.`,
+    );
+  }
   L.push('');
   L.push('## Targets');
   L.push('');
@@ -781,6 +962,7 @@ async function main() {
   // A watchdog on top of every bounded step.
   const expectedS =
     S.scenarios.length * (S.warmup + S.runs * (S.duration + 1) + S.runs * (S.latDuration + S.latWarmup + 2)) +
+    (S.idleRss ? S.runs * 15 : 0) +
     60;
   setTimeout(
     () => shutdown(1, `bench: watchdog: still running after ${2 * expectedS + 600} s, giving up`),
@@ -794,8 +976,23 @@ async function main() {
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}`);
   log(`estimated time: ~${Math.round(expectedS / 60)} min`);
 
-  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut] = await freePorts(10);
-  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut };
+  // First, on a quiet machine: nothing else of the benchmark runs yet.
+  let idle = null;
+  if (S.idleRss) {
+    try {
+      log(`idle sidecar RSS: ${S.runs} sample(s)…`);
+      idle = await measureIdleRss();
+      log(
+        `idle sidecar RSS ${fmtMiB(idle.sidecar.rss)} MiB (a bare node process: ${fmtMiB(idle.floor.rss)} MiB)`,
+      );
+    } catch (error) {
+      note(`the idle RSS measurement failed: ${error.message}`);
+    }
+  }
+
+  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut, tIngress, nginx2] =
+    await freePorts(12);
+  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut, tIngress, nginx2 };
   const upstream = await startUpstream(up);
   const stacks = {};
   for (const name of S.scenarios) {
@@ -804,7 +1001,7 @@ async function main() {
       await verifyScenario(name, stacks[name].port);
       log(`started ${name} on 127.0.0.1:${stacks[name].port}`);
     } catch (error) {
-      if (name === 'nginx' || name === 'haproxy') {
+      if (name === 'nginx' || name === 'nginx-2w' || name === 'haproxy') {
         note(
           `${name} could not be started, skipped: ${error.message
             .split('\n')
@@ -903,6 +1100,12 @@ async function main() {
     names.map((n) => [n, allPids(n).reduce((s, pid) => s + peakRssBytes(pid), 0)]),
   );
   const upstreamRss = peakRssBytes(upstream.pid);
+  // Each sidecar process on its own (the target is per proxy; the rows above sum a scenario's processes).
+  const perProcessRss = names
+    .filter((n) => SIDECAR_SCENARIOS.includes(n))
+    .flatMap((n) =>
+      stacks[n].procs.map((p) => ({ scenario: n, process: p.name, bytes: peakRssBytes(p.pid) })),
+    );
 
   // ---- assemble ----
   const directRps = median(peak.direct.map((r) => r.rps));
@@ -951,40 +1154,7 @@ async function main() {
   const by = Object.fromEntries(scenarios.map((s) => [s.name, s]));
 
   // ---- targets ----
-  const targets = [];
-  const invalid = (...xs) => xs.some((x) => !x || x.peak.errors || x.latency.errors);
-  {
-    const a = by['trellis-1hop'];
-    const b = by.nginx;
-    let result;
-    let measured;
-    if (!a || !b) {
-      result = 'N/A';
-      measured = !a ? 'trellis-1hop not run' : 'nginx not available';
-    } else {
-      measured = `${fmtInt(a.peak.medianRps)} vs ${fmtInt(b.peak.medianRps)} req/s (${(a.peak.medianRps / b.peak.medianRps).toFixed(2)}×)`;
-      result =
-        a.peak.errors || b.peak.errors ? 'INVALID' : a.peak.medianRps >= b.peak.medianRps ? 'PASS' : 'MISS';
-    }
-    targets.push({ id: 'oneHopVsNginx', target: TARGETS.oneHopVsNginx, measured, result });
-  }
-  for (const [id, key, limit] of [
-    ['twoHopP50', 'p50', 0.2],
-    ['twoHopP99', 'p99', 0.5],
-  ]) {
-    const t = by['trellis-2hop'];
-    if (!t) {
-      targets.push({ id, target: TARGETS[id], measured: 'trellis-2hop not run', result: 'N/A' });
-      continue;
-    }
-    const added = t.latency.addedMs[key];
-    targets.push({
-      id,
-      target: TARGETS[id],
-      measured: `${fmtAdd(added)} ms (${fmtMs(t.latency.ms[key])} vs ${fmtMs(by.direct.latency.ms[key])})`,
-      result: invalid(t, by.direct) ? 'INVALID' : added <= limit ? 'PASS' : 'MISS',
-    });
-  }
+  const targets = computeTargets(by, idle, perProcessRss);
 
   const anyMiss = targets.some((t) => t.result === 'MISS');
   for (const sc of scenarios) {
@@ -1005,13 +1175,14 @@ async function main() {
       `runs with errors (not valid): ${invalidScenarios.join(', ')} — see the errors columns and the JSON`,
     );
   }
-  const nginxLog = stacks.nginx?.errorLog;
-  if (nginxLog && fs.existsSync(nginxLog)) {
+  for (const name of ['nginx', 'nginx-2w']) {
+    const nginxLog = stacks[name]?.errorLog;
+    if (!nginxLog || !fs.existsSync(nginxLog)) continue;
     const lines = fs
       .readFileSync(nginxLog, 'utf8')
       .split('\n')
       .filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
-    if (lines.length) note(`nginx error log has ${lines.length} error lines, e.g. ${lines[0]}`);
+    if (lines.length) note(`${name} error log has ${lines.length} error lines, e.g. ${lines[0]}`);
   }
   for (const name of names) {
     for (const p of stacks[name].procs) {
@@ -1061,6 +1232,8 @@ async function main() {
     upstream: { peakRssBytes: upstreamRss, body: { peak: S.peakBodyBytes, latency: S.latBodyBytes } },
     targets,
     scenarios,
+    idleRss: idle,
+    perProcessPeakRss: perProcessRss,
     handshakes,
     notes,
     profile,

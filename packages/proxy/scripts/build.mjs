@@ -1,4 +1,63 @@
-// Bundles the proxy (with @trellis/schema and its dependencies) into dist/trellis-proxy.mjs.
+// Bundles the proxy (with @trellis/schema and its dependencies) into dist/trellis-proxy-bundle.mjs, and makes
+// dist/trellis-proxy.mjs, the file to run: src/heap.ts (V8's young generation held at its starting size, which must
+// be set before the bundle is parsed), then the bundle.
+//
+// Every sidecar holds this file's text in its heap for as long as it runs, and evaluates all of it at start, so
+// what goes in is resident memory times the number of sidecars (docs/proxy-memory.md has the measurements):
+// - whitespace and comments are stripped: a single non-ASCII character in a comment ("’" in undici's) made V8 keep
+//   the whole source as a two-byte string, twice its size. Names are kept, so stack traces stay readable;
+// - the files of @trellis/schema are declared free of side effects, so the ones the proxy does not use (the API,
+//   console and auth schemas) are left out instead of being built at start;
+// - zod's translations of its error messages into 40 languages are left out: the proxy reports in English.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bundleNode } from '../../../scripts/bundle.mjs';
 
-await bundleNode({ entryPoints: ['src/main.ts'], outfile: 'dist/trellis-proxy.mjs' });
+const SCHEMA_SRC = `${fs.realpathSync(fileURLToPath(new URL('../../schema/src', import.meta.url)))}${path.sep}`;
+const ZOD_LOCALES = /[/\\]node_modules[/\\]zod[/\\]v4[/\\]locales[/\\]index\.js$/;
+
+/** @type {import('esbuild').Plugin} */
+const smaller = {
+  name: 'trellis-proxy-smaller',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === smaller) return undefined;
+      const resolved = await build.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: smaller,
+      });
+      if (resolved.errors.length > 0) return undefined;
+      if (resolved.external || resolved.namespace !== 'file') return resolved;
+      if (ZOD_LOCALES.test(resolved.path)) {
+        return { path: resolved.path, namespace: 'zod-locales', pluginData: path.dirname(resolved.path) };
+      }
+      if (fs.realpathSync(resolved.path).startsWith(SCHEMA_SRC)) return { ...resolved, sideEffects: false };
+      return resolved;
+    });
+    // `z.locales` keeps English, the language zod is configured with by default.
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: args.pluginData,
+      loader: 'js',
+    }));
+  },
+};
+
+await bundleNode({
+  entryPoints: ['src/main.ts'],
+  outfile: 'dist/trellis-proxy-bundle.mjs',
+  minifyWhitespace: true,
+  plugins: [smaller],
+});
+// The entry file had the bundle's source map when it was the bundle.
+fs.rmSync('dist/trellis-proxy.mjs.map', { force: true });
+await bundleNode({
+  entryPoints: ['src/heap.ts'],
+  outfile: 'dist/trellis-proxy.mjs',
+  sourcemap: false,
+  banner: { js: '// Made by scripts/build.mjs: src/heap.ts, then the proxy.' },
+  footer: { js: "await import('./trellis-proxy-bundle.mjs');" },
+});

@@ -9,6 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { ERRORS, type ErrorCode, type Problem, problemType } from '@trellis/schema';
 import { hostPort } from './types.ts';
 
+/**
+ * What the pages show. Answers may be promises: the primary of several worker processes asks its workers
+ * (src/cluster/primary.ts).
+ */
 export interface AdminSource {
   /** /ready: 200 {"ready":true} or 503 {"ready":false}. */
   ready(): boolean;
@@ -16,15 +20,22 @@ export interface AdminSource {
    * /config: the snapshot in use, its revision and when it was applied (ISO 8601; null before the first), and the
    * authorization policies its inbound listeners enforce (`authorization`: enforced and dry-run).
    */
-  config(): { revision: number; appliedAt: string | null; config: unknown; authorization?: unknown };
+  config(): AdminConfigPage | Promise<AdminConfigPage>;
   /** /clusters: endpoints with health, ejection, requests in flight and circuit-breaker state, as given. */
-  clusters(): unknown;
+  clusters(): unknown | Promise<unknown>;
   /** /stats: cumulative counters, as given. */
-  stats(): unknown;
+  stats(): unknown | Promise<unknown>;
   /** /metrics: Prometheus text exposition. */
   metrics(): Promise<string>;
   /** /certs: the workload identity and its certificate's dates (never the key). */
-  certificates(): unknown;
+  certificates(): unknown | Promise<unknown>;
+}
+
+export interface AdminConfigPage {
+  revision: number;
+  appliedAt: string | null;
+  config: unknown;
+  authorization?: unknown;
 }
 
 export interface AdminOptions {
@@ -60,10 +71,10 @@ function problem(code: ErrorCode, detail: string, instance: string): Page {
 
 const PAGES: Record<string, (source: AdminSource) => Page | Promise<Page>> = {
   '/ready': (source) => (source.ready() ? json(200, { ready: true }) : json(503, { ready: false })),
-  '/config': (source) => json(200, source.config()),
-  '/clusters': (source) => json(200, source.clusters()),
-  '/stats': (source) => json(200, source.stats()),
-  '/certs': (source) => json(200, source.certificates()),
+  '/config': async (source) => json(200, await source.config()),
+  '/clusters': async (source) => json(200, await source.clusters()),
+  '/stats': async (source) => json(200, await source.stats()),
+  '/certs': async (source) => json(200, await source.certificates()),
   '/metrics': async (source) => ({
     status: 200,
     contentType: PROMETHEUS_CONTENT_TYPE,

@@ -1,14 +1,17 @@
 /**
  * trellis-proxy: runs one proxy from a config file, re-applying it when the file changes (an invalid new
- * version is refused and logged; the proxy keeps the previous one). SIGTERM/SIGINT drain and exit.
+ * version is refused and logged; the proxy keeps the previous one). SIGTERM/SIGINT drain and exit. A gateway
+ * can run as several worker processes (--workers, src/cluster/): the process started is then their primary and
+ * is driven here exactly as a single proxy is.
  */
 
 import fs from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TRUST_DOMAIN } from '@trellis/schema';
+import { DEFAULT_TRUST_DOMAIN, type ProxyConfig } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
+import { WORKER_ENV } from './cluster/messages.ts';
 import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
 import {
   type Bootstrap,
@@ -18,7 +21,17 @@ import {
   readLastKnownGood,
 } from './control-client.ts';
 import { IdentityManager } from './identity.ts';
-import { createProxy, ProxyConfigError, type TrellisProxy } from './proxy.ts';
+import { type ApplyResult, createProxy, ProxyConfigError } from './proxy.ts';
+
+/** What the CLI drives: one proxy, or the primary of its worker processes (src/cluster/primary.ts). */
+interface ProxyHandle {
+  readonly snapshot: { config: ProxyConfig };
+  readonly adminUrl: string | undefined;
+  address(name: string): { address: string; port: number } | undefined;
+  apply(input: unknown): Promise<ApplyResult>;
+  useIdentity(identity: IdentityManager): void;
+  close(): Promise<void>;
+}
 
 /**
  * With --control-plane, the file is the bootstrap (node, listeners, limits; any services, routes… in it are the
@@ -40,7 +53,7 @@ function bootstrapOf(file: unknown): Bootstrap {
 }
 
 function controlClientFor(
-  proxy: TrellisProxy,
+  proxy: ProxyHandle,
   options: CliOptions,
   bootstrap: Bootstrap,
   restored: Persisted | undefined,
@@ -86,7 +99,10 @@ const USAGE = `usage: trellis-proxy --config <file.json|file.yaml> [--admin-port
                       --join-token-file FILE   (or TRELLIS_JOIN_TOKEN in the environment)
                       --advertise-address 127.0.0.1 --state-dir DIR --trust-domain trellis.local]
                      [--identity-dir DIR --trust-domain trellis.local]   (without a control plane: cert.pem,
-                      key.pem and roots.pem in DIR give the proxy its mTLS identity)`;
+                      key.pem and roots.pem in DIR give the proxy its mTLS identity)
+                     [--workers 1]   (a gateway only: N worker processes accept on the same ports, or "auto",
+                      one per core; the process started is their primary, which holds the control stream and
+                      the admin listener)`;
 
 export interface CliOptions {
   config: string;
@@ -115,6 +131,8 @@ export interface CliOptions {
   trustDomain: string;
   /** A proxy without a control plane: the folder holding its certificate (cert.pem), key.pem and roots.pem. */
   identityDir: string | undefined;
+  /** Worker processes of a gateway (1: the proxy runs in this process). */
+  workers: number;
 }
 
 /** The PEM blocks of a file, in order. */
@@ -123,7 +141,7 @@ function pemBlocks(text: string): string[] {
 }
 
 /** Gives a proxy without a control plane the identity an operator issued it, from files (see USAGE). */
-async function identityFromDir(proxy: TrellisProxy, options: CliOptions, log: Logger): Promise<void> {
+async function identityFromDir(proxy: ProxyHandle, options: CliOptions, log: Logger): Promise<void> {
   const dir = options.identityDir as string;
   const read = (name: string) => fs.readFile(path.join(dir, name), 'utf8');
   const [cert, key, roots] = await Promise.all([read('cert.pem'), read('key.pem'), read('roots.pem')]);
@@ -173,6 +191,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
       'state-dir': { type: 'string' },
       'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
       'identity-dir': { type: 'string' },
+      workers: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -201,7 +220,11 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
     throw new Error(
       '--identity-dir is for a proxy without --control-plane (the control plane issues identities)',
     );
+  const workers = values.workers === 'auto' ? availableParallelism() : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256)
+    throw new Error('--workers must be 1–256 or "auto"');
   return {
+    workers,
     config: values.config,
     adminHost: values['admin-host'] ?? '127.0.0.1',
     adminPort,
@@ -232,6 +255,11 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
   }
+  if (process.env[WORKER_ENV] !== undefined && process.send !== undefined) {
+    const { runWorker } = await import('./cluster/worker.ts');
+    await runWorker(options);
+    return;
+  }
   const log = pino({ level: options.logLevel, base: { service: 'trellis-proxy' } });
   let initial: Awaited<ReturnType<typeof readConfigFile>>;
   try {
@@ -240,15 +268,29 @@ export async function main(argv: string[]): Promise<void> {
     log.fatal((error as Error).message);
     process.exit(1);
   }
-  let proxy: Awaited<ReturnType<typeof createProxy>>;
+  let proxy: ProxyHandle;
   let client: ControlClient | undefined;
-  const proxyOptions = {
-    sink: { publish: (frame: Parameters<ControlClient['publish']>[0]) => client?.publish(frame) },
-    logger: log,
-    admin: options.admin ? { host: options.adminHost, port: options.adminPort } : undefined,
-    drainTimeoutMs: options.drainTimeoutMs,
-    accessLog: options.accessLog,
-    processMetrics: true,
+  const sink = { publish: (frame: Parameters<ControlClient['publish']>[0]) => client?.publish(frame) };
+  const admin = options.admin ? { host: options.adminHost, port: options.adminPort } : undefined;
+  const start = async (config: unknown): Promise<ProxyHandle> => {
+    if (options.workers > 1) {
+      const { startWorkers } = await import('./cluster/primary.ts');
+      return startWorkers(config, {
+        workers: options.workers,
+        sink,
+        logger: log,
+        admin,
+        drainTimeoutMs: options.drainTimeoutMs,
+      });
+    }
+    return createProxy(config, {
+      sink,
+      logger: log,
+      admin,
+      drainTimeoutMs: options.drainTimeoutMs,
+      accessLog: options.accessLog,
+      processMetrics: true,
+    });
   };
   // A proxy restarted while the control plane is away comes up with its last-known-good snapshot, so that it is
   // never ready (nor listening) with only the bootstrap's routes.
@@ -258,7 +300,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (restored) {
       try {
-        proxy = await createProxy(mergeConfig(bootstrap, restored.revision, restored.slice), proxyOptions);
+        proxy = await start(mergeConfig(bootstrap, restored.revision, restored.slice));
       } catch (error) {
         if (!(error instanceof ProxyConfigError)) throw error;
         log.warn(
@@ -266,10 +308,10 @@ export async function main(argv: string[]): Promise<void> {
           'the last-known-good snapshot on disk does not fit this config file; starting without it',
         );
         restored = undefined;
-        proxy = await createProxy(initial.value, proxyOptions);
+        proxy = await start(initial.value);
       }
     } else {
-      proxy = await createProxy(initial.value, proxyOptions);
+      proxy = await start(initial.value);
     }
   } catch (error) {
     if (error instanceof ProxyConfigError || error instanceof ConfigFileError)
@@ -281,7 +323,10 @@ export async function main(argv: string[]): Promise<void> {
     const a = proxy.address(l.name);
     return `${l.name} (${l.mode}) ${a?.address}:${a?.port}`;
   });
-  log.info({ listeners, admin: proxy.adminUrl }, 'trellis-proxy is up');
+  log.info(
+    { listeners, admin: proxy.adminUrl, ...(options.workers > 1 ? { workers: options.workers } : {}) },
+    'trellis-proxy is up',
+  );
   if (options.controlPlane) {
     let joinToken: string;
     try {

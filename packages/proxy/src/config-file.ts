@@ -1,27 +1,31 @@
 /**
  * The config file behind `trellis-proxy --config`: JSON or YAML (by extension; otherwise JSON is tried, then
  * YAML), re-read when it changes. The folder is watched rather than the file so that editors and tools that
- * replace the file by renaming a new one over it are seen too; identical contents are not re-applied.
+ * replace the file by renaming a new one over it are seen too; identical contents are not re-applied. The YAML
+ * parser is loaded only for a file that needs it: most proxies are given JSON, and each would hold it in memory.
  */
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+
+async function parseYaml(text: string): Promise<unknown> {
+  return (await import('yaml')).parse(text, { maxAliasCount: 100 });
+}
 
 export class ConfigFileError extends Error {
   override name = 'ConfigFileError';
 }
 
-export function parseConfigText(text: string, file: string): unknown {
+export async function parseConfigText(text: string, file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   try {
     if (ext === '.json') return JSON.parse(text);
-    if (ext === '.yaml' || ext === '.yml') return parseYaml(text, { maxAliasCount: 100 });
+    if (ext === '.yaml' || ext === '.yml') return await parseYaml(text);
     try {
       return JSON.parse(text);
     } catch {
-      return parseYaml(text, { maxAliasCount: 100 });
+      return await parseYaml(text);
     }
   } catch (error) {
     throw new ConfigFileError(
@@ -37,7 +41,7 @@ export async function readConfigFile(file: string): Promise<{ value: unknown; ha
   } catch (error) {
     throw new ConfigFileError(`${file}: cannot be read: ${(error as Error).message}`);
   }
-  return { value: parseConfigText(text, file), hash: createHash('sha256').update(text).digest('hex') };
+  return { value: await parseConfigText(text, file), hash: createHash('sha256').update(text).digest('hex') };
 }
 
 /** Calls `onChange` with each new content of the file (debounced); returns a function that stops watching. */

@@ -46,7 +46,8 @@ export interface ControlClientOptions {
   caFile?: string;
   identity: ProxyIdentity;
   bootstrap: Bootstrap;
-  proxy: TrellisProxy;
+  /** Where snapshots are applied: the proxy, or the primary of a proxy's worker processes. */
+  proxy: Pick<TrellisProxy, 'apply'>;
   /** Folder for the last-known-good snapshot; none when absent. */
   stateDir?: string;
   /** The snapshot from `stateDir` the proxy was already started with; read and applied by `start()` when absent. */

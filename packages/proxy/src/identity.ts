@@ -8,21 +8,10 @@
  * An answer is accepted only if it is for the request outstanding, its leaf carries exactly the expected identity
  * and the key of that request, and it chains to one of the roots sent with it.
  */
-import 'reflect-metadata';
-import {
-  createPrivateKey,
-  createPublicKey,
-  X509Certificate as NodeX509,
-  randomBytes,
-  webcrypto,
-} from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { createPrivateKey, createPublicKey, X509Certificate as NodeX509, randomBytes } from 'node:crypto';
 import { type IdentityMessage, spiffeId } from '@trellis/schema';
 import type { Logger } from 'pino';
-
-x509.cryptoProvider.set(webcrypto as never);
-
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+import { certificationRequest, ecKeyPair, pem } from './csr.ts';
 
 export interface WorkloadCertificate {
   spiffeId: string;
@@ -51,13 +40,6 @@ interface Pending {
   id: string;
   keyPem: string;
   publicKeyDer: Buffer;
-}
-
-function pemOf(label: string, der: ArrayBuffer): string {
-  const body = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${body.trimEnd()}\n-----END ${label}-----\n`;
 }
 
 export class IdentityManager {
@@ -106,24 +88,16 @@ export class IdentityManager {
 
   /** A new key and a CSR for it; the key is kept until the answer comes (or the next request replaces it). */
   async request(): Promise<{ type: 'csr'; id: string; csr: string }> {
-    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
-      'sign',
-      'verify',
-    ])) as webcrypto.CryptoKeyPair;
-    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-      name: `CN=${this.options.service}`,
-      keys,
-      signingAlgorithm: ALGORITHM,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: this.spiffeId }])],
-    });
+    const { publicKey, privateKey } = await ecKeyPair();
+    const csr = certificationRequest(this.options.service, this.spiffeId, publicKey, privateKey);
     const id = randomBytes(8).toString('hex');
     this.pending = {
       id,
-      keyPem: pemOf('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)),
-      publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)),
+      keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      publicKeyDer: publicKey.export({ type: 'spki', format: 'der' }),
     };
     this.counts.requested += 1;
-    return { type: 'csr', id, csr: csr.toString('pem') };
+    return { type: 'csr', id, csr: pem('CERTIFICATE REQUEST', csr) };
   }
 
   /** Forgets the outstanding request (its connection closed: the answer will never come). */

@@ -14,7 +14,7 @@ describe('README', () => {
     const section = text.slice(text.indexOf('### Config file'));
     const m = /```yaml\n([\s\S]*?)```/.exec(section);
     expect(m).not.toBeNull();
-    const parsed = ProxyConfig.safeParse(parseConfigText(m?.[1] ?? '', 'example.yaml'));
+    const parsed = ProxyConfig.safeParse(await parseConfigText(m?.[1] ?? '', 'example.yaml'));
     if (!parsed.success) throw new Error(describeFieldErrors(toFieldErrors(parsed.error)));
     expect(parsed.data.listeners.map((l) => l.mode)).toEqual([
       'outbound',

@@ -224,6 +224,8 @@ describe('createMetrics', () => {
     const extra = { service: () => 'web', revision: () => 1, reloads: () => ({ applied: 1, rejected: 0 }) };
     const plain = createMetrics(recorder, extra).registry;
     const withProcess = createMetrics(recorder, { ...extra, processMetrics: true }).registry;
+    // The process metrics start with the first scrape (prom-client is loaded then).
+    await withProcess.metrics();
     // The monitor samples every 10 ms and measures from its first sample: let that one happen before the stall.
     await new Promise((resolve) => setTimeout(resolve, 20));
     const blockedUntil = performance.now() + 200;

@@ -4,20 +4,24 @@
  * metric is filled at scrape time from the TelemetryRecorder's cumulative totals, taken once per scrape so that
  * all metrics of a scrape agree. Durations are recorded in a fine log-linear histogram and folded into fixed
  * Prometheus buckets when scraped.
+ *
+ * prom-client is loaded, and the registry built, at the first scrape: most sidecars are never scraped (their
+ * telemetry goes to the control plane), and loading it at start cost each of them a few MB of resident memory.
+ * Node's process metrics (event-loop lag, GC) therefore cover the time from the first scrape on.
  */
-import {
-  Counter,
-  collectDefaultMetrics,
-  Gauge,
-  Histogram,
-  type MetricObjectWithValues,
-  type MetricType,
-  type MetricValueWithName,
+import type {
+  Counter as CounterType,
+  Gauge as GaugeType,
+  MetricObjectWithValues,
+  MetricType,
+  MetricValueWithName,
   Registry,
 } from 'prom-client';
 import type { EndpointPoolStats } from '../pools.ts';
 import type { TelemetryRecorder, TelemetryTotals } from './recorder.ts';
 import { RESPONSE_CLASSES } from './recorder.ts';
+
+type PromClient = typeof import('prom-client');
 
 /** Upper bounds of trellis_request_duration_seconds, in seconds. */
 export const DURATION_BUCKETS_SECONDS: readonly number[] = [
@@ -59,37 +63,19 @@ const DURATION_HELP =
  * A histogram whose series are computed at scrape time: prom-client's Histogram only counts observations one by
  * one, while here the bucket counts already exist (in the recorder's log-linear histograms).
  */
-class ScrapedHistogram extends Histogram<PairLabel> {
-  constructor(
-    registry: Registry,
-    private readonly snapshot: () => TelemetryTotals,
-    private readonly reporter: (destination: string) => string,
-  ) {
-    super({
-      name: DURATION,
-      help: DURATION_HELP,
-      labelNames: PAIR_LABELS,
-      buckets: [...DURATION_BUCKETS_SECONDS],
-      registers: [registry],
-    });
-  }
-
-  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
-    return this.scrape();
-  }
-
-  /** What prom-client's Registry prefers over get() when rendering text; it must not see the empty base. */
-  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
-    return this.scrape();
-  }
-
-  private scrape(): MetricObjectWithValues<MetricValueWithName<PairLabel>> {
+function registerScrapedHistogram(
+  prom: PromClient,
+  registry: Registry,
+  snapshot: () => TelemetryTotals,
+  reporter: (destination: string) => string,
+): void {
+  const scrape = (): MetricObjectWithValues<MetricValueWithName<PairLabel>> => {
     const values: MetricValueWithName<PairLabel | 'le'>[] = [];
     const bucket = `${DURATION}_bucket`;
-    for (const pair of this.snapshot().pairs) {
+    for (const pair of snapshot().pairs) {
       if (pair.latency.count === 0) continue;
       const labels = {
-        reporter: this.reporter(pair.destination),
+        reporter: reporter(pair.destination),
         source_service: pair.source,
         destination_service: pair.destination,
       };
@@ -110,12 +96,46 @@ class ScrapedHistogram extends Histogram<PairLabel> {
       collect: () => {},
       values,
     };
+  };
+  class ScrapedHistogram extends prom.Histogram<PairLabel> {
+    override async get(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
+      return scrape();
+    }
+
+    /** What prom-client's Registry prefers over get() when rendering text; it must not see the empty base. */
+    async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<PairLabel>>> {
+      return scrape();
+    }
   }
+  new ScrapedHistogram({
+    name: DURATION,
+    help: DURATION_HELP,
+    labelNames: PAIR_LABELS,
+    buckets: [...DURATION_BUCKETS_SECONDS],
+    registers: [registry],
+  });
 }
 
-export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra): { registry: Registry } {
-  const registry = new Registry();
-  if (extra.processMetrics) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+/** What /metrics renders: the Prometheus text of every metric, filled now. */
+export interface MetricsRegistry {
+  metrics(): Promise<string>;
+}
+
+export function createMetrics(
+  recorder: TelemetryRecorder,
+  extra: MetricsExtra,
+): { registry: MetricsRegistry } {
+  let built: Promise<Registry> | undefined;
+  const registry = () =>
+    (built ??= import('prom-client').then((prom) => buildRegistry(prom, recorder, extra)));
+  return { registry: { metrics: async () => (await registry()).metrics() } };
+}
+
+function buildRegistry(prom: PromClient, recorder: TelemetryRecorder, extra: MetricsExtra): Registry {
+  const { Counter, Gauge } = prom;
+  const registry = new prom.Registry();
+  if (extra.processMetrics)
+    prom.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const reporter = (destination: string) => (destination === extra.service() ? 'destination' : 'source');
 
   let cached: TelemetryTotals | undefined;
@@ -155,7 +175,7 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
     },
   });
 
-  new ScrapedHistogram(registry, snapshot, reporter);
+  registerScrapedHistogram(prom, registry, snapshot, reporter);
 
   for (const [name, help, field] of [
     ['trellis_request_bytes_total', 'Request bytes received from clients.', 'bytesIn'],
@@ -258,7 +278,7 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
     const perEndpoint = (
       name: string,
       help: string,
-      type: typeof Gauge | typeof Counter,
+      type: typeof GaugeType | typeof CounterType,
       field: 'connections' | 'pending' | 'opened',
     ) =>
       new type({
@@ -316,5 +336,5 @@ export function createMetrics(recorder: TelemetryRecorder, extra: MetricsExtra):
     },
   });
 
-  return { registry };
+  return registry;
 }

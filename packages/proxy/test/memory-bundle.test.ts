@@ -1,0 +1,35 @@
+/**
+ * What goes into the built proxy is resident memory in every sidecar (scripts/build.mjs, docs/proxy-memory.md).
+ * These guard against what once made it large: a non-ASCII character anywhere in the bundle (V8 then holds the
+ * whole source as two bytes per character), @peculiar/x509 and its ASN.1 stack, zod's translations, and a young
+ * generation left to grow while the bundle is parsed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
+const bytes = fs.readFileSync(path.join(DIST, 'trellis-proxy-bundle.mjs'));
+const bundle = bytes.toString('latin1');
+
+describe('the built proxy', () => {
+  it('is ASCII only', () => {
+    const at = bytes.findIndex((b) => b > 0x7f);
+    expect(at, bundle.slice(Math.max(0, at - 80), at + 20)).toBe(-1);
+  });
+
+  it('leaves out @peculiar/x509 and the languages of zod other than English', () => {
+    expect(bundle).not.toContain('Pkcs10CertificateRequest');
+    expect(bundle).not.toContain('reflect-metadata');
+    expect(bundle).not.toMatch(/Ung\\xFCltige Eingabe/);
+  });
+
+  it('is loaded by an entry that first holds V8 young generation at its starting size', () => {
+    const entry = fs.readFileSync(path.join(DIST, 'trellis-proxy.mjs'), 'utf8');
+    expect(entry).toContain('--semi-space-growth-factor=');
+    expect(entry).toMatch(/\n\s*growthFactor\(1\);/);
+    expect(entry.indexOf('growthFactor(1)')).toBeLessThan(entry.indexOf('./trellis-proxy-bundle.mjs'));
+    expect(entry.length).toBeLessThan(2048);
+  });
+});
