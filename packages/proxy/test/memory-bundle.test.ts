@@ -1,8 +1,9 @@
 /**
  * What goes into the built proxy is resident memory in every sidecar (scripts/build.mjs, docs/proxy-memory.md).
  * These guard against what once made it large: a non-ASCII character anywhere in the bundle (V8 then holds the
- * whole source as two bytes per character), @peculiar/x509 and its ASN.1 stack, zod's translations, and a young
- * generation left to grow while the bundle is parsed.
+ * whole source as two bytes per character), @peculiar/x509 and its ASN.1 stack, zod's translations, a young
+ * generation left to grow while the bundle is parsed, and the optimizing compiler at work on code that runs only at
+ * start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,5 +32,16 @@ describe('the built proxy', () => {
     expect(entry).toMatch(/\n\s*growthFactor\(1\);/);
     expect(entry.indexOf('growthFactor(1)')).toBeLessThan(entry.indexOf('./trellis-proxy-bundle.mjs'));
     expect(entry.length).toBeLessThan(2048);
+  });
+
+  it('is loaded by an entry that holds back the optimizing compiler while the proxy starts, then lets it work', () => {
+    const entry = fs.readFileSync(path.join(DIST, 'trellis-proxy.mjs'), 'utf8');
+    expect(entry).toContain('--max-optimized-bytecode-size=');
+    expect(entry).toMatch(/\n\s*optimizeUpTo\(0\);/);
+    expect(entry).toMatch(
+      /setTimeout\(\(\) => optimizeUpTo\(MAX_OPTIMIZED_BYTECODE_SIZE\), OPTIMIZING_AFTER_MS\)/,
+    );
+    expect(entry).toMatch(/MAX_OPTIMIZED_BYTECODE_SIZE = 61440;/);
+    expect(entry.indexOf('optimizeUpTo(0)')).toBeLessThan(entry.indexOf('./trellis-proxy-bundle.mjs'));
   });
 });
