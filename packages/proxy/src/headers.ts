@@ -43,14 +43,15 @@ export interface ForwardingInfo {
  * serializer never writes them (nor those the Connection field names).
  */
 export function addForwarding(headers: Fields, info: ForwardingInfo): void {
+  // Every value below is one the parser accepted or one made here (the socket's address, hex ids).
   if (info.clientAddress) {
     const prior = headers.get('x-forwarded-for');
-    headers.set('x-forwarded-for', prior ? `${prior}, ${info.clientAddress}` : info.clientAddress);
+    headers.setOwn('x-forwarded-for', prior ? `${prior}, ${info.clientAddress}` : info.clientAddress);
   }
-  if (!headers.has('x-forwarded-proto')) headers.append('x-forwarded-proto', info.proto);
-  if (info.host && !headers.has('x-forwarded-host')) headers.append('x-forwarded-host', info.host);
-  if (!headers.has('x-request-id')) headers.append('x-request-id', randomUUID());
-  headers.set('traceparent', nextTraceparent(headers.get('traceparent')));
+  if (!headers.has('x-forwarded-proto')) headers.appendOwn('x-forwarded-proto', info.proto);
+  if (info.host && !headers.has('x-forwarded-host')) headers.appendOwn('x-forwarded-host', info.host);
+  if (!headers.has('x-request-id')) headers.appendOwn('x-request-id', randomUUID());
+  headers.setOwn('traceparent', nextTraceparent(headers.get('traceparent')));
 }
 
 /** Applies a rule's header changes (names are matched case-insensitively). */

@@ -5,7 +5,7 @@
  * whose signal aborts must leave at once, and close/destroy must settle every waiting request.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect } from '../src/engine/body.ts';
 import { type ConnectCallback, UpstreamPool } from '../src/engine/upstream.ts';
@@ -73,12 +73,12 @@ function gatedConnector() {
   };
 }
 
-function pool(port: number, connections: number, connector?: Connector) {
+function pool(port: number, connections: number, connector?: Connector, idleTimeoutMs = 30_000) {
   return new UpstreamPool({
     host: '127.0.0.1',
     port,
     connectTimeoutMs: 5000,
-    idleTimeoutMs: 30_000,
+    idleTimeoutMs,
     limits: { maxHeadBytes: 16_384, maxHeaders: 100, maxStartLineBytes: 8192 },
     connections,
     maxConnecting: 2,
@@ -93,7 +93,8 @@ async function get(
   fields = Fields.of({}),
 ): Promise<string> {
   const res = await p.request({ method: 'GET', path, fields, body: null }, signal);
-  return res.body === null ? '' : (await collect(res.body, 1 << 20)).toString();
+  if (res.body === null) return '';
+  return (Buffer.isBuffer(res.body) ? res.body : await collect(res.body, 1 << 20)).toString();
 }
 
 /** Waits until `check` holds, one event-loop turn at a time (bounded). */
@@ -118,7 +119,90 @@ async function started(connections: number, connect?: Connector) {
   return { up, p };
 }
 
+/** A raw upstream that answers each request with `parts`, written one at a time, each after `gate` resolves. */
+async function rawUpstream(parts: string[], gate: (index: number) => Promise<void>) {
+  const server = net.createServer((socket) => {
+    socket.once('data', async () => {
+      for (let i = 0; i < parts.length; i++) {
+        await gate(i);
+        socket.write(parts[i] as string);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
 describe('upstream connection pool', () => {
+  it('hands over a small body that came with its head as one Buffer', async () => {
+    const port = await rawUpstream(
+      ['HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhelloworld'],
+      async () => {},
+    );
+    const p = pool(port, 1);
+    cleanup.push(() => p.destroy());
+    const res = await p.request({ method: 'GET', path: '/', fields: Fields.of({}), body: null });
+    expect(Buffer.isBuffer(res.body)).toBe(true);
+    expect(String(res.body)).toBe('helloworld');
+    expect(res.declaredLength).toBe(10);
+  });
+
+  it("does not hold a small body's head back until the rest of the body comes: it streams", async () => {
+    let sendRest: () => void = () => {};
+    const rest = new Promise<void>((resolve) => {
+      sendRest = resolve;
+    });
+    const port = await rawUpstream(['HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello', 'world'], (i) =>
+      i === 1 ? rest : Promise.resolve(),
+    );
+    const p = pool(port, 1);
+    cleanup.push(() => p.destroy());
+    const res = await p.request({ method: 'GET', path: '/', fields: Fields.of({}), body: null });
+    expect(res.status).toBe(200);
+    expect(Buffer.isBuffer(res.body)).toBe(false);
+    sendRest();
+    expect(String(await collect(res.body as Exclude<typeof res.body, Buffer | null>, 100))).toBe(
+      'helloworld',
+    );
+  });
+
+  it('closes a connection left idle for idleTimeoutMs, and opens a new one for the next request', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 10, undefined, 50);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+    const closed = new Promise<void>((resolve) =>
+      up.server.once('connection', (socket) => socket.once('close', () => resolve())),
+    );
+    expect(await get(p, '/first')).toBe('/first');
+    expect(p.stats).toMatchObject({ connections: 1, free: 1 });
+    await closed;
+    await until(() => p.stats.connections === 0);
+    expect(await get(p, '/again')).toBe('/again');
+    expect(p.stats).toMatchObject({ connections: 1, free: 1 });
+  });
+
+  it('keeps a connection that carries a request within every idleTimeoutMs', async () => {
+    const up = await upstream();
+    const p = pool(up.port, 10, undefined, 1000);
+    cleanup.push(
+      () => up.close(),
+      () => p.destroy(),
+    );
+    let connections = 0;
+    up.server.on('connection', () => {
+      connections += 1;
+    });
+    for (let i = 0; i < 6; i++) {
+      expect(await get(p, `/r${i}`)).toBe(`/r${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(connections).toBe(1);
+  });
+
   it('serves a burst on the connections it has, opening at most two more at a time', async () => {
     const gate = gatedConnector();
     const { p } = await started(100, gate.connect);

@@ -19,7 +19,13 @@ import type { Http1Error } from '../http1/errors.ts';
 import { Fields } from '../http1/fields.ts';
 import type { FieldList } from '../http1/lookup.ts';
 import { type MessageHead, type ParserLimits, RequestParser } from '../http1/parser.ts';
-import { type Framing, LAST_CHUNK, lastChunkWithTrailers, responseHead } from '../http1/serializer.ts';
+import {
+  type Framing,
+  INLINE_BODY_BYTES,
+  LAST_CHUNK,
+  lastChunkWithTrailers,
+  responseHead,
+} from '../http1/serializer.ts';
 import { LiteSignal } from '../signal.ts';
 import { type BodySink, type BodySource, PushBody, writeBodyPiece } from './body.ts';
 
@@ -171,15 +177,17 @@ export class ServerExchange implements BodySink {
     }
     if (body === null || Buffer.isBuffer(body)) {
       const length = body === null ? 0 : body.length;
-      const head = responseHead(status, reason, fields, { kind: 'length', length }, keepAlive);
-      if (length === 0) socket.write(head);
-      else {
+      const framing = { kind: 'length', length } as const;
+      if (length === 0) socket.write(responseHead(status, reason, fields, framing, keepAlive));
+      else if (length <= INLINE_BODY_BYTES) {
+        socket.write(responseHead(status, reason, fields, framing, keepAlive, body as Buffer));
+      } else {
         socket.cork();
-        socket.write(head);
+        socket.write(responseHead(status, reason, fields, framing, keepAlive));
         socket.write(body as Buffer);
         socket.uncork();
-        this.sent = length;
       }
+      this.sent = length;
       this.complete(keepAlive);
       return;
     }

@@ -16,7 +16,13 @@ import type { Http1Error } from '../http1/errors.ts';
 import { Fields } from '../http1/fields.ts';
 import type { FieldList } from '../http1/lookup.ts';
 import { type MessageHead, type ParserLimits, ResponseParser } from '../http1/parser.ts';
-import { type Framing, LAST_CHUNK, lastChunkWithTrailers, requestHead } from '../http1/serializer.ts';
+import {
+  type Framing,
+  INLINE_BODY_BYTES,
+  LAST_CHUNK,
+  lastChunkWithTrailers,
+  requestHead,
+} from '../http1/serializer.ts';
 import { type BodySource, PushBody, writeBodyPiece } from './body.ts';
 
 /** A request as the pool sends it. Hop-by-hop fields are dropped by the serializer, which writes its own framing. */
@@ -32,8 +38,11 @@ export interface UpstreamResponse {
   status: number;
   reason: string;
   fields: Fields;
-  /** null when the response has no body by its semantics (HEAD, 204, 304) or declared Content-Length: 0. */
-  body: BodySource | null;
+  /**
+   * null when the response has no body by its semantics (HEAD, 204, 304) or declared Content-Length: 0; a Buffer
+   * when the whole body (up to INLINE_BODY_BYTES) arrived with the head, in the same read; else streamed.
+   */
+  body: Buffer | BodySource | null;
   /** The Content-Length the response declared, or -1 (a HEAD's answer keeps it). */
   declaredLength: number;
 }
@@ -117,6 +126,8 @@ class UpstreamConnection {
   phase: Phase = 'connecting';
   /** Responses completed on this connection. */
   served = 0;
+  /** When it last joined the pool's free connections (ms, the pool's clock). */
+  idleSince = 0;
   private readonly parser: ResponseParser;
   private waiting: Waiting | undefined;
   private body: PushBody | undefined;
@@ -128,6 +139,13 @@ class UpstreamConnection {
   private pauseAfterExecute = false;
   private method = 'GET';
   private trailers: Fields | undefined;
+  /**
+   * A response whose whole body is small enough to arrive with its head: held back while the parser goes on
+   * through the rest of the read, then handed over with its body in one Buffer, or streamed if the body did not
+   * come whole (`promote`).
+   */
+  private early: { status: number; reason: string; fields: Fields; declaredLength: number } | undefined;
+  private earlyChunks: Buffer[] = [];
   private readonly onAbort = () => this.aborted();
   private readonly onDrain = () => this.streaming?.resume();
   private streaming: BodySource | undefined;
@@ -148,6 +166,7 @@ class UpstreamConnection {
     socket.on('data', (chunk: Buffer) => {
       this.answered = true;
       this.parser.execute(chunk);
+      if (this.early !== undefined) this.promote();
       if (this.pauseAfterExecute) {
         this.pauseAfterExecute = false;
         if (this.phase === 'body') socket.pause();
@@ -161,9 +180,6 @@ class UpstreamConnection {
       this.lost(new UpstreamError(CLOSED_BY_PEER, 'the upstream closed the connection', this.stale())),
     );
     socket.on('drain', this.onDrain);
-    socket.setTimeout(this.pool.options.idleTimeoutMs, () => {
-      if (this.phase === 'idle') this.close();
-    });
     this.phase = 'idle';
   }
 
@@ -176,6 +192,7 @@ class UpstreamConnection {
     const body = request.body;
     // HTTP/1.1 needs a Host: a request that came without one (HTTP/1.0) names the endpoint, as undici did.
     if (!request.fields.has('host')) request.fields.set('host', this.pool.authority);
+    const inline = Buffer.isBuffer(body) && body.length > 0 && body.length <= INLINE_BODY_BYTES;
     let head: Buffer;
     try {
       head = requestHead(
@@ -191,6 +208,7 @@ class UpstreamConnection {
             : body.length < 0
               ? CHUNKED
               : { kind: 'length', length: body.length },
+        inline ? (body as Buffer) : undefined,
       );
     } catch (error) {
       waiting.reject(error);
@@ -209,7 +227,7 @@ class UpstreamConnection {
       socket.write(head);
       this.requestWritten = true;
     } else if (Buffer.isBuffer(body)) {
-      if (body.length === 0) socket.write(head);
+      if (inline || body.length === 0) socket.write(head);
       else {
         socket.cork();
         socket.write(head);
@@ -260,6 +278,11 @@ class UpstreamConnection {
     const noBody =
       head.contentLength === 0 || this.method === 'HEAD' || head.status === 204 || head.status === 304;
     const fields = Fields.from(head);
+    if (!noBody && head.contentLength > 0 && head.contentLength <= INLINE_BODY_BYTES) {
+      this.early = { status: head.status, reason: head.reason, fields, declaredLength: head.contentLength };
+      this.phase = 'body';
+      return;
+    }
     let body: PushBody | null = null;
     if (!noBody) {
       body = new PushBody(head.contentLength, this);
@@ -278,6 +301,10 @@ class UpstreamConnection {
   }
 
   onBody(chunk: Buffer): void {
+    if (this.early !== undefined) {
+      this.earlyChunks.push(chunk);
+      return;
+    }
     const body = this.body;
     if (body !== undefined && !body.push(chunk)) this.pauseAfterExecute = true;
   }
@@ -287,7 +314,23 @@ class UpstreamConnection {
   }
 
   onComplete(): void {
-    if (this.waiting !== undefined) return; // an interim response: the final one follows
+    const early = this.early;
+    if (early !== undefined) {
+      const chunks = this.earlyChunks;
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      chunks.length = 0;
+      this.early = undefined;
+      const waiting = this.waiting as Waiting;
+      this.waiting = undefined;
+      this.unwatch(waiting);
+      waiting.resolve({
+        status: early.status,
+        reason: early.reason,
+        fields: early.fields,
+        body,
+        declaredLength: early.declaredLength,
+      });
+    } else if (this.waiting !== undefined) return; // an interim response: the final one follows
     this.served += 1;
     const body = this.body;
     this.body = undefined;
@@ -311,6 +354,20 @@ class UpstreamConnection {
 
   onError(error: Http1Error): void {
     this.destroy(new UpstreamError('UPSTREAM_PROTOCOL', `malformed response: ${error.reason}`));
+  }
+
+  /** The read ended before the small body was whole: the response goes on as a stream. */
+  private promote(): void {
+    const early = this.early as NonNullable<typeof this.early>;
+    this.early = undefined;
+    const body = new PushBody(early.declaredLength, this);
+    this.body = body;
+    for (const chunk of this.earlyChunks) if (!body.push(chunk)) this.pauseAfterExecute = true;
+    this.earlyChunks.length = 0;
+    const waiting = this.waiting as Waiting;
+    this.waiting = undefined;
+    this.unwatch(waiting);
+    waiting.resolve({ ...early, body });
   }
 
   // PushBody's control
@@ -349,6 +406,8 @@ class UpstreamConnection {
     const waiting = this.waiting;
     if (waiting === undefined) return;
     this.waiting = undefined;
+    this.early = undefined;
+    this.earlyChunks.length = 0;
     this.unwatch(waiting);
     waiting.reject(waiting.signal?.reason);
     this.lost(new UpstreamError('ABORTED', 'request aborted'));
@@ -363,6 +422,8 @@ class UpstreamConnection {
   private lost(error: UpstreamError): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.early = undefined;
+    this.earlyChunks.length = 0;
     this.pool.forget(this);
     const waiting = this.waiting;
     if (waiting !== undefined) {
@@ -449,6 +510,11 @@ export class UpstreamPool {
   }
 
   private closed: Promise<void> | undefined;
+  /**
+   * Closes the free connections idle for idleTimeoutMs. One timer per pool, rather than a socket timeout per
+   * connection, which Node refreshes on every read and write of every request.
+   */
+  private idleTimer: NodeJS.Timeout | undefined;
 
   private async closeAll(): Promise<void> {
     this.closing = true;
@@ -461,6 +527,7 @@ export class UpstreamPool {
   async destroy(): Promise<void> {
     this.destroyed = true;
     this.closing = true;
+    clearTimeout(this.idleTimer);
     const error = new UpstreamError('POOL_CLOSED', 'the connection pool was destroyed');
     for (const waiting of this.queue.splice(0)) {
       this.unwatch(waiting);
@@ -482,8 +549,29 @@ export class UpstreamPool {
       this.settle();
       return;
     }
+    conn.idleSince = performance.now();
     this.free.push(conn);
+    if (this.idleTimer === undefined) this.armIdleSweep(this.options.idleTimeoutMs);
     this.settle();
+  }
+
+  private armIdleSweep(delayMs: number): void {
+    this.idleTimer = setTimeout(() => this.sweepIdle(), Math.max(1, delayMs));
+    this.idleTimer.unref();
+  }
+
+  /** The free list runs from the least recently used: those past the idle timeout are at its front. */
+  private sweepIdle(): void {
+    this.idleTimer = undefined;
+    const idleMs = this.options.idleTimeoutMs;
+    const now = performance.now();
+    let first = this.free[0];
+    while (first !== undefined && now - first.idleSince >= idleMs) {
+      first.close(); // leaves the free list (forget)
+      if (this.free[0] === first) this.free.shift();
+      first = this.free[0];
+    }
+    if (first !== undefined && !this.destroyed) this.armIdleSweep(first.idleSince + idleMs - now);
   }
 
   /** `conn` closed: it leaves the pool; waiting requests may open another. */

@@ -192,6 +192,20 @@ export class Fields {
     this.push(name, asciiLower(name), value);
   }
 
+  /**
+   * `set` and `append` without their checks, for the fields the proxy writes on every request (forwarding, request
+   * id, trace context): a lowercase token name, and a value made of what the parser already accepted (a field
+   * value, the Host) or of what the proxy made itself (addresses, hex ids). Anything else goes through `set`.
+   */
+  setOwn(lowerName: string, value: string): void {
+    this.delete(lowerName);
+    this.push(lowerName, lowerName, value);
+  }
+
+  appendOwn(lowerName: string, value: string): void {
+    this.push(lowerName, lowerName, value);
+  }
+
   delete(lowerName: string): void {
     const id = knownId(lowerName);
     for (let i = this.nextRaw(lowerName, id, 0); i >= 0; i = this.nextRaw(lowerName, id, i + 1))
@@ -251,24 +265,31 @@ export class Fields {
   }
 
   /**
-   * For the serializer: the bytes `writeTo` writes for the same masks. Raw fields whose id is in `rawMask`, or
-   * whose name the message's Connection field lists, are left out; added fields are left out only by `addedMask`.
+   * For the serializer: the bytes `writeTo` writes for the same masks, without its `tail`. Raw fields whose id is
+   * in `rawMask`, or whose name the message's Connection field lists, are left out; added fields are left out only
+   * by `addedMask`.
    */
   encodedLength(rawMask: number, addedMask: number): number {
-    return this.encode(null, 0, rawMask, addedMask);
+    return this.encode(null, 0, rawMask, addedMask, '');
   }
 
   /**
-   * Writes the fields as "name: value\r\n" lines at `offset`; returns the offset after them. A raw field is
-   * copied as it arrived, from its name to the end of its value (spelling and the spacing after the colon kept),
-   * and consecutive raw lines go in one copy.
+   * Writes the fields as "name: value\r\n" lines at `offset`, then `tail`; returns the offset after them. A raw
+   * field is copied as it arrived, from its name to the end of its value (spelling and the spacing after the colon
+   * kept), and consecutive raw lines go in one copy. The added fields and the tail go in one string write.
    */
-  writeTo(target: Buffer, offset: number, rawMask: number, addedMask: number): number {
-    return this.encode(target, offset, rawMask, addedMask);
+  writeTo(target: Buffer, offset: number, rawMask: number, addedMask: number, tail = ''): number {
+    return this.encode(target, offset, rawMask, addedMask, tail);
   }
 
   /** writeTo, or with no target only the count of what it would write. */
-  private encode(target: Buffer | null, offset: number, rawMask: number, addedMask: number): number {
+  private encode(
+    target: Buffer | null,
+    offset: number,
+    rawMask: number,
+    addedMask: number,
+    tail: string,
+  ): number {
     let o = offset;
     const f = this.raw;
     const buf = this.buf;
@@ -291,24 +312,19 @@ export class Fields {
     if (runStart >= 0)
       o = target === null ? o + runEnd - runStart + 2 : copyLine(buf, runStart, runEnd, target, o);
     const a = this.added;
+    let text = '';
     if (a !== null) {
       for (let j = 0; j < a.names.length; j++) {
         if ((addedMask & (1 << (a.ids[j] as number))) !== 0) continue;
         const name = a.names[j] as string;
         const value = a.values[j] as string;
-        if (target === null) {
-          o += name.length + value.length + 4;
-          continue;
-        }
-        o += (target as Latin1Buffer).latin1Write(name, o);
-        target[o++] = 0x3a;
-        target[o++] = 0x20;
-        o += (target as Latin1Buffer).latin1Write(value, o);
-        target[o++] = 0x0d;
-        target[o++] = 0x0a;
+        if (target === null) o += name.length + value.length + 4;
+        else text += `${name}: ${value}\r\n`;
       }
     }
-    return o;
+    if (target === null) return o;
+    text += tail;
+    return text.length === 0 ? o : o + (target as Latin1Buffer).latin1Write(text, o);
   }
 
   private push(name: string, lower: string, value: string): void {

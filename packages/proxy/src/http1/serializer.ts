@@ -1,5 +1,5 @@
 /**
- * Writes message heads with their framing into one Buffer, so that a head (and a small body after it, corked)
+ * Writes message heads with their framing into one Buffer, so that a head (and a small body, copied in after it)
  * leaves in one socket write. The framing is the caller's statement of how the body will be sent, and only it
  * decides the framing fields on the wire: the fields' own Content-Length and Transfer-Encoding are never copied,
  * so a message can never leave with two framings (the smuggling shape this proxy exists to stop), whatever
@@ -83,20 +83,39 @@ function addedMask(framing: Framing): number {
   return framing.kind === 'length' || framing.kind === 'chunked' ? FRAMING_MASK : 0;
 }
 
-/** Writes start line, fields, framing lines and the final CRLF into one exactly sized buffer. */
-function assemble(startLine: string, fields: Fields, extra: string, rawMask: number, added: number): Buffer {
-  const total = startLine.length + fields.encodedLength(rawMask, added) + extra.length + CRLF_LENGTH;
-  const out = Buffer.allocUnsafe(total) as Latin1Buffer;
-  let o = out.latin1Write(startLine, 0);
-  o = fields.writeTo(out, o, rawMask, added);
-  if (extra.length > 0) o += out.latin1Write(extra, o);
-  out[o] = 0x0d;
-  out[o + 1] = 0x0a;
+/** A body this small leaves in the same buffer as its head (one write); a larger one is not copied. */
+export const INLINE_BODY_BYTES = 16 * 1024;
+
+/**
+ * Writes start line, fields, framing lines and the final CRLF into one exactly sized buffer, followed by `body`
+ * when one is given.
+ */
+function assemble(
+  startLine: string,
+  fields: Fields,
+  extra: string,
+  rawMask: number,
+  added: number,
+  body?: Buffer,
+): Buffer {
+  const headLength = startLine.length + fields.encodedLength(rawMask, added) + extra.length + CRLF_LENGTH;
+  const out = Buffer.allocUnsafe(headLength + (body === undefined ? 0 : body.length)) as Latin1Buffer;
+  const o = fields.writeTo(out, out.latin1Write(startLine, 0), rawMask, added, `${extra}\r\n`);
+  if (body !== undefined) body.copy(out, o);
   return out;
 }
 
-/** A request head as the proxy sends it upstream, always HTTP/1.1. `close` framing is not valid for a request. */
-export function requestHead(method: string, target: string, fields: Fields, framing: Framing): Buffer {
+/**
+ * A request head as the proxy sends it upstream, always HTTP/1.1, with `body` after it when given (a small one, up to
+ * INLINE_BODY_BYTES). `close` framing is not valid for a request.
+ */
+export function requestHead(
+  method: string,
+  target: string,
+  fields: Fields,
+  framing: Framing,
+  body?: Buffer,
+): Buffer {
   checkToken('method', method);
   checkTarget(target);
   if (framing.kind === 'close')
@@ -107,6 +126,7 @@ export function requestHead(method: string, target: string, fields: Fields, fram
     framingLine(framing),
     RAW_HEAD_MASK,
     addedMask(framing),
+    body,
   );
 }
 
@@ -130,7 +150,8 @@ function statusLine(status: number, reason: string | undefined): string {
 /**
  * A response head as the proxy sends it to its client, always HTTP/1.1. `connection: close` is written when the
  * connection will not be kept, and always with `close` framing (the body ends with the connection). The reason
- * defaults to the standard phrase.
+ * defaults to the standard phrase. `body`, when given, follows in the same buffer (a small one, up to
+ * INLINE_BODY_BYTES).
  */
 export function responseHead(
   status: number,
@@ -138,11 +159,12 @@ export function responseHead(
   fields: Fields,
   framing: Framing,
   keepAlive: boolean,
+  body?: Buffer,
 ): Buffer {
   const line = statusLine(status, reason);
   const close = !keepAlive || framing.kind === 'close';
   const extra = close ? framingLine(framing) + CONNECTION_CLOSE : framingLine(framing);
-  return assemble(line, fields, extra, RAW_HEAD_MASK, addedMask(framing));
+  return assemble(line, fields, extra, RAW_HEAD_MASK, addedMask(framing), body);
 }
 
 const SMALL_CHUNK_HEADERS = 1024;

@@ -109,6 +109,24 @@ describe('requestHead', () => {
 });
 
 describe('responseHead', () => {
+  it('writes a small body in the same buffer, after the head and the own fields', () => {
+    const f = parsedFields('Host: svc\r\nX-Up: 1');
+    f.setOwn('x-request-id', 'abc');
+    f.appendOwn('x-forwarded-proto', 'http');
+    const framing = { kind: 'length', length: 5 } as const;
+    const body = Buffer.from('hello');
+    expect(text(responseHead(201, undefined, f, framing, true, body))).toBe(
+      `${text(responseHead(201, undefined, f, framing, true))}hello`,
+    );
+    expect(text(responseHead(201, undefined, f, framing, true, body))).toBe(
+      'HTTP/1.1 201 Created\r\nHost: svc\r\nX-Up: 1\r\nx-request-id: abc\r\nx-forwarded-proto: http\r\n' +
+        'content-length: 5\r\n\r\nhello',
+    );
+    expect(text(requestHead('PUT', '/k', f, framing, body))).toMatch(
+      /^PUT \/k HTTP\/1\.1\r\n[\s\S]*\r\n\r\nhello$/,
+    );
+  });
+
   it('writes the status line with the standard reason unless given one', () => {
     expect(text(responseHead(200, undefined, Fields.of({}), { kind: 'length', length: 2 }, true))).toBe(
       'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n',
