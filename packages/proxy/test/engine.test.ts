@@ -185,6 +185,26 @@ describe('the HTTP/1.1 engine', () => {
     expect(text.endsWith('GET /half 0')).toBe(true);
   });
 
+  it('a client that half-closes after pipelined requests gets every answer, in order', async () => {
+    // The FIN arrives while the first request (answered after 100 ms) holds the others unparsed.
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.end(
+          'GET /slow/100 HTTP/1.1\r\nhost: svc\r\n\r\n' +
+            'POST /post HTTP/1.1\r\nhost: svc\r\ncontent-length: 3\r\n\r\nabc' +
+            'GET /half HTTP/1.1\r\nhost: svc\r\n\r\n',
+        );
+      });
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    });
+    expect(responsesIn(text)).toBe(3);
+    expect(text.endsWith('GET /half 0')).toBe(true);
+    expect(text).toContain('POST /post 3');
+  });
+
   it('hop-by-hop fields, and those Connection names, stay on their hop', async () => {
     const text = await exchange(
       port,
