@@ -46,12 +46,16 @@ const smaller = {
   },
 };
 
-await bundleNode({
+const built = await bundleNode({
   entryPoints: ['src/main.ts'],
   outfile: 'dist/trellis-proxy-bundle.mjs',
   minifyWhitespace: true,
   plugins: [smaller],
+  metafile: true,
 });
+// What each input adds to the bundle (`npx esbuild --analyze` reads it too): the first place to look at what a
+// sidecar evaluates at start.
+fs.writeFileSync('dist/trellis-proxy-bundle.meta.json', JSON.stringify(built.metafile));
 // The entry file had the bundle's source map when it was the bundle.
 fs.rmSync('dist/trellis-proxy.mjs.map', { force: true });
 await bundleNode({

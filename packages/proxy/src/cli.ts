@@ -12,6 +12,11 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TRUST_DOMAIN, type ProxyConfig } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
 import { WORKER_ENV } from './cluster/messages.ts';
+// The worker processes' code is imported statically although a sidecar never runs it: an import() inside the
+// bundle makes esbuild wrap every module it reaches in a lazy initializer, which keeps all of @trellis/schema's
+// files (and builds their schemas at start), not only those the proxy uses.
+import { startWorkers } from './cluster/primary.ts';
+import { runWorker } from './cluster/worker.ts';
 import { ConfigFileError, readConfigFile, watchConfigFile } from './config-file.ts';
 import {
   type Bootstrap,
@@ -256,7 +261,6 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   if (process.env[WORKER_ENV] !== undefined && process.send !== undefined) {
-    const { runWorker } = await import('./cluster/worker.ts');
     await runWorker(options);
     return;
   }
@@ -274,7 +278,6 @@ export async function main(argv: string[]): Promise<void> {
   const admin = options.admin ? { host: options.adminHost, port: options.adminPort } : undefined;
   const start = async (config: unknown): Promise<ProxyHandle> => {
     if (options.workers > 1) {
-      const { startWorkers } = await import('./cluster/primary.ts');
       return startWorkers(config, {
         workers: options.workers,
         sink,

@@ -30,6 +30,14 @@ describe('the built proxy', () => {
     expect(bundle).not.toMatch(/Ung\\xFCltige Eingabe/);
   });
 
+  it("evaluates its modules in place, leaving out the schemas of the control plane's API", () => {
+    // A dynamic import() of a module inside the bundle makes esbuild wrap that module and all it imports in lazy
+    // initializers, which keep every file of @trellis/schema (the API's, the console's, the logins') in the bundle.
+    expect(bundle).not.toContain('__esm(');
+    expect(bundle).not.toContain('LoginRequest');
+    expect(bundle).not.toContain('SecurityEvent');
+  });
+
   it('is loaded by an entry that first holds V8 young generation at its starting size', () => {
     const entry = fs.readFileSync(path.join(DIST, 'trellis-proxy.mjs'), 'utf8');
     expect(entry).toContain('--semi-space-growth-factor=');
