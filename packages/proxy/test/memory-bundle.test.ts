@@ -30,6 +30,12 @@ describe('the built proxy', () => {
     expect(bundle).not.toMatch(/Ung\\xFCltige Eingabe/);
   });
 
+  it('logs with its own logger rather than pino and its streams', () => {
+    expect(bundle).not.toContain('sonic-boom');
+    expect(bundle).not.toContain('thread-stream');
+    expect(bundle).toContain('causes have become circular');
+  });
+
   it("evaluates its modules in place, leaving out the schemas of the control plane's API", () => {
     // A dynamic import() of a module inside the bundle makes esbuild wrap that module and all it imports in lazy
     // initializers, which keep every file of @trellis/schema (the API's, the console's, the logins') in the bundle.
