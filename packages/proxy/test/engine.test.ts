@@ -107,6 +107,8 @@ beforeAll(async () => {
         { name: 'rawout', mode: 'outbound', port: 0, service: 'raw' },
       ],
       routes: [{ name: 'long', service: 'raw', timeoutMs: 60_000 }],
+      // Short, so that the upload test below holds its upstream paused for longer than this.
+      limits: { requestBodyIdleTimeoutMs: 400 },
     }),
   );
   proxy = started.proxy;
@@ -310,6 +312,9 @@ describe('the HTTP/1.1 engine', () => {
       return steady;
     }, 'the client to stay blocked');
     expect(sent).toBeLessThan(48 * MB);
+    // Longer than requestBodyIdleTimeoutMs: the client is not idle while the proxy itself holds its body back
+    // (regression: this was answered 408).
+    await new Promise((resolve) => setTimeout(resolve, 1200));
     upload.resume();
     const text = await answer;
     expect(statusOf(text)).toBe(200);

@@ -623,7 +623,9 @@ export class Http1Server {
         continue;
       }
       const received = exchange.socket.bytesRead;
-      if (received !== exchange.progressBytes) {
+      // While the proxy holds the client's socket paused (its upstream is not taking the body), the wait is not the
+      // client's: it is not idle.
+      if (received !== exchange.progressBytes || exchange.socket.isPaused()) {
         exchange.progressBytes = received;
         exchange.progressAt = now;
       }
