@@ -15,19 +15,21 @@ import { ControlMetrics } from '../src/metrics.ts';
 const EXAMPLES = path.resolve(import.meta.dirname, '../../../examples');
 
 /** Series name → the labels it carries, for every metric the code declares. */
-function declaredSeries(): Map<string, Set<string>> {
+async function declaredSeries(): Promise<Map<string, Set<string>>> {
   const proxy = createMetrics(new TelemetryRecorder({ service: 's', instance: 'i' }), {
     service: () => 's',
     revision: () => 0,
     reloads: () => ({ applied: 0, rejected: 0 }),
     processMetrics: true,
   }).registry;
-  const control = new ControlMetrics().registry;
-  const out = new Map<string, Set<string>>();
-  for (const metric of [...proxy.getMetricsAsArray(), ...control.getMetricsAsArray()]) {
+  const control = new ControlMetrics().registry.getMetricsAsArray().map((metric) => {
     const m = metric as unknown as { name: string; type: unknown; labelNames?: string[] };
-    const labels = new Set(m.labelNames ?? []);
-    if (String(m.type) === 'histogram') {
+    return { name: m.name, type: String(m.type), labelNames: m.labelNames ?? [] };
+  });
+  const out = new Map<string, Set<string>>();
+  for (const m of [...(await proxy.declared()), ...control]) {
+    const labels = new Set(m.labelNames);
+    if (m.type === 'histogram') {
       out.set(`${m.name}_bucket`, new Set([...labels, 'le']));
       out.set(`${m.name}_sum`, labels);
       out.set(`${m.name}_count`, labels);
@@ -112,7 +114,7 @@ describe('examples/grafana/trellis-golden-signals.json', () => {
       }
     }
 
-    const declared = declaredSeries();
+    const declared = await declaredSeries();
     const used = new Set<string>();
     for (const use of found) {
       expect(use.metrics.length, `${use.where} reads a metric`).toBeGreaterThan(0);

@@ -119,6 +119,8 @@ function registerScrapedHistogram(
 /** What /metrics renders: the Prometheus text of every metric, filled now. */
 export interface MetricsRegistry {
   metrics(): Promise<string>;
+  /** Every metric declared, with its type and labels (what dashboards may read: examples/grafana's test). */
+  declared(): Promise<{ name: string; type: string; labelNames: string[] }[]>;
 }
 
 export function createMetrics(
@@ -128,7 +130,16 @@ export function createMetrics(
   let built: Promise<Registry> | undefined;
   const registry = () =>
     (built ??= import('prom-client').then((prom) => buildRegistry(prom, recorder, extra)));
-  return { registry: { metrics: async () => (await registry()).metrics() } };
+  return {
+    registry: {
+      metrics: async () => (await registry()).metrics(),
+      declared: async () =>
+        (await registry()).getMetricsAsArray().map((metric) => {
+          const m = metric as unknown as { name: string; type: unknown; labelNames?: string[] };
+          return { name: m.name, type: String(m.type), labelNames: [...(m.labelNames ?? [])] };
+        }),
+    },
+  };
 }
 
 function buildRegistry(prom: PromClient, recorder: TelemetryRecorder, extra: MetricsExtra): Registry {
