@@ -9,8 +9,12 @@
 // - the files of @trellis/schema are declared free of side effects, so the ones the proxy does not use (the API,
 //   console and auth schemas) are left out instead of being built at start;
 // - zod's translations of its error messages into 40 languages are left out: the proxy reports in English;
-// - `pino` is src/logger.ts, which writes pino's lines without pino's modules (3 MiB of an idle sidecar).
+// - `pino` is src/logger.ts, which writes pino's lines without pino's modules (3 MiB of an idle sidecar);
+// - `node:http` is loaded only when an active health check makes its first request: the serializer's status
+//   phrases (http.STATUS_CODES) are written into the bundle from this node's own table when it is built, and
+//   `http.request` loads the module at its first call (1 MiB of an idle sidecar that never loads node:http).
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleNode } from '../../../scripts/bundle.mjs';
@@ -19,10 +23,19 @@ const SCHEMA_SRC = `${fs.realpathSync(fileURLToPath(new URL('../../schema/src', 
 const LOGGER = fileURLToPath(new URL('../src/logger.ts', import.meta.url));
 const ZOD_LOCALES = /[/\\]node_modules[/\\]zod[/\\]v4[/\\]locales[/\\]index\.js$/;
 
+/** node:http as the proxy uses it (STATUS_CODES, request), without loading it at start. */
+const LAZY_HTTP = `import { createRequire } from 'node:module';
+const load = () => createRequire(import.meta.url)('node:http');
+export const STATUS_CODES = ${JSON.stringify(http.STATUS_CODES)};
+export function request(...args) { return load().request(...args); }
+export default new Proxy({}, { get: (_, name) => (name === 'STATUS_CODES' ? STATUS_CODES : load()[name]) });`;
+
 /** @type {import('esbuild').Plugin} */
 const smaller = {
   name: 'trellis-proxy-smaller',
   setup(build) {
+    build.onResolve({ filter: /^node:http$/ }, () => ({ path: 'node:http', namespace: 'lazy-http' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-http' }, () => ({ contents: LAZY_HTTP, loader: 'js' }));
     build.onResolve({ filter: /.*/ }, async (args) => {
       if (args.pluginData === smaller) return undefined;
       const resolved = await build.resolve(args.path, {

@@ -25,13 +25,13 @@ import {
   toFieldErrors,
 } from '@trellis/schema';
 import type { Logger } from 'pino';
-import WebSocket from 'ws';
 import type { z } from 'zod';
 import type { IdentityManager } from './identity.ts';
 import type { TrellisProxy } from './proxy.ts';
 import { backoffDelay } from './resilience/backoff.ts';
 import { defaultRng } from './rng.ts';
 import type { Rng } from './types.ts';
+import { WebSocket } from './ws-client.ts';
 
 /** What stays local to the proxy: everything in a ProxyConfig but the mesh slice. */
 export type Bootstrap = Omit<ProxyConfigInput, 'services' | 'endpoints' | 'routes' | 'policies' | 'revision'>;

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AdminServer, type AdminSource, startAdmin } from '../src/admin.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
@@ -172,5 +173,30 @@ describe('startAdmin', () => {
     });
     await admin.close();
     await expect(fetch(`${admin.url}/ready`)).rejects.toThrow();
+  });
+
+  it('answers requests one after another on one connection, a refused body read and dropped, then a malformed one with 400', async () => {
+    const { state, source } = fakeSource();
+    state.ready = true;
+    const admin = await start(source);
+    const socket = net.connect(Number(new URL(admin.url).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(
+      'POST /ready HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello' +
+        'GET /ready HTTP/1.1\r\nHost: a\r\n\r\n' +
+        'HEAD /stats HTTP/1.1\r\nHost: a\r\n\r\n' +
+        'GET /ready HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+    );
+    await closed;
+    const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([405, 200, 200, 400]);
+    expect(received).toContain('allow: GET, HEAD\r\n');
+    expect(received).toContain('{"ready":true}\n');
+    expect(received).toContain(`content-length: ${'{"requests":12}\n'.length}\r\n`);
+    expect(received).not.toContain('{"requests":12}');
   });
 });

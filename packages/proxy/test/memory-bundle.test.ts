@@ -36,6 +36,12 @@ describe('the built proxy', () => {
     expect(bundle).toContain('causes have become circular');
   });
 
+  it('loads neither node:http nor ws at start: the admin page runs on the engine, the control stream on its own client', () => {
+    expect(bundle).not.toMatch(/from\s*"(node:)?https?"/);
+    expect(bundle).not.toContain('bufferutil');
+    expect(bundle).toContain('createRequire(import.meta.url)("node:http")');
+  });
+
   it("evaluates its modules in place, leaving out the schemas of the control plane's API", () => {
     // A dynamic import() of a module inside the bundle makes esbuild wrap that module and all it imports in lazy
     // initializers, which keep every file of @trellis/schema (the API's, the console's, the logins') in the bundle.
