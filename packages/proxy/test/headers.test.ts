@@ -1,6 +1,6 @@
 /** Edge header handling: hop-by-hop removal, forwarding headers, request ids, trace context, header ops. */
 import { describe, expect, it } from 'vitest';
-import { addForwarding, applyHeaderOps, nextTraceparent } from '../src/headers.ts';
+import { addForwarding, applyHeaderOps, nextTraceparent, requestId } from '../src/headers.ts';
 import { Fields } from '../src/http1/fields.ts';
 
 describe('headers', () => {
@@ -16,6 +16,22 @@ describe('headers', () => {
     expect(h.get('x-forwarded-host')).toBe('svc');
     expect(h.get('x-request-id')).toBe('abc');
     expect(h.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('makes request ids that are random version 4 UUIDs, all different', () => {
+    const ids = new Set<string>();
+    // More than the random pool holds, so that it is refilled on the way.
+    for (let i = 0; i < 2000; i++) {
+      const id = requestId();
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      ids.add(id);
+    }
+    expect(ids.size).toBe(2000);
+    const h = Fields.of({});
+    addForwarding(h, { clientAddress: '127.0.0.1', proto: 'http', host: 'svc' });
+    expect(h.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 
   it('continues a valid traceparent with a new span and starts a new one otherwise', () => {

@@ -276,7 +276,7 @@ export class Fields {
   /**
    * Writes the fields as "name: value\r\n" lines at `offset`, then `tail`; returns the offset after them. A raw
    * field is copied as it arrived, from its name to the end of its value (spelling and the spacing after the colon
-   * kept), and consecutive raw lines go in one copy. The added fields and the tail go in one string write.
+   * kept), and consecutive raw lines go in one copy.
    */
   writeTo(target: Buffer, offset: number, rawMask: number, addedMask: number, tail = ''): number {
     return this.encode(target, offset, rawMask, addedMask, tail);
@@ -312,19 +312,24 @@ export class Fields {
     if (runStart >= 0)
       o = target === null ? o + runEnd - runStart + 2 : copyLine(buf, runStart, runEnd, target, o);
     const a = this.added;
-    let text = '';
     if (a !== null) {
       for (let j = 0; j < a.names.length; j++) {
         if ((addedMask & (1 << (a.ids[j] as number))) !== 0) continue;
         const name = a.names[j] as string;
         const value = a.values[j] as string;
-        if (target === null) o += name.length + value.length + 4;
-        else text += `${name}: ${value}\r\n`;
+        if (target === null) {
+          o += name.length + value.length + 4;
+          continue;
+        }
+        o = writeLatin1(target, o, name);
+        target[o++] = 0x3a;
+        target[o++] = 0x20;
+        o = writeLatin1(target, o, value);
+        target[o++] = 0x0d;
+        target[o++] = 0x0a;
       }
     }
-    if (target === null) return o;
-    text += tail;
-    return text.length === 0 ? o : o + (target as Latin1Buffer).latin1Write(text, o);
+    return target === null || tail.length === 0 ? o : writeLatin1(target, o, tail);
   }
 
   private push(name: string, lower: string, value: string): void {
@@ -449,6 +454,17 @@ function adjacent(buf: Buffer, end: number, next: number): boolean {
   if (next < end + 2 || buf[next - 2] !== 0x0d || buf[next - 1] !== 0x0a) return false;
   for (let p = end; p < next - 2; p++) if (buf[p] !== 0x20 && buf[p] !== 0x09) return false;
   return true;
+}
+
+/**
+ * Writes a Latin-1 string at `o`; returns the offset after it. Short ones (names and values the proxy adds, framing
+ * lines) are copied in JS: no call into C++, and no string built to join them.
+ */
+function writeLatin1(target: Buffer, o: number, s: string): number {
+  const n = s.length;
+  if (n > 64) return o + (target as Latin1Buffer).latin1Write(s, o);
+  for (let k = 0; k < n; k++) target[o + k] = s.charCodeAt(k);
+  return o + n;
 }
 
 function copyLine(src: Buffer, start: number, end: number, target: Buffer, o: number): number {

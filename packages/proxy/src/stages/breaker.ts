@@ -37,20 +37,14 @@ export function breaker(state: BreakerState, onOverflow: () => void): Layer {
       );
     }
     state.active += 1;
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        state.active -= 1;
-      }
-    };
+    let response: Awaited<ReturnType<typeof next>>;
     try {
-      const response = await next(request);
-      onResponseDone(response, release);
-      return response;
+      response = await next(request);
     } catch (error) {
-      release();
+      state.active -= 1;
       throw error;
     }
+    onResponseDone(response.body, state);
+    return response;
   };
 }

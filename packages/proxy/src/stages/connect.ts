@@ -97,13 +97,6 @@ export function connect(target: ConnectTarget): Dispatch {
     const endpoint = request.context.endpoint;
     if (!endpoint) throw new Error('connect stage reached without an endpoint');
     endpoint.active += 1;
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        endpoint.active -= 1;
-      }
-    };
     let response: UpstreamResponse;
     try {
       try {
@@ -120,13 +113,15 @@ export function connect(target: ConnectTarget): Dispatch {
         response = await send(target, endpoint, request);
       }
     } catch (error) {
-      release();
+      endpoint.active -= 1;
       const { error: mapped, outcome } = classifyError(error, request.signal);
       if (outcome) target.report(endpoint, outcome);
       throw mapped;
     }
     target.report(endpoint, RESPONSES[response.status] ?? { kind: 'response', status: response.status });
-    const result = {
+    // In flight until its body is delivered (or abandoned): at once for a body that came whole.
+    onResponseDone(response.body, endpoint);
+    return {
       status: response.status,
       reason: response.reason,
       headers: response.fields,
@@ -134,7 +129,5 @@ export function connect(target: ConnectTarget): Dispatch {
       declaredLength: response.declaredLength,
       endpoint,
     };
-    onResponseDone(result, release);
-    return result;
   };
 }
