@@ -1,8 +1,9 @@
 /**
- * The built proxy loads node:http only when an active health check makes its first request (scripts/build.mjs
- * puts a lazy stand-in where the source imports it): the built executable's health checks must still probe, and
- * its answers must still carry node's status phrases.
+ * What the built proxy loads only when first used (scripts/build.mjs): node:http at an active health check's first
+ * probe (the status phrases are in the bundle), re2js (dist/lib-re2js.cjs) at the first route regex, prom-client
+ * (dist/lib-prom-client.cjs) at the first scrape. The built executable must still do each of them.
  */
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,5 +70,61 @@ describe('the built proxy', () => {
         .on('error', reject);
     });
     expect(missing).toBe('404 Not Found');
+  });
+
+  it('routes by a regex (RE2, from its own file), refuses one RE2 cannot run, and serves /metrics', async () => {
+    const v1 = await app((_req, res) => res.end('v1'));
+    const v2 = await app((_req, res) => res.end('v2'));
+    const config = (regex: string) => ({
+      node: { service: 'web', instance: 'web-1' },
+      listeners: [{ name: 'out', mode: 'outbound', port: 0 }],
+      services: [{ name: 'api', port: 80 }],
+      endpoints: [
+        { service: 'api', address: '127.0.0.1', port: v1, labels: { version: 'v1' } },
+        { service: 'api', address: '127.0.0.1', port: v2, labels: { version: 'v2' } },
+      ],
+      routes: [
+        {
+          name: 'items',
+          service: 'api',
+          priority: 1,
+          match: [{ path: { regex } }],
+          destinations: [{ subset: { version: 'v2' }, weight: 100 }],
+        },
+        {
+          name: 'rest',
+          service: 'api',
+          priority: 10,
+          destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+        },
+      ],
+    });
+    const cli = await startCli(config('/items/[0-9]+'));
+    running.push(cli);
+    const up = JSON.parse(await cli.waitFor(/trellis-proxy is up/)) as { admin: string; listeners: string[] };
+    const port = Number(/:(\d+)$/.exec(up.listeners[0] ?? '')?.[1]);
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, headers: { host: 'api' } }, (res) => {
+            let body = '';
+            res.on('data', (c) => {
+              body += c;
+            });
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
+      });
+    expect(await get('/items/42')).toBe('v2');
+    expect(await get('/items/x')).toBe('v1');
+
+    // A backreference: JavaScript could run it, RE2 cannot; the file is refused and the proxy keeps the first.
+    await fs.writeFile(cli.configPath, JSON.stringify(config('/(a)\\1')));
+    await cli.waitFor(/kept the previous config|invalid proxy config/);
+    expect(await get('/items/7')).toBe('v2');
+
+    const metrics = await fetch(`${up.admin}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('trellis_requests_total{');
   });
 });

@@ -39,7 +39,15 @@ describe('the built proxy', () => {
   it('loads neither node:http nor ws at start: the admin page runs on the engine, the control stream on its own client', () => {
     expect(bundle).not.toMatch(/from\s*"(node:)?https?"/);
     expect(bundle).not.toContain('bufferutil');
-    expect(bundle).toContain('createRequire(import.meta.url)("node:http")');
+    expect(bundle).toMatch(/createRequire\d*\(import\.meta\.url\)\("node:http"\)/);
+  });
+
+  it('keeps yaml, prom-client and re2js in files of their own, required at their first use', () => {
+    for (const name of ['yaml', 'prom-client', 're2js']) {
+      expect(bundle).not.toContain(`node_modules/${name}/`);
+      const side = fs.readFileSync(path.join(DIST, `lib-${name}.cjs`));
+      expect(side.findIndex((b) => b > 0x7f)).toBe(-1);
+    }
   });
 
   it("evaluates its modules in place, leaving out the schemas of the control plane's API", () => {
