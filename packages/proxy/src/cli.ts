@@ -27,6 +27,7 @@ import {
 } from './control-client.ts';
 import { IdentityManager } from './identity.ts';
 import { type ApplyResult, createProxy, ProxyConfigError } from './proxy.ts';
+import { markStarted } from './started.ts';
 
 /** What the CLI drives: one proxy, or the primary of its worker processes (src/cluster/primary.ts). */
 interface ProxyHandle {
@@ -358,6 +359,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
   }
+  // Joined to a control plane, the proxy has started once it holds its certificate (src/identity.ts says so).
+  if (!options.controlPlane) markStarted();
   const stopWatching = options.controlPlane
     ? () => {}
     : watchConfigFile(

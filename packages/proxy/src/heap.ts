@@ -12,17 +12,19 @@
  * not; it has to be set before the bundle is parsed. A young-generation flag on the command line leaves the choice to
  * whoever gave it.
  *
- * It also holds back V8's optimizing compiler (TurboFan) while the proxy starts (its first 3 s; a sidecar is joined,
- * configured and certified in under 1 s here). The start runs much code a few times (evaluating the bundle, building
+ * It also holds back V8's optimizing compiler (TurboFan) while the proxy starts: until it says it has started
+ * (src/started.ts: listening, and when joined to a control plane, configured and certified; under 1 s here), at
+ * most 3 s. The start runs much code a few times (evaluating the bundle, building
  * the schemas, validating the first snapshot, making a key), enough for V8 to optimize dozens of functions that do
  * not run again; that pages in the compiler's part of node's binary and keeps its memory: 4 MiB of an idle sidecar.
  * `--max-optimized-bytecode-size=0` makes V8 decline every optimization (it reads the flag at each decision), and
  * setting V8's default back after the start leaves the compiler to the code that runs under load: hot functions are
- * optimized at their next tick. Requests carried in the first 3 s cost more CPU (unoptimized, up to 2.5 times).
+ * optimized at their next tick. Requests carried before that cost more CPU (unoptimized, up to 2.5 times).
  * An optimization flag on the command line leaves this alone.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { STARTED } from './started.ts';
 
 const MiB = 1024 * 1024;
 /** Both semispaces together, once started. */
@@ -41,7 +43,15 @@ const optimizeUpTo = (bytes: number) => setFlagsFromString(`--max-optimized-byte
 
 if (!process.execArgv.some((flag) => OPTIMIZATION_FLAG.test(flag))) {
   optimizeUpTo(0);
-  setTimeout(() => optimizeUpTo(MAX_OPTIMIZED_BYTECODE_SIZE), OPTIMIZING_AFTER_MS).unref();
+  const hooks = globalThis as Record<symbol, unknown>;
+  const optimize = () => {
+    clearTimeout(timer);
+    delete hooks[STARTED];
+    optimizeUpTo(MAX_OPTIMIZED_BYTECODE_SIZE);
+  };
+  const timer = setTimeout(optimize, OPTIMIZING_AFTER_MS).unref();
+  // src/started.ts: the proxy says when it has started, which is usually well before the 3 s.
+  hooks[STARTED] = optimize;
 }
 
 if (!process.execArgv.some((flag) => YOUNG_GENERATION_FLAG.test(flag))) {

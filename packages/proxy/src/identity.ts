@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, X509Certificate as NodeX509, randomB
 import { type IdentityMessage, spiffeId } from '@trellis/schema';
 import type { Logger } from 'pino';
 import { certificationRequest, ecKeyPair, pem } from './csr.ts';
+import { markStarted } from './started.ts';
 
 export interface WorkloadCertificate {
   spiffeId: string;
@@ -122,6 +123,8 @@ export class IdentityManager {
     const checked = this.check(pending.publicKeyDer, message.chain, message.roots);
     if (!checked.ok) return fail(checked.error);
     this.use(pending.keyPem, message.chain, message.roots, checked.leaf);
+    // The first certificate from the control plane is the last step of a joined proxy's start.
+    markStarted();
     return { ok: true };
   }
 
