@@ -394,11 +394,11 @@ export class HttpListener {
         source = UNKNOWN_SOURCE;
         headers.delete(SOURCE_HEADER);
       }
-    } else if (listener) headers.set(SOURCE_HEADER, node.service);
+    } else if (listener) headers.setOwn(SOURCE_HEADER, node.service); // a service name: a DNS label
 
     let destination = '';
     let response: ProxyResponse;
-    let bytesIn: () => number = () => 0;
+    let received: Buffer | BodySource | null = null;
     let target: RouteTarget | undefined;
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
@@ -437,7 +437,7 @@ export class HttpListener {
       }
       if (rule) applyHeaderOps(headers, rule.headers.request);
       const body = await readBody(exchange, snapshot.config.limits.retryBufferBytes, signal);
-      bytesIn = body === null ? bytesIn : Buffer.isBuffer(body) ? () => body.length : () => body.received;
+      received = body;
       if (target?.mirror && (body === null || Buffer.isBuffer(body)) && rng() * 100 < target.mirror.percent) {
         this.mirror(target.mirror.dispatch, method, url, headers, body, resolved.hashKey);
       }
@@ -453,7 +453,7 @@ export class HttpListener {
     } catch (error) {
       if (signal.aborted && !(signal.reason instanceof ProxyError)) {
         recorder.activeChange(-1);
-        recorder.record(source, destination, '', 0, clock.now() - started, bytesIn(), 0, flags);
+        recorder.record(source, destination, '', 0, clock.now() - started, bytesOf(received), 0, flags);
         return;
       }
       // A body that stalled aborts the request with its 408 (the server's sweep), whatever the await it interrupted threw.
@@ -490,7 +490,16 @@ export class HttpListener {
         flags |= RECORD_MTLS;
       }
       const sent = exchange.sent;
-      recorder.record(source, destination, endpoint, response.status, duration, bytesIn(), sent, flags);
+      recorder.record(
+        source,
+        destination,
+        endpoint,
+        response.status,
+        duration,
+        bytesOf(received),
+        sent,
+        flags,
+      );
       if (this.deps.accessLog) {
         this.deps.log.info(
           {
@@ -504,7 +513,7 @@ export class HttpListener {
             endpoint,
             error: response.headers.get(ERROR_HEADER),
             requestId: headers.get('x-request-id'),
-            bytesIn: bytesIn(),
+            bytesIn: bytesOf(received),
             bytesOut: sent,
           },
           'request',
@@ -547,6 +556,11 @@ export class HttpListener {
       () => {},
     );
   }
+}
+
+/** Request body bytes received so far. */
+function bytesOf(body: Buffer | BodySource | null): number {
+  return body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.received;
 }
 
 /**
