@@ -31,9 +31,12 @@ export const PARENT_WATCH = new URL('../dist/parent-watch.mjs', import.meta.url)
 
 /**
  * A dozen node processes on a small machine: a small young generation (V8's default semi-space grows to 16 MiB)
- * keeps each one's resident memory down at the demo's modest request rate, for a little more GC work.
+ * keeps each one's resident memory down at the demo's modest request rate, for a little more GC work. The proxies
+ * get no flag: their entry file holds the young generation small itself, and a young-generation flag on the command
+ * line makes it leave the choice to the flag (2 MiB more per sidecar with `--max-semi-space-size=2`;
+ * docs/proxy-memory.md).
  */
-const PROXY_NODE_FLAGS = ['--max-semi-space-size=2'];
+const PROXY_NODE_FLAGS: string[] = [];
 const APP_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 
 export interface MeshOptions {
