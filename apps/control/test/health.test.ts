@@ -1,8 +1,9 @@
 /** /healthz and /readyz, and what the API says while the database is unreachable: 503, never 500, no hang. */
+import net from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../src/db/client.ts';
-import { buildApp } from '../src/http/app.ts';
+import { buildApp, KEEP_ALIVE_TIMEOUT_MS } from '../src/http/app.ts';
 import { bearer, TEST_ADMIN_TOKEN } from './support/api.ts';
 import { type TestControl, testControl } from './support/db.ts';
 import { freePort } from './support/ports.ts';
@@ -20,6 +21,38 @@ describe('health', () => {
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('keeps an idle keep-alive connection open past the 5 s after which Node clients drop theirs (7 s here)', async () => {
+    // Regression: with Node's default of 5 s on both sides, the server closed idle connections just as the console's
+    // forwarding reused them, and the console answered 500.
+    const app = await buildApp({
+      db: t.db,
+      logger: pino({ level: 'silent' }),
+      bodyLimitBytes: 1024,
+      pendingMigrations: async () => [],
+    });
+    const base = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    const socket = net.connect(Number(base.port), '127.0.0.1');
+    let closed = false;
+    socket.on('close', () => {
+      closed = true;
+    });
+    const answers: string[] = [];
+    socket.on('data', (chunk: Buffer) => answers.push(chunk.toString('latin1')));
+    const get = () => socket.write(`GET /healthz HTTP/1.1\r\nhost: ${base.host}\r\n\r\n`);
+    get();
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    expect(closed).toBe(false);
+    get();
+    await new Promise<void>((resolve) => {
+      const check = () =>
+        answers.join('').split('HTTP/1.1 200').length === 3 ? resolve() : setTimeout(check, 10);
+      check();
+    });
+    socket.destroy();
+    expect(app.server.keepAliveTimeout).toBe(KEEP_ALIVE_TIMEOUT_MS);
+    await app.close();
   });
 
   it('is not ready while migrations are pending', async () => {

@@ -151,6 +151,9 @@ function parseJson(body: string, maxDepth: number): unknown {
   return parsed;
 }
 
+/** Idle keep-alive connections are kept this long, well past clients' own idle timeouts (fastify's default). */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -162,10 +165,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // problem+json as every other error, not fastify's own JSON.
     frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
     // One server type either way: an https.Server is an http.Server to everything that handles requests.
-    serverFactory: (handler) =>
-      (deps.https
-        ? https.createServer({ ...deps.https, minVersion: 'TLSv1.2' }, handler)
-        : http.createServer(handler)) as http.Server,
+    serverFactory: (handler) => {
+      const server = (
+        deps.https
+          ? https.createServer({ ...deps.https, minVersion: 'TLSv1.2' }, handler)
+          : http.createServer(handler)
+      ) as http.Server;
+      // fastify sets this only on servers it makes itself. Node's default (5 s) is also the idle timeout of Node's
+      // keep-alive clients (the console's forwarding of /api/v1, the CLI): the server closing an idle connection
+      // just as the client reuses it made the console answer 500.
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
   });
 
   const jsonMaxDepth = deps.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH;
