@@ -10,19 +10,8 @@ import {
   F_X_TRELLIS,
   HOP_BY_HOP_MASK,
 } from '../../src/http1/lookup.ts';
-import type { MessageHead } from '../../src/http1/parser.ts';
 import { RequestParser } from '../../src/http1/parser.ts';
-import { LIMITS, recorder } from './support/events.ts';
-
-/** Parses one request head and wraps its fields. */
-function parsed(fields: string): Fields {
-  let out: Fields | undefined;
-  const { events } = recorder();
-  const parser = new RequestParser(LIMITS, { ...events, onHead: (h: MessageHead) => (out = Fields.from(h)) });
-  parser.execute(Buffer.from(`GET / HTTP/1.1\r\n${fields}\r\n\r\n`, 'latin1'));
-  if (out === undefined) throw new Error('no head');
-  return out;
-}
+import { LIMITS, parsedFields as parsed, recorder } from './support/events.ts';
 
 describe('Fields', () => {
   it('looks fields up by name, case-insensitively, joined as node:http joins them', () => {

@@ -10,16 +10,7 @@ import {
   requestHead,
   responseHead,
 } from '../../src/http1/serializer.ts';
-import { LIMITS, recorder } from './support/events.ts';
-
-function parsedFields(fields: string): Fields {
-  let out: Fields | undefined;
-  const { events } = recorder();
-  new RequestParser(LIMITS, { ...events, onHead: (h) => (out = Fields.from(h)) }).execute(
-    Buffer.from(`GET / HTTP/1.1\r\n${fields}\r\n\r\n`, 'latin1'),
-  );
-  return out as Fields;
-}
+import { LIMITS, parsedFields, recorder } from './support/events.ts';
 
 const text = (b: Buffer): string => b.toString('latin1');
 

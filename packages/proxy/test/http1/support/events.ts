@@ -1,4 +1,5 @@
 /** Runs the parsers over strings (latin1) cut into pieces and records their events as plain values. */
+import { Fields } from '../../../src/http1/fields.ts';
 import { rawFields } from '../../../src/http1/lookup.ts';
 import {
   type MessageHead,
@@ -115,3 +116,14 @@ export function parseResponses(
 /** The error code a request stream is refused with (null when accepted). */
 export const refusal = (text: string, limits = LIMITS): string | null =>
   parseRequests(text, [], limits).error;
+
+/** Parses one request head with these field lines and wraps its fields. */
+export function parsedFields(fields: string): Fields {
+  let out: Fields | undefined;
+  const { events } = recorder();
+  new RequestParser(LIMITS, { ...events, onHead: (h) => (out = Fields.from(h)) }).execute(
+    Buffer.from(`GET / HTTP/1.1\r\n${fields}\r\n\r\n`, 'latin1'),
+  );
+  if (out === undefined) throw new Error('no head');
+  return out;
+}
