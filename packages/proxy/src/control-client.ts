@@ -11,25 +11,28 @@ import path from 'node:path';
 import {
   applyEndpointsMessage,
   CLOSE_CODES,
-  ControlMessage,
-  describeFieldErrors,
+  type ControlMessage,
   type FieldError,
-  IdentityMessage,
-  MeshSlice,
-  MeshSliceConfig,
+  type IdentityMessage,
+  type MeshSlice,
   type ProxyConfigInput,
   type ProxyIdentity,
   STREAM_MAX_MESSAGE_BYTES,
   STREAM_PROTOCOL_VERSION,
   type TelemetryFrame,
-  toFieldErrors,
 } from '@trellis/schema';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import type { IdentityManager } from './identity.ts';
 import type { TrellisProxy } from './proxy.ts';
 import { backoffDelay } from './resilience/backoff.ts';
 import { defaultRng } from './rng.ts';
+import {
+  type Checked,
+  checkControlMessage,
+  checkIdentityMessage,
+  checkMeshSlice,
+  checkMeshSliceConfig,
+} from './schemas.ts';
 import type { Rng } from './types.ts';
 import { WebSocket } from './ws-client.ts';
 
@@ -84,11 +87,11 @@ export async function readLastKnownGood(stateDir: string): Promise<Persisted | u
       slice?: unknown;
       mesh?: unknown;
     };
-    const slice = MeshSlice.safeParse(value.slice);
-    if (!slice.success || typeof value.revision !== 'number') return undefined;
+    const slice = checkMeshSlice(value.slice);
+    if (!slice.ok || typeof value.revision !== 'number') return undefined;
     return {
       revision: value.revision,
-      slice: slice.data,
+      slice: slice.value,
       ...(typeof value.mesh === 'string' ? { mesh: value.mesh } : {}),
     };
   } catch {
@@ -298,29 +301,21 @@ export class ControlClient {
       this.onIdentity(socket, raw);
       return;
     }
-    const parsed = ControlMessage.safeParse(raw);
-    if (!parsed.success) {
-      socket.close(CLOSE_CODES.protocolError, describeFieldErrors(toFieldErrors(parsed.error)).slice(0, 120));
+    const parsed = checkControlMessage(raw);
+    if (!parsed.ok) {
+      socket.close(CLOSE_CODES.protocolError, parsed.message.slice(0, 120));
       return;
     }
-    const message = parsed.data;
+    const message = parsed.value;
     let slice: MeshSlice;
     // The part of the message the schema left unchecked (`unknown`), validated now: refused with a NACK if wrong.
-    const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T | undefined => {
-      const result = schema.safeParse(value);
-      if (result.success) return result.data;
-      const errors = toFieldErrors(result.error);
-      this.nack(
-        socket,
-        message.revision,
-        message.nonce,
-        `invalid ${what}: ${describeFieldErrors(errors)}`,
-        errors,
-      );
+    const checked = <T>(result: Checked<T>, what: string): T | undefined => {
+      if (result.ok) return result.value;
+      this.nack(socket, message.revision, message.nonce, `invalid ${what}: ${result.message}`, result.errors);
       return undefined;
     };
     if (message.type === 'snapshot') {
-      const valid = checked(MeshSlice, message.slice, 'snapshot');
+      const valid = checked(checkMeshSlice(message.slice), 'snapshot');
       if (!valid) return;
       slice = valid;
     } else if (!this.current) {
@@ -333,7 +328,7 @@ export class ControlClient {
       );
       return;
     } else if (message.type === 'config') {
-      const config = checked(MeshSliceConfig, message.config, 'config');
+      const config = checked(checkMeshSliceConfig(message.config), 'config');
       if (!config) return;
       const listed = new Set(config.services.map((s) => s.name));
       slice = {
@@ -368,13 +363,13 @@ export class ControlClient {
 
   private onIdentity(socket: WebSocket, raw: unknown): void {
     const identity = this.options.workload;
-    const parsed = IdentityMessage.safeParse(raw);
-    if (!parsed.success) {
-      socket.close(CLOSE_CODES.protocolError, describeFieldErrors(toFieldErrors(parsed.error)).slice(0, 120));
+    const parsed = checkIdentityMessage(raw);
+    if (!parsed.ok) {
+      socket.close(CLOSE_CODES.protocolError, parsed.message.slice(0, 120));
       return;
     }
     if (!identity) return;
-    const result = identity.accept(parsed.data);
+    const result = identity.accept(parsed.value);
     if (result.ok) {
       this.identityAttempt = 0;
       this.scheduleIdentity(identity.renewAt() - Date.now());

@@ -7,13 +7,11 @@
 import type { Server as NetServer } from 'node:net';
 import {
   DEFAULT_TRUST_DOMAIN,
-  describeFieldErrors,
   type EjectedEndpoint,
   type FieldError,
   type Listener,
   MAX_EJECTED_NOW,
-  ProxyConfig,
-  toFieldErrors,
+  type ProxyConfig,
 } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
 import { type AdminSource, startAdmin } from './admin.ts';
@@ -24,6 +22,7 @@ import { acceptMeshConnections, connectionPeer, MeshTls } from './mtls.ts';
 import { Pools } from './pools.ts';
 import { defaultRng } from './rng.ts';
 import { buildSnapshot, type Snapshot } from './runtime.ts';
+import { checkProxyConfig } from './schemas.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TelemetryRecorder, type TelemetrySink } from './telemetry/recorder.ts';
 import { type Clock, type EndpointState, type Rng, systemClock } from './types.ts';
@@ -121,16 +120,13 @@ export class TrellisProxy {
   }
 
   static async create(input: unknown, options: ProxyOptions = {}): Promise<TrellisProxy> {
-    const parsed = ProxyConfig.safeParse(input);
-    if (!parsed.success) {
-      const errors = toFieldErrors(parsed.error);
-      throw new ProxyConfigError(`invalid proxy config: ${describeFieldErrors(errors)}`, errors);
-    }
+    const checked = checkProxyConfig(input);
+    if (!checked.ok) throw new ProxyConfigError(`invalid proxy config: ${checked.message}`, checked.errors);
     const proxy = new TrellisProxy(
-      { service: parsed.data.node.service, instance: parsed.data.node.instance },
+      { service: checked.value.node.service, instance: checked.value.node.instance },
       options,
     );
-    const result = await proxy.applyParsed(parsed.data);
+    const result = await proxy.applyParsed(checked.value);
     if (!result.ok) throw new ProxyConfigError(result.message, result.errors);
     if (options.admin) proxy.admin = await startAdmin(proxy.adminSource(), options.admin);
     if (options.sink) proxy.recorder.start(options.sink);
@@ -159,12 +155,9 @@ export class TrellisProxy {
   /** Validates and applies a new snapshot; on failure the current one stays. Calls are serialised. */
   apply(input: unknown): Promise<ApplyResult> {
     const run = this.applying.then(() => {
-      const parsed = ProxyConfig.safeParse(input);
-      if (!parsed.success) {
-        const errors = toFieldErrors(parsed.error);
-        return this.rejected(`invalid proxy config: ${describeFieldErrors(errors)}`, errors);
-      }
-      return this.applyParsed(parsed.data);
+      const checked = checkProxyConfig(input);
+      if (!checked.ok) return this.rejected(`invalid proxy config: ${checked.message}`, checked.errors);
+      return this.applyParsed(checked.value);
     });
     this.applying = run.catch(() => {});
     return run;

@@ -4,7 +4,8 @@
  * Envoy (the schema's compileRegex): time linear in the value whatever the pattern, compiled once per snapshot. A
  * service with no rules gets a default route; a service with rules but no match gets no_route.
  */
-import { compileRegex, type HttpMatch, RouteRuleSpec } from '@trellis/schema';
+import { compileRegex, type HttpMatch, type RouteRuleSpec } from '@trellis/schema';
+import { defaultRoute } from './schemas.ts';
 import type { Rng } from './types.ts';
 
 /** What matching reads of a request's fields (http1/Fields): a field's value, several joined with ", ". */
@@ -66,7 +67,7 @@ export class Router<T> {
 
   constructor(rules: readonly RouteRuleSpec[], build: (rule: RouteRuleSpec) => T, service: string) {
     const sorted = [...rules].sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name));
-    const effective = sorted.length > 0 ? sorted : [RouteRuleSpec.parse({ name: 'default', service })];
+    const effective = sorted.length > 0 ? sorted : [defaultRoute(service)];
     this.routes = effective.map((rule) => {
       const matchers = rule.match.map(compileMatch);
       return {

@@ -13,7 +13,7 @@ import {
   type ServiceSpec,
   type Subset,
   subsetKey,
-  TrafficPolicySpec,
+  type TrafficPolicySpec,
 } from '@trellis/schema';
 import { Authorizer } from './authz.ts';
 import { HostSet } from './balance/host-set.ts';
@@ -24,6 +24,7 @@ import { ActiveHealthChecker } from './resilience/health-check.ts';
 import { type EjectionReason, OutlierDetector } from './resilience/outlier.ts';
 import { RetryBudget } from './resilience/retry-budget.ts';
 import { Router } from './router.ts';
+import { defaultPolicy } from './schemas.ts';
 import { balance } from './stages/balance.ts';
 import { BreakerState, breaker } from './stages/breaker.ts';
 import { connect } from './stages/connect.ts';
@@ -172,8 +173,7 @@ function buildCluster(
 ): Cluster {
   const policies = config.policies.filter((p) => p.service === service.name);
   const servicePolicy =
-    policies.find((p) => p.subset === undefined || subsetKey(p.subset) === '') ??
-    TrafficPolicySpec.parse({ name: `${service.name}-default`, service: service.name });
+    policies.find((p) => p.subset === undefined || subsetKey(p.subset) === '') ?? defaultPolicy(service.name);
   const policyFor = (subset: Subset): TrafficPolicySpec => {
     const key = subsetKey(subset);
     return (

@@ -1,11 +1,14 @@
 /**
  * What the built proxy loads only when first used (scripts/build.mjs): node:http at an active health check's first
  * probe (the status phrases are in the bundle), re2js (dist/lib-re2js.cjs) at the first route regex, prom-client
- * (dist/lib-prom-client.cjs) at the first scrape. The built executable must still do each of them.
+ * (dist/lib-prom-client.cjs) at the first scrape, zod and the schemas (dist/lib-schema.cjs) at each validation,
+ * dropped again after it. The built executable must still do each of them.
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningCli, startCli } from './support/cli.ts';
 
@@ -23,7 +26,48 @@ async function app(handler: http.RequestListener): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+const SCHEMA_PROBE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'support/schema-probe.cjs');
+
 describe('the built proxy', () => {
+  it('validates with the schemas from their own file, and lets them go when no config has come for a while', async () => {
+    const port = await app((_req, res) => res.end('up'));
+    const config = (endpointPort: number) => ({
+      node: { service: 'web', instance: 'web-1' },
+      listeners: [{ name: 'out', mode: 'outbound', port: 0 }],
+      services: [{ name: 'api', port: 80 }],
+      endpoints: [{ service: 'api', address: '127.0.0.1', port: endpointPort }],
+    });
+    const cli = await startCli(config(port), '.json', [], { NODE_OPTIONS: `--require ${SCHEMA_PROBE}` });
+    running.push(cli);
+    const up = JSON.parse(await cli.waitFor(/trellis-proxy is up/)) as { listeners: string[] };
+    const listener = Number(/:(\d+)$/.exec(up.listeners[0] ?? '')?.[1]);
+    const get = () =>
+      new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: listener, path: '/', headers: { host: 'api' } }, (res) => {
+            let body = '';
+            res.on('data', (c) => {
+              body += c;
+            });
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
+      });
+    const count = (what: string) => cli.logs.filter((l) => l === `schema-probe: ${what}`).length;
+    expect(count('loaded')).toBe(1);
+    // Dropped a few seconds after the last validation, and nothing keeps them: the probe's WeakRef is cleared.
+    await expect.poll(() => count('collected'), { timeout: 15_000, interval: 100 }).toBe(1);
+    expect(await get()).toBe('up');
+
+    // A new config file: validated by a fresh load, its fault reported by field, then dropped again.
+    await fs.writeFile(cli.configPath, JSON.stringify(config(70_000)));
+    const refused = await cli.waitFor(/kept the previous config/);
+    expect(refused).toContain('endpoints[0].port');
+    expect(count('loaded')).toBe(2);
+    expect(await get()).toBe('up');
+    await expect.poll(() => count('collected'), { timeout: 15_000, interval: 100 }).toBe(2);
+  });
+
   it('probes endpoints with active health checks and writes status phrases', async () => {
     let healthy = true;
     const probes: string[] = [];

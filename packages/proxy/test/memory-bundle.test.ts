@@ -50,6 +50,15 @@ describe('the built proxy', () => {
     }
   });
 
+  it('keeps zod and the schemas in a file of their own (dist/lib-schema.cjs), which src/schemas.ts requires to validate', () => {
+    expect(bundle).not.toContain('$ZodObject');
+    expect(bundle).not.toContain('node_modules/zod/');
+    expect(bundle).toMatch(/createRequire\d*\(import\.meta\.url\)\(FILE\)/);
+    const side = fs.readFileSync(path.join(DIST, 'lib-schema.cjs'));
+    expect(side.findIndex((b) => b > 0x7f)).toBe(-1);
+    expect(side.toString('latin1')).toContain('$ZodObject');
+  });
+
   it("evaluates its modules in place, leaving out the schemas of the control plane's API", () => {
     // A dynamic import() of a module inside the bundle makes esbuild wrap that module and all it imports in lazy
     // initializers, which keep every file of @trellis/schema (the API's, the console's, the logins') in the bundle.

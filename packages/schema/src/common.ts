@@ -2,8 +2,8 @@
  * Building blocks shared by every resource of the mesh model: names, labels, ports, percentages.
  * Rules follow Kubernetes where operators already know them (DNS labels, label keys and values).
  */
-import { RE2JS } from 're2js';
 import { z } from 'zod';
+import { regexError } from './match.ts';
 
 /** Message for a value of the wrong type, or "is required" when it is missing altogether. */
 export function typeError(expected: string) {
@@ -109,30 +109,6 @@ export function count(min: number, max: number) {
     .max(max, { error: `must be between ${min} and ${max}` });
 }
 
-/**
- * Compiles a route regex for matching the whole value, with RE2 (re2js), as Envoy does: matching takes time linear
- * in the input whatever the pattern, so a rule such as "(a+)+b" cannot stall a proxy on a crafted path. The API
- * validates with this very function, so a rule it accepts can never fail in the proxy. Throws on what RE2 refuses
- * (backreferences, lookaround, repeat counts over 1000).
- */
-export function compileRegex(source: string): RE2JS {
-  return RE2JS.compile(source);
-}
-
-/** Why RE2 cannot compile `source`, or undefined when it can. */
-export function regexError(source: string): string | undefined {
-  try {
-    compileRegex(source);
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
-export function isValidRegex(source: string): boolean {
-  return regexError(source) === undefined;
-}
-
 /** Whether JavaScript would compile `source` (only to tell an RE2 limit from a plain syntax error; never run). */
 function isJavaScriptRegex(source: string): boolean {
   try {
@@ -168,19 +144,3 @@ export const HeaderName = z
 
 /** Header values may not carry CR, LF or NUL (response splitting). */
 export const HeaderValue = text(8192).regex(/^[^\r\n\0]*$/, { error: 'must not contain CR, LF or NUL' });
-
-/** Canonical text of a subset selector, used to tell two subsets apart: "k1=v1,k2=v2" with keys sorted. */
-export function subsetKey(subset: Subset): string {
-  return Object.keys(subset)
-    .sort()
-    .map((key) => `${key}=${subset[key]}`)
-    .join(',');
-}
-
-/** True when an endpoint's labels satisfy a subset selector. */
-export function matchesSubset(labels: Labels, subset: Subset): boolean {
-  for (const key in subset) {
-    if (labels[key] !== subset[key]) return false;
-  }
-  return true;
-}

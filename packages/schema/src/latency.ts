@@ -4,7 +4,15 @@
  * implementation, used by the proxy to record and by the control plane and console to merge and summarise, so
  * that a bucket index means the same range of microseconds everywhere.
  */
-import { LATENCY_BUCKET_COUNT, LATENCY_SUB_BUCKET_BITS } from './telemetry.ts';
+
+/**
+ * Layout of the latency histogram whose sparse buckets travel in `LatencySummary.buckets`. Values are whole
+ * microseconds. Below 2^bits µs each value has its own bucket; above, every power of two [2^e, 2^(e+1)) is
+ * split into 2^bits equal buckets, so a bucket is at most 1/2^bits (3.1 %) of its values wide. The last bucket
+ * ends at 2^32 µs (about 71 minutes); longer durations are counted there.
+ */
+export const LATENCY_SUB_BUCKET_BITS = 5;
+export const LATENCY_BUCKET_COUNT = (33 - LATENCY_SUB_BUCKET_BITS) << LATENCY_SUB_BUCKET_BITS;
 
 const SUB_COUNT = 1 << LATENCY_SUB_BUCKET_BITS;
 

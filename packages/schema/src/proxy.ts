@@ -11,6 +11,7 @@ import { TrafficPolicySpec } from './policy.ts';
 import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
 import { MeshHttpSettings, MtlsMode } from './settings.ts';
+import { MAX_HEADERS_LIMIT } from './wire-limits.ts';
 
 const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 
@@ -88,8 +89,6 @@ export const ProxyEndpoint = z.strictObject({ ...EndpointSpec.shape, service: Dn
 export type ProxyEndpoint = z.infer<typeof ProxyEndpoint>;
 
 /** Limits that protect the proxy itself from its clients. */
-/** The most `limits.maxHeaders` can be set to. */
-export const MAX_HEADERS_LIMIT = 10_000;
 
 export const ProxyLimits = z.strictObject({
   maxHeaderBytes: count(1024, 1024 * 1024).default(16 * 1024),

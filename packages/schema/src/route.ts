@@ -12,10 +12,11 @@ import {
   Percent,
   Regex,
   Subset,
-  subsetKey,
   text,
   typeError,
 } from './common.ts';
+import { subsetKey } from './match.ts';
+import { DEFAULT_ROUTE_TIMEOUT_MS } from './wire-limits.ts';
 
 function exactlyOne<T extends object>(keys: readonly (keyof T & string)[], what: string) {
   return (value: T, ctx: z.core.$RefinementCtx<T>) => {
@@ -137,8 +138,6 @@ export const HeaderOps = z.strictObject({
   remove: z.array(MutableHeaderName).max(64).default([]),
 });
 export type HeaderOps = z.infer<typeof HeaderOps>;
-
-export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 
 /** The fields of a route rule, before the cross-field checks; compose resources from `.shape`. */
 export const RouteRuleFields = z.strictObject({

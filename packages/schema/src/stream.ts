@@ -16,27 +16,7 @@ import { RouteRuleSpec } from './route.ts';
 import { ServiceSpec } from './service.ts';
 import { MeshHttpSettings, MtlsMode } from './settings.ts';
 import { TelemetryFrame } from './telemetry.ts';
-
-/**
- * 2: snapshots name their mesh, `config` messages, endpoint-by-endpoint `changes`; certificates (`csr`, answered
- * with `certificate` or `certificate-error`, sent only to a proxy that asked). Proxies of another version are
- * refused.
- */
-export const STREAM_PROTOCOL_VERSION = 2;
-export const STREAM_PATH = '/api/v1/stream/proxy';
-/** Largest message either side accepts; bigger frames close the connection with CLOSE_CODES.tooBig. */
-export const STREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-/** WebSocket close codes (4000–4999 are for applications). */
-export const CLOSE_CODES = {
-  protocolError: 4002,
-  unauthorized: 4001,
-  tooBig: 1009,
-  shuttingDown: 1001,
-  replaced: 4003,
-  /** The endpoint address is held by another live proxy. */
-  conflict: 4009,
-} as const;
+import { STREAM_PROTOCOL_VERSION } from './wire-limits.ts';
 
 export const ProxyIdentity = z.strictObject({
   service: DnsLabel,
@@ -174,24 +154,6 @@ export const EndpointsMessage = z.strictObject({
   services: z.record(DnsLabel, z.array(ProxyEndpoint)).default({}),
   changes: z.record(DnsLabel, EndpointChanges).default({}),
 });
-
-/** The endpoints a proxy holds after applying an endpoints message to `endpoints`. */
-export function applyEndpointsMessage(
-  endpoints: readonly ProxyEndpoint[],
-  message: Pick<z.infer<typeof EndpointsMessage>, 'services' | 'changes'>,
-): ProxyEndpoint[] {
-  const key = (service: string, e: EndpointKey) => `${service} ${e.address} ${e.port}`;
-  const replaced = new Set(Object.keys(message.services));
-  const dropped = new Set<string>();
-  for (const [service, change] of Object.entries(message.changes)) {
-    for (const e of [...change.remove, ...change.set]) dropped.add(key(service, e));
-  }
-  return [
-    ...endpoints.filter((e) => !replaced.has(e.service) && !dropped.has(key(e.service, e))),
-    ...Object.values(message.services).flat(),
-    ...Object.values(message.changes).flatMap((c) => c.set),
-  ];
-}
 
 /** The certificate issued for a CSR: the chain (leaf first) and the roots to trust, several during a rotation. */
 export const CertificateMessage = z.strictObject({

@@ -6,15 +6,8 @@
  */
 import { z } from 'zod';
 import { DnsLabel, text, typeError } from './common.ts';
-
-/**
- * Layout of the latency histogram whose sparse buckets travel in `LatencySummary.buckets`. Values are whole
- * microseconds. Below 2^bits µs each value has its own bucket; above, every power of two [2^e, 2^(e+1)) is
- * split into 2^bits equal buckets, so a bucket is at most 1/2^bits (3.1 %) of its values wide. The last bucket
- * ends at 2^32 µs (about 71 minutes); longer durations are counted there.
- */
-export const LATENCY_SUB_BUCKET_BITS = 5;
-export const LATENCY_BUCKET_COUNT = (33 - LATENCY_SUB_BUCKET_BITS) << LATENCY_SUB_BUCKET_BITS;
+import { LATENCY_BUCKET_COUNT } from './latency.ts';
+import { MAX_EJECTED_NOW } from './wire-limits.ts';
 
 function counter() {
   return z
@@ -138,9 +131,6 @@ export const EndpointEjections = z.strictObject({
   count: counter().min(1, { error: 'must be at least 1' }),
 });
 export type EndpointEjections = z.infer<typeof EndpointEjections>;
-
-/** Most endpoints one frame lists in `ejectedNow`; a proxy holding more ejected reports the first ones. */
-export const MAX_EJECTED_NOW = 1024;
 
 /** An endpoint the proxy's outlier detection holds ejected when the window closed. */
 export const EjectedEndpoint = z.strictObject({

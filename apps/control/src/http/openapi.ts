@@ -642,7 +642,7 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Not ready, or the database is unavailable',
 };
 
-/** The error codes (packages/schema/src/errors.ts) that can come with a status. */
+/** The error codes (packages/schema/src/error-catalogue.ts) that can come with a status. */
 function codesFor(status: number): string[] {
   return Object.entries(ERRORS)
     .filter(([, e]) => e.status === status && !('tag' in e))

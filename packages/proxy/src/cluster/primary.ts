@@ -18,18 +18,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
-import {
-  describeFieldErrors,
-  type FieldError,
-  type Listener,
-  ProxyConfig,
-  type TelemetryFrame,
-  toFieldErrors,
-} from '@trellis/schema';
+import type { FieldError, Listener, ProxyConfig, TelemetryFrame } from '@trellis/schema';
 import type { Logger } from 'pino';
 import { type AdminServer, type AdminSource, startAdmin } from '../admin.ts';
 import type { IdentityManager, WorkloadCertificate } from '../identity.ts';
 import { type ApplyResult, ProxyConfigError } from '../proxy.ts';
+import { checkProxyConfig } from '../schemas.ts';
 import type { TelemetrySink } from '../telemetry/recorder.ts';
 import { mergeClusters, mergeMetrics, mergeStats } from './admin-merge.ts';
 import {
@@ -175,14 +169,12 @@ export class WorkerGroup {
   private check(
     input: unknown,
   ): { ok: true; config: ProxyConfig } | { ok: false; message: string; errors: FieldError[] } {
-    const parsed = ProxyConfig.safeParse(input);
-    if (!parsed.success) {
-      const errors = toFieldErrors(parsed.error);
-      return { ok: false, message: `invalid proxy config: ${describeFieldErrors(errors)}`, errors };
-    }
-    const refusal = workersRefusal(parsed.data, this.options.workers);
+    const checked = checkProxyConfig(input);
+    if (!checked.ok)
+      return { ok: false, message: `invalid proxy config: ${checked.message}`, errors: checked.errors };
+    const refusal = workersRefusal(checked.value, this.options.workers);
     if (refusal) return { ok: false, message: refusal, errors: [{ path: 'listeners', message: refusal }] };
-    return { ok: true, config: parsed.data };
+    return { ok: true, config: checked.value };
   }
 
   /** The config with every port-0 listener on the port chosen for it (the same one as long as it exists). */
