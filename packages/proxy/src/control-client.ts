@@ -11,9 +11,7 @@ import path from 'node:path';
 import {
   applyEndpointsMessage,
   CLOSE_CODES,
-  type ControlMessage,
   type FieldError,
-  type IdentityMessage,
   type MeshSlice,
   type ProxyConfigInput,
   type ProxyIdentity,

@@ -28,6 +28,7 @@ import {
 } from '../http1/serializer.ts';
 import { LiteSignal } from '../signal.ts';
 import { type BodySink, type BodySource, PushBody, writeBodyPiece } from './body.ts';
+import { pauseReads, readsPaused, releaseReads, resumeReads, takeReads } from './socket-reads.ts';
 
 export interface ServerLimits extends ParserLimits {
   headersTimeoutMs: number;
@@ -283,6 +284,8 @@ export class ServerConnection {
   private trailers: Fields | undefined;
   /** The client half-closed: it sends nothing more, and the connection ends after the answer in progress. */
   private readEnded = false;
+  /** Reads taken from the socket's handle (socket-reads.ts) rather than through its 'data' events. */
+  readonly raw: boolean;
 
   constructor(
     readonly server: Http1Server,
@@ -291,7 +294,8 @@ export class ServerConnection {
     this.since = server.options.now();
     this.parser = new RequestParser(server.options.limits, this);
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    this.raw = takeReads(socket, this.onData);
+    if (!this.raw) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onClose);
@@ -325,7 +329,7 @@ export class ServerConnection {
     if (!this.pauseAfterExecute) return;
     this.pauseAfterExecute = false;
     const body = this.exchange?.body;
-    if (body && !body.ended) this.socket.pause();
+    if (body && !body.ended) this.pauseSocket();
   }
 
   /** Parses the requests kept while the one before was answered, in a loop (not recursion: a pipeline may be long). */
@@ -365,7 +369,7 @@ export class ServerConnection {
     const trailers = this.trailers;
     this.trailers = undefined;
     exchange.body?.finish(trailers);
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.paused()) this.resumeSocket();
     // The next request waits, unparsed, until this one is answered.
     this.parser.pause();
     if (exchange.finished) this.next();
@@ -398,7 +402,21 @@ export class ServerConnection {
 
   resume(): void {
     this.pauseAfterExecute = false;
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.paused()) this.resumeSocket();
+  }
+
+  pauseSocket(): void {
+    if (this.raw) pauseReads(this.socket);
+    else this.socket.pause();
+  }
+
+  resumeSocket(): void {
+    if (this.raw) resumeReads(this.socket);
+    else this.socket.resume();
+  }
+
+  paused(): boolean {
+    return this.raw ? readsPaused(this.socket) : this.socket.isPaused();
   }
 
   abort(): void {
@@ -465,7 +483,8 @@ export class ServerConnection {
     this.state = State.Gone;
     this.exchange = undefined;
     exchange.finish(true);
-    socket.off('data', this.onData);
+    if (this.raw) releaseReads(socket);
+    else socket.off('data', this.onData);
     socket.off('end', this.onEnd);
     socket.off('drain', this.onDrain);
     socket.off('close', this.onClose);
@@ -625,7 +644,7 @@ export class Http1Server {
       const received = exchange.socket.bytesRead;
       // While the proxy holds the client's socket paused (its upstream is not taking the body), the wait is not the
       // client's: it is not idle.
-      if (received !== exchange.progressBytes || exchange.socket.isPaused()) {
+      if (received !== exchange.progressBytes || exchange.connection.paused()) {
         exchange.progressBytes = received;
         exchange.progressAt = now;
       }

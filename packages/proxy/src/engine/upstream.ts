@@ -109,6 +109,25 @@ const HANDSHAKE_REFUSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 const CLOSED_BY_PEER = 'UPSTREAM_CLOSED';
 
+/**
+ * Pooled plaintext upstream sockets read through net's `onread` option rather than 'data' events: no Readable push,
+ * addChunk and event per read (see socket-reads.ts for the accepted side). One buffer is shared by every such socket;
+ * each read is copied out of it into memory of its own, since heads and bodies outlive the callback. A socket for an
+ * upgrade becomes a tunnel's stream and reads through 'data'.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const READER = Symbol('upstreamReader');
+type RawSocket = net.Socket & { [READER]?: UpstreamConnection | null };
+function onUpstreamRead(this: RawSocket, nread: number, buf: Buffer): boolean {
+  const conn = this[READER];
+  if (conn == null) return true; // nothing is expected before the connection is attached
+  const chunk = Buffer.allocUnsafe(nread);
+  buf.copy(chunk, 0, 0, nread);
+  conn.onBytes(chunk);
+  return true;
+}
+const ONREAD = { buffer: READ_BUFFER, callback: onUpstreamRead as (n: number, b: Uint8Array) => boolean };
+
 interface Waiting {
   request: OutboundRequest;
   /** A connection is being opened for this request: its failure is this request's. */
@@ -163,15 +182,8 @@ class UpstreamConnection {
   attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.answered = true;
-      this.parser.execute(chunk);
-      if (this.early !== undefined) this.promote();
-      if (this.pauseAfterExecute) {
-        this.pauseAfterExecute = false;
-        if (this.phase === 'body') socket.pause();
-      }
-    });
+    if ((socket as RawSocket)[READER] === null) (socket as RawSocket)[READER] = this;
+    else socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('end', () => this.parser.finish());
     socket.on('error', (error: NodeJS.ErrnoException) =>
       this.lost(new UpstreamError(error.code ?? CLOSED_BY_PEER, error.message, this.stale())),
@@ -181,6 +193,16 @@ class UpstreamConnection {
     );
     socket.on('drain', this.onDrain);
     this.phase = 'idle';
+  }
+
+  onBytes(chunk: Buffer): void {
+    this.answered = true;
+    this.parser.execute(chunk);
+    if (this.early !== undefined) this.promote();
+    if (this.pauseAfterExecute) {
+      this.pauseAfterExecute = false;
+      if (this.phase === 'body') this.socket.pause();
+    }
   }
 
   /**
@@ -596,7 +618,7 @@ export class UpstreamPool {
     this.connecting += 1;
     this.options.onOpen?.();
     const connector = this.options.connector;
-    const connectSocket = (callback: ConnectCallback) => this.connectSocket(callback);
+    const connectSocket = (callback: ConnectCallback) => this.connectSocket(callback, true);
     const opened: ConnectCallback = (error, socket) => {
       this.connecting -= 1;
       if (error || socket === null || this.destroyed) {
@@ -621,7 +643,7 @@ export class UpstreamPool {
       this.serveQueue();
     };
     if (connector) connector(connectSocket, opened);
-    else this.connectSocket(opened);
+    else this.connectSocket(opened, true);
   }
 
   /** Gives waiting requests the free connections, and opens connections for the rest while the limits allow. */
@@ -668,7 +690,10 @@ export class UpstreamPool {
     resolve();
   }
 
-  private connectSocket(callback: (error: Error | null, socket: net.Socket | null) => void): void {
+  private connectSocket(
+    callback: (error: Error | null, socket: net.Socket | null) => void,
+    pooled = false,
+  ): void {
     const { host, port, connectTimeoutMs, tls: secure } = this.options;
     let done = false;
     let socket: net.Socket;
@@ -708,7 +733,10 @@ export class UpstreamPool {
       socket = tlsSocket;
       tlsSocket.once('secureConnect', () => finish(null));
     } else {
-      socket = net.connect({ host, port });
+      if (pooled) {
+        socket = net.connect({ host, port, onread: ONREAD });
+        (socket as RawSocket)[READER] = null;
+      } else socket = net.connect({ host, port });
       socket.once('connect', () => finish(null));
     }
     socket.on('error', onError);

@@ -1,0 +1,158 @@
+/**
+ * How the engine reads its sockets (engine/socket-reads.ts): an accepted plaintext connection takes its reads from
+ * the socket's handle, not through 'data' events, and still keeps everything a stream gave it: requests split at
+ * any byte, pipelining, backpressure (a paused connection stops reading, and reads again when resumed), the end of
+ * the client's side, and the bytes a tunnel takes over. If a Node upgrade changed what socket-reads.ts relies on,
+ * the first case says so (the engine would fall back to 'data' events and still work, only slower).
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Http1Server, type ServerExchange } from '../src/engine/server.ts';
+import { Fields } from '../src/http1/fields.ts';
+
+const LIMITS = {
+  maxHeadBytes: 16 * 1024,
+  maxHeaders: 100,
+  maxStartLineBytes: 8 * 1024,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 16,
+};
+
+const servers: Http1Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close(0)));
+});
+
+async function serve(onRequest: (exchange: ServerExchange) => void): Promise<number> {
+  const server = new Http1Server({ limits: LIMITS, now: () => performance.now(), onRequest });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.server.listen(0, '127.0.0.1', resolve));
+  return (server.server.address() as net.AddressInfo).port;
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Collects what the socket receives until `done` says it is complete. */
+function receive(socket: net.Socket, done: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (done(text)) resolve(text);
+    });
+    socket.once('error', reject);
+    socket.once('close', () => resolve(text));
+  });
+}
+
+const answer = (exchange: ServerExchange, text: string) =>
+  exchange.respond(200, undefined, Fields.of({ 'content-type': 'text/plain' }), Buffer.from(text));
+
+describe('the engine reading a plaintext connection', () => {
+  it("takes the reads from the socket's handle, and answers requests split at every byte in order", async () => {
+    const seen: { viaHandle: boolean; dataListeners: number }[] = [];
+    const port = await serve((exchange) => {
+      seen.push({ viaHandle: exchange.connection.raw, dataListeners: exchange.socket.listenerCount('data') });
+      answer(exchange, exchange.target);
+    });
+    const socket = await connect(port);
+    const got = receive(socket, (t) => t.split('HTTP/1.1 200').length === 4);
+    const requests = Buffer.from(
+      ['/a', '/b', '/c'].map((p) => `GET ${p} HTTP/1.1\r\nhost: x\r\n\r\n`).join(''),
+    );
+    for (const byte of requests) {
+      socket.write(Buffer.of(byte));
+      await new Promise((r) => setImmediate(r));
+    }
+    const text = await got;
+    expect(text.match(/\r\n\r\n\/[abc]/g)).toEqual(['\r\n\r\n/a', '\r\n\r\n/b', '\r\n\r\n/c']);
+    expect(seen).toEqual([
+      { viaHandle: true, dataListeners: 0 },
+      { viaHandle: true, dataListeners: 0 },
+      { viaHandle: true, dataListeners: 0 },
+    ]);
+    socket.destroy();
+  });
+
+  it('stops reading while paused (the kernel buffers fill, the client is held back) and reads again when resumed', async () => {
+    let current: ServerExchange | undefined;
+    let bodyBytes = 0;
+    const port = await serve((exchange) => {
+      current = exchange;
+      exchange.body?.pipe({
+        data: (chunk) => {
+          bodyBytes += chunk.length;
+          return true;
+        },
+        end: () => answer(exchange, String(bodyBytes)),
+        error: () => {},
+      });
+    });
+    const socket = await connect(port);
+    const total = 64 * 1024 * 1024;
+    socket.write(`POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: ${total}\r\n\r\n`);
+    await expect.poll(() => current !== undefined).toBe(true);
+    current?.connection.pauseSocket();
+    expect(current?.connection.paused()).toBe(true);
+    const piece = Buffer.alloc(1024 * 1024, 0x61);
+    let written = 0;
+    // Write until the socket stops taking bytes: nobody reads them on the other side.
+    while (written < total) {
+      written += piece.length;
+      if (!socket.write(piece)) break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const whilePaused = bodyBytes;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bodyBytes).toBe(whilePaused);
+    expect(bodyBytes).toBeLessThan(total);
+    const got = receive(socket, (t) => t.endsWith(String(total)));
+    current?.connection.resumeSocket();
+    const more = () => {
+      while (written < total) {
+        const n = Math.min(piece.length, total - written);
+        written += n;
+        if (!socket.write(n === piece.length ? piece : piece.subarray(0, n)))
+          return socket.once('drain', more);
+      }
+    };
+    socket.once('drain', more);
+    expect(await got).toMatch(new RegExp(`\\r\\n\\r\\n${total}$`));
+    socket.destroy();
+  });
+
+  it("answers a client that half-closes after its request, then sees the end of the client's side", async () => {
+    const port = await serve((exchange) => setTimeout(() => answer(exchange, 'late'), 50));
+    const socket = await connect(port);
+    const got = receive(socket, () => false);
+    socket.end('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    const text = await got;
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text.endsWith('late')).toBe(true);
+  });
+
+  it('hands a tunnel the socket with its reads back on net.Socket, bytes already sent included', async () => {
+    // Taken over a while after the head, as the proxy does once its upstream has answered 101.
+    const port = await serve((exchange) =>
+      setTimeout(() => {
+        const { socket, rest } = exchange.tunnel();
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n');
+        if (rest.length > 0) socket.write(rest);
+        socket.on('data', (chunk: Buffer) => socket.write(chunk));
+      }, 20),
+    );
+    const socket = await connect(port);
+    const got = receive(socket, (t) => t.endsWith('early|late'));
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nearly|');
+    await new Promise((r) => setTimeout(r, 50));
+    socket.write('late');
+    expect(await got).toMatch(/101 Switching Protocols[\s\S]*\r\n\r\nearly\|late$/);
+    socket.destroy();
+  });
+});
