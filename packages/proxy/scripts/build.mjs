@@ -16,11 +16,10 @@
 // - zod and the mesh schemas (src/schemas.ts, the only module of the proxy that runs a schema) are dist/lib-schema.cjs,
 //   required when the proxy validates (its config, the control plane's messages) and dropped after a quiet spell:
 //   they were the largest part of an idle sidecar's memory, for work done only at start and at config changes;
-// - `node:http` is loaded only when an active health check makes its first request: the serializer's status
-//   phrases (http.STATUS_CODES) are written into the bundle from this node's own table when it is built, and
-//   `http.request` loads the module at its first call (1 MiB of an idle sidecar that never loads node:http).
+// - `node:http` is loaded only when an active health check makes its first request (`http.request` loads the
+//   module at its first call; 1 MiB of an idle sidecar that never loads node:http). The serializer's status
+//   phrases are its own table (src/http1/status.ts).
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleNode } from '../../../scripts/bundle.mjs';
@@ -29,12 +28,11 @@ const SCHEMA_SRC = `${fs.realpathSync(fileURLToPath(new URL('../../schema/src', 
 const LOGGER = fileURLToPath(new URL('../src/logger.ts', import.meta.url));
 const ZOD_LOCALES = /[/\\]node_modules[/\\]zod[/\\]v4[/\\]locales[/\\]index\.js$/;
 
-/** node:http as the proxy uses it (STATUS_CODES, request), without loading it at start. */
+/** node:http as the proxy uses it (the health checker's `request`), without loading it at start. */
 const LAZY_HTTP = `import { createRequire } from 'node:module';
 const load = () => createRequire(import.meta.url)('node:http');
-export const STATUS_CODES = ${JSON.stringify(http.STATUS_CODES)};
 export function request(...args) { return load().request(...args); }
-export default new Proxy({}, { get: (_, name) => (name === 'STATUS_CODES' ? STATUS_CODES : load()[name]) });`;
+export default new Proxy({}, { get: (_, name) => load()[name] });`;
 
 /** Libraries built into files of their own (dist/lib-NAME.cjs), required from the bundle when first used. */
 const SIDE_LIBRARIES = ['yaml', 'prom-client', 're2js'];

@@ -12,10 +12,10 @@
  * chose it write a header or a whole response of their own (response splitting), so it throws InvalidFieldError
  * instead.
  */
-import { STATUS_CODES } from 'node:http';
 import { FIELD_VALUE, TARGET, TOKEN } from './chars.ts';
 import { type Fields, InvalidFieldError } from './fields.ts';
 import { bit, F_CONTENT_LENGTH, F_HOST, F_TRANSFER_ENCODING, HOP_BY_HOP_MASK } from './lookup.ts';
+import { REASON_PHRASES } from './status.ts';
 
 export type Framing =
   | { kind: 'length'; length: number }
@@ -138,7 +138,7 @@ function statusLine(status: number, reason: string | undefined): string {
   if (reason === undefined) {
     let line = STATUS_LINES.get(status);
     if (line === undefined) {
-      line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+      line = `HTTP/1.1 ${status} ${REASON_PHRASES[status] ?? ''}\r\n`;
       STATUS_LINES.set(status, line);
     }
     return line;

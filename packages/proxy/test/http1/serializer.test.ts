@@ -1,4 +1,5 @@
 /** The serializer: exact heads, framing it alone decides, hop-by-hop removal, and no response splitting. */
+import { STATUS_CODES } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Fields, InvalidFieldError } from '../../src/http1/fields.ts';
 import { RequestParser, ResponseParser } from '../../src/http1/parser.ts';
@@ -10,6 +11,7 @@ import {
   requestHead,
   responseHead,
 } from '../../src/http1/serializer.ts';
+import { REASON_PHRASES } from '../../src/http1/status.ts';
 import { LIMITS, parsedFields, recorder } from './support/events.ts';
 
 const text = (b: Buffer): string => b.toString('latin1');
@@ -100,6 +102,14 @@ describe('requestHead', () => {
 });
 
 describe('responseHead', () => {
+  it('writes the reason phrases node:http writes, from a table of its own (a sidecar need not load node:http)', () => {
+    expect(REASON_PHRASES).toEqual(STATUS_CODES);
+    const head = responseHead(418, undefined, Fields.of({}), { kind: 'length', length: 0 }, true).toString(
+      'latin1',
+    );
+    expect(head.startsWith("HTTP/1.1 418 I'm a Teapot\r\n")).toBe(true);
+  });
+
   it('writes a small body in the same buffer, after the head and the own fields', () => {
     const f = parsedFields('Host: svc\r\nX-Up: 1');
     f.setOwn('x-request-id', 'abc');
