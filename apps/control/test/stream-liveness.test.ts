@@ -32,14 +32,17 @@ let stopped = false;
 type Ep = MeshSlice['endpoints'][number];
 const at = (address: string) => (e: Ep) => e.address === address;
 
-/** The first snapshot the observer receives from now on in which `predicate` holds of the endpoint list. */
-async function observe(predicate: (endpoints: Ep[]) => boolean, what: string, ms = 5000) {
-  const seen = await observer.waitForView(
-    (view) => predicate(view.endpoints),
-    what,
-    ms,
-    observer.received.length,
-  );
+/**
+ * The first update the observer receives from now on (or from message `from`) in which `predicate` holds of the
+ * endpoint list.
+ */
+async function observe(
+  predicate: (endpoints: Ep[]) => boolean,
+  what: string,
+  from = observer.received.length,
+  ms = 5000,
+) {
+  const seen = await observer.waitForView((view) => predicate(view.endpoints), what, ms, from);
   return { endpoints: seen.view?.endpoints ?? [], at: seen.at };
 }
 
@@ -100,11 +103,14 @@ describe('proxy endpoint liveness', () => {
     const quick = await joinAndWait('quick', '10.5.0.2');
     const slow = await joinAndWait('slow', '10.5.0.3');
     await Promise.all([quick.close(), slow.close()]);
+    const closed = observer.received.length;
     const back = await joinAndWait('quick', '10.5.0.2');
-    // `slow` did not come back: when its endpoint turns unhealthy, the grace period is over for both.
+    // `slow` did not come back: when its endpoint turns unhealthy, the grace period is over for both (on a loaded
+    // machine that may be before `quick` has its snapshot again, so look from the close on).
     const graceOver = await observe(
       (eps) => eps.find(at('10.5.0.3'))?.health === 'unhealthy',
       'the other endpoint to turn unhealthy',
+      closed,
     );
     expect(graceOver.endpoints.find(at('10.5.0.2'))?.health).toBe('healthy');
     const ttlOver = await observe((eps) => !eps.some(at('10.5.0.3')), 'the other endpoint to be removed');
@@ -123,10 +129,13 @@ describe('proxy endpoint liveness', () => {
       (eps) => eps.find(at('10.5.0.4'))?.health === 'unhealthy',
       'the endpoint to turn unhealthy',
     );
+    // The observer may hear of the endpoint's recovery before the rejoining proxy has its snapshot: look from here.
+    const rejoin = observer.received.length;
     const again = await joinAndWait('late', '10.5.0.4');
     await observe(
       (eps) => eps.find(at('10.5.0.4'))?.health === 'healthy',
       'the endpoint to be healthy again',
+      rejoin,
     );
     const other = await joinAndWait('marker', '10.5.0.5');
     await other.close();
