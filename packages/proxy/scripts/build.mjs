@@ -28,11 +28,9 @@ const SCHEMA_SRC = `${fs.realpathSync(fileURLToPath(new URL('../../schema/src', 
 const LOGGER = fileURLToPath(new URL('../src/logger.ts', import.meta.url));
 const ZOD_LOCALES = /[/\\]node_modules[/\\]zod[/\\]v4[/\\]locales[/\\]index\.js$/;
 
-/** node:http as the proxy uses it (the health checker's `request`), without loading it at start. */
+/** node:http as the proxy uses it (the health checker's `http.request`), without loading it at start. */
 const LAZY_HTTP = `import { createRequire } from 'node:module';
-const load = () => createRequire(import.meta.url)('node:http');
-export function request(...args) { return load().request(...args); }
-export default new Proxy({}, { get: (_, name) => load()[name] });`;
+export default new Proxy({}, { get: (_, name) => createRequire(import.meta.url)('node:http')[name] });`;
 
 /** Libraries built into files of their own (dist/lib-NAME.cjs), required from the bundle when first used. */
 const SIDE_LIBRARIES = ['yaml', 'prom-client', 're2js'];
@@ -62,7 +60,8 @@ const SCHEMAS_LINGER_MS = 3000;
  * two globals zod keeps (its config, which holds a function of the file's scope, and its registry), and each load
  * requires through a fresh `require` so that no parent module lists it as a child: nothing then holds zod. Two full
  * garbage collections then give the memory back at once: an idle process may otherwise wait long for one, and the
- * first still finds zod's objects through the maps V8 keeps for a collection more (about 10 ms, once per drop). Loading costs about 70 ms of CPU and the first validation 10 ms more, on this machine.
+ * first still finds zod's objects through the maps V8 keeps for a collection more (about 10 ms, once per drop).
+ * Loading costs about 70 ms of CPU and the first validation 10 ms more, on this machine.
  */
 function lazySchemas() {
   const text = fs.readFileSync(SCHEMAS, 'utf8');

@@ -28,7 +28,7 @@ import {
 } from '../http1/serializer.ts';
 import { LiteSignal } from '../signal.ts';
 import { type BodySink, type BodySource, PushBody, writeBodyPiece } from './body.ts';
-import { pauseReads, readsPaused, releaseReads, resumeReads, takeReads } from './socket-reads.ts';
+import { type HandleReads, takeReads } from './socket-reads.ts';
 
 export interface ServerLimits extends ParserLimits {
   headersTimeoutMs: number;
@@ -284,8 +284,8 @@ export class ServerConnection {
   private trailers: Fields | undefined;
   /** The client half-closed: it sends nothing more, and the connection ends after the answer in progress. */
   private readEnded = false;
-  /** Reads taken from the socket's handle (socket-reads.ts) rather than through its 'data' events. */
-  readonly raw: boolean;
+  /** Reads taken from the socket's handle (socket-reads.ts); undefined: through its 'data' events. */
+  private readonly reads: HandleReads | undefined;
 
   constructor(
     readonly server: Http1Server,
@@ -294,8 +294,8 @@ export class ServerConnection {
     this.since = server.options.now();
     this.parser = new RequestParser(server.options.limits, this);
     socket.setNoDelay(true);
-    this.raw = takeReads(socket, this.onData);
-    if (!this.raw) socket.on('data', this.onData);
+    this.reads = takeReads(socket, this.onData);
+    if (this.reads === undefined) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onClose);
@@ -405,18 +405,23 @@ export class ServerConnection {
     if (this.paused()) this.resumeSocket();
   }
 
+  /** Whether the connection reads from its socket's handle rather than through 'data' events. */
+  get raw(): boolean {
+    return this.reads !== undefined;
+  }
+
   pauseSocket(): void {
-    if (this.raw) pauseReads(this.socket);
+    if (this.reads) this.reads.pause();
     else this.socket.pause();
   }
 
   resumeSocket(): void {
-    if (this.raw) resumeReads(this.socket);
+    if (this.reads) this.reads.resume();
     else this.socket.resume();
   }
 
   paused(): boolean {
-    return this.raw ? readsPaused(this.socket) : this.socket.isPaused();
+    return this.reads ? this.reads.paused : this.socket.isPaused();
   }
 
   abort(): void {
@@ -483,7 +488,7 @@ export class ServerConnection {
     this.state = State.Gone;
     this.exchange = undefined;
     exchange.finish(true);
-    if (this.raw) releaseReads(socket);
+    if (this.reads) this.reads.release();
     else socket.off('data', this.onData);
     socket.off('end', this.onEnd);
     socket.off('drain', this.onDrain);

@@ -22,8 +22,6 @@ interface StreamHandle {
   readStop(): number;
 }
 
-const ORIGINAL = Symbol('originalOnread');
-
 type Reader = (chunk: Buffer) => void;
 
 /** Plain TCP sockets only (a TLSSocket's handle is the TLS wrap). */
@@ -35,12 +33,49 @@ function handleOf(socket: Socket): StreamHandle | undefined {
   return handle;
 }
 
-/** Takes the socket's reads: each chunk goes to `reader`. False when the socket is not a plain TCP one. */
-export function takeReads(socket: Socket, reader: Reader): boolean {
+/**
+ * A socket whose reads go to a reader of its own: paused and resumed on its handle, given back for a tunnel. Once
+ * the socket is closed (its handle gone) there is nothing left to pause or resume.
+ */
+export class HandleReads {
+  constructor(
+    private readonly socket: Socket,
+    private readonly handle: StreamHandle,
+    private readonly original: StreamHandle['onread'],
+  ) {}
+
+  get paused(): boolean {
+    return !this.handle.reading;
+  }
+
+  pause(): void {
+    if (!this.handle.reading || !this.open) return;
+    this.handle.reading = false;
+    this.handle.readStop();
+  }
+
+  resume(): void {
+    if (this.handle.reading || !this.open) return;
+    this.handle.reading = true;
+    this.handle.readStart();
+  }
+
+  /** Gives the socket's reads back to net.Socket (a tunnel pipes it as a stream), reading. */
+  release(): void {
+    this.handle.onread = this.original;
+    this.resume();
+  }
+
+  private get open(): boolean {
+    return (this.socket as unknown as { _handle: StreamHandle | null })._handle === this.handle;
+  }
+}
+
+/** Takes the socket's reads: each chunk goes to `reader`. Undefined when the socket is not a plain TCP one. */
+export function takeReads(socket: Socket, reader: Reader): HandleReads | undefined {
   const handle = handleOf(socket);
-  if (handle === undefined) return false;
+  if (handle === undefined) return undefined;
   const original = handle.onread;
-  (handle as unknown as Record<symbol, unknown>)[ORIGINAL] = original;
   handle.onread = function onread(this: StreamHandle, arrayBuffer: ArrayBuffer | undefined) {
     if (arrayBuffer !== undefined) {
       reader(Buffer.from(arrayBuffer));
@@ -55,38 +90,5 @@ export function takeReads(socket: Socket, reader: Reader): boolean {
       for (let b = socket.read() as Buffer | null; b !== null; b = socket.read() as Buffer | null) reader(b);
     });
   }
-  return true;
-}
-
-/** Gives the socket's reads back to net.Socket (a tunnel pipes it as a stream). */
-export function releaseReads(socket: Socket): void {
-  const handle = handleOf(socket);
-  if (handle === undefined) return;
-  const original = (handle as unknown as Record<symbol, unknown>)[ORIGINAL] as
-    | StreamHandle['onread']
-    | undefined;
-  if (original !== undefined) handle.onread = original;
-  if (!handle.reading) {
-    handle.reading = true;
-    handle.readStart();
-  }
-}
-
-export function pauseReads(socket: Socket): void {
-  const handle = handleOf(socket);
-  if (handle === undefined || !handle.reading) return;
-  handle.reading = false;
-  handle.readStop();
-}
-
-export function resumeReads(socket: Socket): void {
-  const handle = handleOf(socket);
-  if (handle === undefined || handle.reading) return;
-  handle.reading = true;
-  handle.readStart();
-}
-
-export function readsPaused(socket: Socket): boolean {
-  const handle = handleOf(socket);
-  return handle !== undefined && !handle.reading;
+  return new HandleReads(socket, handle, original);
 }
