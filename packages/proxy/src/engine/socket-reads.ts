@@ -1,36 +1,76 @@
 /**
  * Reading accepted plaintext sockets without node:stream. Each chunk net.Socket reads goes through Readable's
  * push, addChunk and an 'data' event, with their bookkeeping and a tick's promise work; measured side by side, that
- * was a tenth of a proxy hop's user CPU. Here the TCP handle's `onread` (the function libuv's read callback calls:
- * net.Socket sets it to stream_base_commons' onStreamRead) is replaced by one that hands each chunk to the
- * connection. Node 20 passes a read as an ArrayBuffer of exactly the bytes read (stream_base.cc reallocates it to
- * nread), so the Buffer over it is the chunk. End of stream and read errors come without an ArrayBuffer and go to the
- * original function, so 'end', 'error' and 'close' are emitted as before. Pausing is readStop/readStart on the
- * handle, as net.Socket does for a socket opened with `onread`.
+ * was a tenth of a proxy hop's user CPU. And each read gets a memory block of its own: libuv reads into 64 KiB that
+ * Node mallocs, shrinks to the bytes read and wraps as an ArrayBuffer, which V8 frees only when it sweeps.
  *
- * The handle's `onread` is not a public API: where it is not what this expects (a TLS socket, whose handle is the
- * TLS wrap, or a Node that works otherwise), the connection reads through 'data' events as before, and
- * test/engine-reads.test.ts says which one a plaintext connection uses. Upstream sockets use net's public `onread`
- * option (engine/upstream.ts).
+ * Here an accepted socket is put in the mode net.Socket's public `onread` option gives a socket it connects itself
+ * (upstream.ts uses that option): libuv reads into one buffer shared by every such socket, and a callback gets the
+ * byte count. The reader gets a copy (small ones come from Buffer's pool), as the parser keeps what it is given.
+ * Node's own read function (onStreamRead) still runs, so end of stream, errors and the socket's timer are as
+ * before. Pausing is readStop/readStart on the handle, as net.Socket does for a socket opened with `onread`.
+ *
+ * An accepted socket cannot be given that option, so this sets what it would have set: the handle's user buffer
+ * and the socket's two symbol-keyed fields, whose symbols are found on a socket made with the option. None of this
+ * is a public API: where it is not what this expects (a TLS socket, whose handle is the TLS wrap, or a Node that
+ * works otherwise), the connection reads through 'data' events as before, and test/engine-reads.test.ts says which
+ * one a plaintext connection uses.
  */
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 
 interface StreamHandle {
-  onread: (arrayBuffer: ArrayBuffer | undefined) => unknown;
   reading: boolean;
   readStart(): number;
   readStop(): number;
+  useUserBuffer(buffer: Uint8Array): void;
 }
 
 type Reader = (chunk: Buffer) => void;
+/** What net calls for each read into the user buffer; false stops reading. */
+type ReadCallback = (nread: number, buffer: Buffer) => boolean;
+
+const SHARED_BYTES = 64 * 1024;
+let shared: Buffer | undefined;
+
+interface OnreadSymbols {
+  buffer: symbol;
+  callback: symbol;
+}
+
+/** net's keys for an `onread` socket's buffer and callback, read off a socket made with that option. */
+const symbols: OnreadSymbols | undefined = (() => {
+  const buffer = Buffer.alloc(1);
+  const callback = () => true;
+  const probe = new net.Socket({ onread: { buffer, callback } } as net.SocketConstructorOpts);
+  let b: symbol | undefined;
+  let c: symbol | undefined;
+  for (const key of Object.getOwnPropertySymbols(probe)) {
+    const value = (probe as unknown as Record<symbol, unknown>)[key];
+    if (value === buffer) b = key;
+    else if (value === callback) c = key;
+  }
+  probe.destroy();
+  return b !== undefined && c !== undefined ? { buffer: b, callback: c } : undefined;
+})();
 
 /** Plain TCP sockets only (a TLSSocket's handle is the TLS wrap). */
 function handleOf(socket: Socket): StreamHandle | undefined {
   const s = socket as unknown as { _handle: StreamHandle | null; encrypted?: boolean };
   const handle = s._handle;
-  if (s.encrypted || !handle || typeof handle.readStop !== 'function' || typeof handle.onread !== 'function')
+  if (
+    s.encrypted ||
+    !handle ||
+    typeof handle.readStop !== 'function' ||
+    typeof handle.useUserBuffer !== 'function'
+  )
     return undefined;
   return handle;
+}
+
+function copyOut(nread: number, buffer: Buffer): Buffer {
+  const chunk = Buffer.allocUnsafe(nread);
+  buffer.copy(chunk, 0, 0, nread);
+  return chunk;
 }
 
 /**
@@ -41,7 +81,7 @@ export class HandleReads {
   constructor(
     private readonly socket: Socket,
     private readonly handle: StreamHandle,
-    private readonly original: StreamHandle['onread'],
+    private readonly keys: OnreadSymbols,
   ) {}
 
   get paused(): boolean {
@@ -60,9 +100,15 @@ export class HandleReads {
     this.handle.readStart();
   }
 
-  /** Gives the socket's reads back to net.Socket (a tunnel pipes it as a stream), reading. */
+  /**
+   * Gives the socket's reads back to net.Socket (a tunnel pipes it as a stream), reading. The handle keeps the
+   * shared buffer (a handle cannot leave that mode), so each read is pushed into the Readable as 'data' would
+   * have been; when the Readable is full, reading stops until it is read from (net's _read starts it again).
+   */
   release(): void {
-    this.handle.onread = this.original;
+    const socket = this.socket;
+    const push: ReadCallback = (nread, buffer) => socket.push(copyOut(nread, buffer));
+    (socket as unknown as Record<symbol, unknown>)[this.keys.callback] = push;
     this.resume();
   }
 
@@ -74,21 +120,21 @@ export class HandleReads {
 /** Takes the socket's reads: each chunk goes to `reader`. Undefined when the socket is not a plain TCP one. */
 export function takeReads(socket: Socket, reader: Reader): HandleReads | undefined {
   const handle = handleOf(socket);
-  if (handle === undefined) return undefined;
-  const original = handle.onread;
-  handle.onread = function onread(this: StreamHandle, arrayBuffer: ArrayBuffer | undefined) {
-    if (arrayBuffer !== undefined) {
-      reader(Buffer.from(arrayBuffer));
-      return undefined;
-    }
-    // EOF or an error (nread <= 0 in streamBaseState): net's own handling.
-    return original.call(this, arrayBuffer);
+  if (handle === undefined || symbols === undefined) return undefined;
+  if (shared === undefined) shared = Buffer.allocUnsafe(SHARED_BYTES);
+  const callback: ReadCallback = (nread, buffer) => {
+    reader(copyOut(nread, buffer));
+    return true;
   };
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[symbols.buffer] = shared;
+  fields[symbols.callback] = callback;
+  handle.useUserBuffer(shared);
   if (socket.readableLength > 0) {
     // Bytes already read into the Readable (mtls.ts peeks at the first byte and unshifts it): they come first.
     process.nextTick(() => {
       for (let b = socket.read() as Buffer | null; b !== null; b = socket.read() as Buffer | null) reader(b);
     });
   }
-  return new HandleReads(socket, handle, original);
+  return new HandleReads(socket, handle, symbols);
 }
