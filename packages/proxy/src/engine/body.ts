@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import type { Fields } from '../http1/fields.ts';
 import { CHUNK_END, chunkHeader } from '../http1/serializer.ts';
+import { writeOut } from './socket-writes.ts';
 
 export interface BodySink {
   /** A chunk of the body; false: stop until the sink calls the source's `resume`. */
@@ -190,7 +191,7 @@ export function collect(source: BodySource, limit: number): Promise<Buffer> {
 
 /** Writes one piece of a body to `socket`, as a chunk when `chunked` (one write either way); false: backpressure. */
 export function writeBodyPiece(socket: Socket, chunk: Buffer, chunked: boolean): boolean {
-  if (!chunked) return socket.write(chunk);
+  if (!chunked) return writeOut(socket, chunk);
   if (chunk.length === 0) return true;
   socket.cork();
   socket.write(chunkHeader(chunk.length));

@@ -29,6 +29,7 @@ import {
 import { LiteSignal } from '../signal.ts';
 import { type BodySink, type BodySource, PushBody, writeBodyPiece } from './body.ts';
 import { type HandleReads, takeReads } from './socket-reads.ts';
+import { writeOut } from './socket-writes.ts';
 
 export interface ServerLimits extends ParserLimits {
   headersTimeoutMs: number;
@@ -172,16 +173,16 @@ export class ServerExchange implements BodySink {
     if (bodiless) {
       if (declaredLength >= 0 && status !== 204) fields.set('content-length', String(declaredLength));
       if (body !== null && !Buffer.isBuffer(body)) body.dump();
-      socket.write(responseHead(status, reason, fields, NO_FRAMING, keepAlive));
+      writeOut(socket, responseHead(status, reason, fields, NO_FRAMING, keepAlive));
       this.complete(keepAlive);
       return;
     }
     if (body === null || Buffer.isBuffer(body)) {
       const length = body === null ? 0 : body.length;
       const framing = { kind: 'length', length } as const;
-      if (length === 0) socket.write(responseHead(status, reason, fields, framing, keepAlive));
+      if (length === 0) writeOut(socket, responseHead(status, reason, fields, framing, keepAlive));
       else if (length <= INLINE_BODY_BYTES) {
-        socket.write(responseHead(status, reason, fields, framing, keepAlive, body as Buffer));
+        writeOut(socket, responseHead(status, reason, fields, framing, keepAlive, body as Buffer));
       } else {
         socket.cork();
         socket.write(responseHead(status, reason, fields, framing, keepAlive));

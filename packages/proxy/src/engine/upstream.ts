@@ -24,6 +24,7 @@ import {
   requestHead,
 } from '../http1/serializer.ts';
 import { type BodySource, PushBody, writeBodyPiece } from './body.ts';
+import { writeOut } from './socket-writes.ts';
 
 /** A request as the pool sends it. Hop-by-hop fields are dropped by the serializer, which writes its own framing. */
 export interface OutboundRequest {
@@ -246,10 +247,10 @@ class UpstreamConnection {
     this.parser.expect(request.method);
     const socket = this.socket;
     if (body === null) {
-      socket.write(head);
+      writeOut(socket, head);
       this.requestWritten = true;
     } else if (Buffer.isBuffer(body)) {
-      if (inline || body.length === 0) socket.write(head);
+      if (inline || body.length === 0) writeOut(socket, head);
       else {
         socket.cork();
         socket.write(head);
