@@ -2,6 +2,12 @@
  * The contracts the proxy's parts share. The request path is a chain of small stages
  * (`Layer = (next: Dispatch) => Dispatch`, as in linkerd2-proxy and undici's interceptors); balancers are pure
  * `pick()` strategies; outlier detection only hears outcomes reported by the request path.
+ *
+ * A Dispatch reports its outcome to a Reply, as undici's dispatch reports to its handler, rather than returning a
+ * promise: a stage that only needs to see the outcome passes on a small Reply of its own, and a request crosses the
+ * whole chain with no promise, async frame or microtask per stage. Measured side by side, the promise chain (five
+ * async stages) was a fifth of a hop's user CPU. `call` and `fromAsync` adapt to promises where that cost does not
+ * matter (mirrors, tests).
  */
 import type { EndpointHealth, Labels } from '@trellis/schema';
 import type { BodySource } from './engine/body.ts';
@@ -124,8 +130,43 @@ export interface ProxyResponse {
   endpoint?: EndpointState;
 }
 
-export type Dispatch = (request: ProxyRequest) => Promise<ProxyResponse>;
+/** Where a Dispatch reports: exactly one of the two, once. */
+export interface Reply {
+  respond(response: ProxyResponse): void;
+  fail(error: unknown): void;
+}
+
+/** Sends the request on and reports to `reply`; never throws (a failure is `reply.fail`). */
+export type Dispatch = (request: ProxyRequest, reply: Reply) => void;
 export type Layer = (next: Dispatch) => Dispatch;
+
+/** Runs `dispatch` for a promise of its outcome. */
+export function call(dispatch: Dispatch, request: ProxyRequest): Promise<ProxyResponse> {
+  return new Promise((resolve, reject) => {
+    try {
+      dispatch(request, { respond: resolve, fail: reject });
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+/** A Dispatch made of an async function: for ends of the chain written with promises (tests, rare paths). */
+export function fromAsync(fn: (request: ProxyRequest) => Promise<ProxyResponse>): Dispatch {
+  return (request, reply) => {
+    let pending: Promise<ProxyResponse>;
+    try {
+      pending = fn(request);
+    } catch (error) {
+      reply.fail(error);
+      return;
+    }
+    pending.then(
+      (response) => reply.respond(response),
+      (error) => reply.fail(error),
+    );
+  };
+}
 
 /** Composes layers so that the first listed is the outermost: compose(a, b)(connect) = a(b(connect)). */
 export function compose(...layers: Layer[]): Layer {

@@ -3,12 +3,13 @@ import { LoadBalancer } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { HostSet } from '../src/balance/host-set.ts';
 import { mulberry32 } from '../src/rng.ts';
-import { balance } from '../src/stages/balance.ts';
+import { balance as balanceStage } from '../src/stages/balance.ts';
 import type { EndpointState } from '../src/types.ts';
-import { request, response } from './support/dispatch.ts';
+import { layered, request, response } from './support/dispatch.ts';
 import { hosts } from './support/endpoints.ts';
 
 const rr = LoadBalancer.parse({ type: 'round_robin' });
+const balance = layered(balanceStage);
 
 describe('balance stage', () => {
   it('sets context.endpoint and records it as tried', async () => {

@@ -2,15 +2,17 @@
 import { ConnectionPool } from '@trellis/schema';
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../src/errors.ts';
-import { BreakerState, breaker } from '../src/stages/breaker.ts';
-import type { Dispatch, ProxyResponse } from '../src/types.ts';
-import { drain, request, response } from './support/dispatch.ts';
+import { BreakerState, breaker as breakerStage } from '../src/stages/breaker.ts';
+import type { ProxyResponse } from '../src/types.ts';
+import { type AsyncDispatch, drain, layered, request, response } from './support/dispatch.ts';
+
+const breaker = layered(breakerStage);
 
 describe('breaker stage', () => {
   it('refuses the request beyond maxRequests with 503 overflow, and frees the slot when the body ends', async () => {
     const state = new BreakerState(ConnectionPool.parse({ maxRequests: 2 }));
     let overflows = 0;
-    const inner: Dispatch = async () => response(200, 'body');
+    const inner: AsyncDispatch = async () => response(200, 'body');
     const stage = breaker(state, () => {
       overflows += 1;
     })(inner);

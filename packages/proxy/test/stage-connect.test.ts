@@ -6,7 +6,7 @@ import { UpstreamPool } from '../src/engine/upstream.ts';
 import { ProxyError } from '../src/errors.ts';
 import { classifyError, connect } from '../src/stages/connect.ts';
 import { type EndpointState, newEndpointState, type Outcome } from '../src/types.ts';
-import { drain, request } from './support/dispatch.ts';
+import { drain, promised, request } from './support/dispatch.ts';
 
 let server: http.Server;
 let port: number;
@@ -48,7 +48,9 @@ function target(endpointPort: number, connections?: number) {
     endpoint,
     reports,
     pool,
-    dispatch: connect({ dispatcher: () => pool, report: (_e: EndpointState, o: Outcome) => reports.push(o) }),
+    dispatch: promised(
+      connect({ dispatcher: () => pool, report: (_e: EndpointState, o: Outcome) => reports.push(o) }),
+    ),
   };
 }
 

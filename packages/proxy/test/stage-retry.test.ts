@@ -5,8 +5,10 @@ import { ProxyError } from '../src/errors.ts';
 import { RetryBudget } from '../src/resilience/retry-budget.ts';
 import { mulberry32 } from '../src/rng.ts';
 import { BreakerState } from '../src/stages/breaker.ts';
-import { retry, retryableError, retryableStatus } from '../src/stages/retry.ts';
-import { request, scripted, streamOf } from './support/dispatch.ts';
+import { retryableError, retryableStatus, retry as retryStage } from '../src/stages/retry.ts';
+import { layered, request, scripted, streamOf } from './support/dispatch.ts';
+
+const retry = layered(retryStage);
 
 function deps(budget = RetryBudgetConfig.parse({ enabled: false }), pool = ConnectionPool.parse({})) {
   let retries = 0;

@@ -1,11 +1,13 @@
 /** The timeout stage: 504 upstream_timeout when no response in time; no effect on a prompt answer. */
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../src/errors.ts';
-import { timeout } from '../src/stages/timeout.ts';
+import { timeout as timeoutStage } from '../src/stages/timeout.ts';
 import type { Dispatch } from '../src/types.ts';
-import { request, response } from './support/dispatch.ts';
+import { type AsyncDispatch, layered, request, response } from './support/dispatch.ts';
 
-const hangs: Dispatch = (req) =>
+const timeout = layered(timeoutStage);
+
+const hangs: AsyncDispatch = (req) =>
   new Promise((_resolve, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason)));
 
 describe('timeout stage', () => {
@@ -28,8 +30,8 @@ describe('timeout stage', () => {
     await expect(pending).rejects.toThrow('client left');
   });
 
-  it('is a no-op without a duration', async () => {
-    const inner: Dispatch = async () => response(200);
-    expect(timeout(undefined)(inner)).toBe(inner);
+  it('is a no-op without a duration', () => {
+    const inner: Dispatch = (_request, reply) => reply.respond(response(200));
+    expect(timeoutStage(undefined)(inner)).toBe(inner);
   });
 });

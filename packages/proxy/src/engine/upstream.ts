@@ -129,13 +129,18 @@ function onUpstreamRead(this: RawSocket, nread: number, buf: Buffer): boolean {
 }
 const ONREAD = { buffer: READ_BUFFER, callback: onUpstreamRead as (n: number, b: Uint8Array) => boolean };
 
+/** Where the pool reports a request's response head, or its failure: one of the two, once. */
+export interface PoolReply {
+  resolve(response: UpstreamResponse): void;
+  reject(error: unknown): void;
+}
+
 interface Waiting {
   request: OutboundRequest;
   /** A connection is being opened for this request: its failure is this request's. */
   owner: boolean;
   signal: Abortable | undefined;
-  resolve: (response: UpstreamResponse) => void;
-  reject: (error: unknown) => void;
+  to: PoolReply;
   onAbort: (() => void) | undefined;
 }
 
@@ -234,7 +239,7 @@ class UpstreamConnection {
         inline ? (body as Buffer) : undefined,
       );
     } catch (error) {
-      waiting.reject(error);
+      waiting.to.reject(error);
       return false;
     }
     this.waiting = waiting;
@@ -314,7 +319,7 @@ class UpstreamConnection {
     }
     this.unwatch(waiting);
     this.waiting = undefined;
-    waiting.resolve({
+    waiting.to.resolve({
       status: head.status,
       reason: head.reason,
       fields,
@@ -346,7 +351,7 @@ class UpstreamConnection {
       const waiting = this.waiting as Waiting;
       this.waiting = undefined;
       this.unwatch(waiting);
-      waiting.resolve({
+      waiting.to.resolve({
         status: early.status,
         reason: early.reason,
         fields: early.fields,
@@ -390,7 +395,7 @@ class UpstreamConnection {
     const waiting = this.waiting as Waiting;
     this.waiting = undefined;
     this.unwatch(waiting);
-    waiting.resolve({ ...early, body });
+    waiting.to.resolve({ ...early, body });
   }
 
   // PushBody's control
@@ -432,7 +437,7 @@ class UpstreamConnection {
     this.early = undefined;
     this.earlyChunks.length = 0;
     this.unwatch(waiting);
-    waiting.reject(waiting.signal?.reason);
+    waiting.to.reject(waiting.signal?.reason);
     this.lost(new UpstreamError('ABORTED', 'request aborted'));
     this.socket.destroy();
   }
@@ -452,7 +457,7 @@ class UpstreamConnection {
     if (waiting !== undefined) {
       this.waiting = undefined;
       this.unwatch(waiting);
-      waiting.reject(error);
+      waiting.to.reject(error);
     }
     const body = this.body;
     this.body = undefined;
@@ -496,24 +501,30 @@ export class UpstreamPool {
   }
 
   request(request: OutboundRequest, signal?: Abortable): Promise<UpstreamResponse> {
-    return new Promise((resolve, reject) => {
-      if (this.closing || this.destroyed) {
-        reject(new UpstreamError('POOL_CLOSED', 'the connection pool is closed'));
-        return;
-      }
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const waiting: Waiting = { request, signal, resolve, reject, onAbort: undefined, owner: false };
-      const free = this.free.pop();
-      if (free !== undefined) {
-        if (!free.send(waiting)) this.free.push(free);
-        return;
-      }
-      this.wait(waiting);
-      if (this.canOpen()) this.open(waiting);
-    });
+    return new Promise((resolve, reject) => this.send(request, signal, { resolve, reject }));
+  }
+
+  /**
+   * `request` without a promise: the response head (or the failure) goes to `to`, called from the connection's
+   * own read when the head arrives. This is the request path's way in (stages/connect.ts).
+   */
+  send(request: OutboundRequest, signal: Abortable | undefined, to: PoolReply): void {
+    if (this.closing || this.destroyed) {
+      to.reject(new UpstreamError('POOL_CLOSED', 'the connection pool is closed'));
+      return;
+    }
+    if (signal?.aborted) {
+      to.reject(signal.reason);
+      return;
+    }
+    const waiting: Waiting = { request, signal, to, onAbort: undefined, owner: false };
+    const free = this.free.pop();
+    if (free !== undefined) {
+      if (!free.send(waiting)) this.free.push(free);
+      return;
+    }
+    this.wait(waiting);
+    if (this.canOpen()) this.open(waiting);
   }
 
   /**
@@ -554,7 +565,7 @@ export class UpstreamPool {
     const error = new UpstreamError('POOL_CLOSED', 'the connection pool was destroyed');
     for (const waiting of this.queue.splice(0)) {
       this.unwatch(waiting);
-      waiting.reject(error);
+      waiting.to.reject(error);
     }
     for (const c of [...this.all]) c.destroy(error);
     this.settle();
@@ -629,7 +640,7 @@ export class UpstreamPool {
         if (at !== -1) {
           this.queue.splice(at, 1);
           this.unwatch(owner);
-          owner.reject(error ?? new UpstreamError('POOL_CLOSED', 'the connection pool was destroyed'));
+          owner.to.reject(error ?? new UpstreamError('POOL_CLOSED', 'the connection pool was destroyed'));
         }
         this.serveQueue();
         this.settle();
@@ -671,7 +682,7 @@ export class UpstreamPool {
         const at = this.queue.indexOf(waiting);
         if (at === -1) return;
         this.queue.splice(at, 1);
-        waiting.reject(signal.reason);
+        waiting.to.reject(signal.reason);
         this.settle();
       };
       signal.addEventListener('abort', waiting.onAbort);

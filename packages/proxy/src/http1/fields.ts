@@ -13,6 +13,7 @@ import { FIELD_VALUE, TOKEN } from './chars.ts';
 import { REQUEST_ERRORS } from './errors.ts';
 import {
   bit,
+  classifyName,
   F_CONNECTION,
   F_OTHER,
   F_X_TRELLIS,
@@ -389,14 +390,26 @@ export class Fields {
   private connectionListed(): string[] | null {
     let listed: string[] | null = null;
     const f = this.raw;
+    const buf = this.buf;
     for (let i = 0; i < this.rawCount; i++) {
-      if (f[i * FIELD_STRIDE + 4] !== F_CONNECTION) continue;
-      for (const token of this.rawValue(i).split(',')) {
-        const name = token.trim().toLowerCase();
-        const id = name === '' ? -1 : knownId(name);
+      const at = i * FIELD_STRIDE;
+      if (f[at + 4] !== F_CONNECTION) continue;
+      // Tokens are read off the bytes: only a name the proxy does not know already (rare) becomes a string.
+      const end = f[at + 3] as number;
+      let p = f[at + 2] as number;
+      while (p < end) {
+        let e = p;
+        while (e < end && buf[e] !== 0x2c) e++;
+        let s = p;
+        let t = e;
+        while (s < t && (buf[s] === 0x20 || buf[s] === 0x09)) s++;
+        while (t > s && (buf[t - 1] === 0x20 || buf[t - 1] === 0x09)) t--;
+        p = e + 1;
+        if (s === t) continue;
+        const id = classifyName(buf, s, t);
         if (id !== F_OTHER && id !== F_X_TRELLIS) continue;
         if (listed === null) listed = [];
-        listed.push(name);
+        listed.push(latin1(buf, s, t).toLowerCase());
       }
     }
     this.listed = listed;

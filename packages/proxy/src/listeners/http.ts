@@ -41,11 +41,12 @@ import {
 } from '../telemetry/recorder.ts';
 import {
   type Clock,
+  call,
   type Dispatch,
   type EndpointState,
   newEndpointState,
-  type ProxyRequest,
   type ProxyResponse,
+  type Reply,
   type Rng,
 } from '../types.ts';
 import { handleUpgrade } from './upgrade.ts';
@@ -205,7 +206,7 @@ export class HttpListener {
       now: () => deps.clock.now(),
       onRequest: (exchange) => {
         if (exchange.upgrade) handleUpgrade(this, exchange);
-        else this.handle(exchange).catch((error) => this.fail(exchange, error));
+        else this.handle(exchange);
       },
       refusal: (error: Http1Error) => `${ERROR_HEADER}: ${refusalTag(error.status)}\r\n`,
     });
@@ -340,9 +341,9 @@ export class HttpListener {
       origin = {
         endpoint,
         pool,
-        dispatch: (request) => {
+        dispatch: (request, reply) => {
           request.context.endpoint = endpoint;
-          return send(request);
+          send(request, reply);
         },
       };
       if (this.origins.size < 4096) this.origins.set(key, origin);
@@ -350,9 +351,8 @@ export class HttpListener {
     return origin;
   }
 
-  private async handle(exchange: ServerExchange): Promise<void> {
-    const { clock, rng, recorder, node } = this.deps;
-    const started = exchange.startedAt;
+  private handle(exchange: ServerExchange): void {
+    const { recorder, node } = this.deps;
     recorder.activeChange(1);
     const snapshot = this.deps.current();
     const listener = snapshot.listeners.get(this.name);
@@ -371,14 +371,12 @@ export class HttpListener {
       host: originalHost,
     });
 
-    const signal = exchange.signal;
     if (exchange.body !== null) {
       const { requestBodyIdleTimeoutMs, requestTimeoutMs } = snapshot.config.limits;
       exchange.watchBody({ idleMs: requestBodyIdleTimeoutMs, totalMs: requestTimeoutMs });
     }
 
-    let source = node.service;
-    let flags = 0;
+    const call = new Call(this, exchange, listener, method, url, path);
     let identity: string | undefined;
     headers.delete(PEER_IDENTITY_HEADER);
     if (listener?.mode === 'inbound') {
@@ -386,20 +384,16 @@ export class HttpListener {
       const peer = this.deps.peer?.(exchange.socket);
       if (peer) {
         identity = peer.identity;
-        flags |= RECORD_MTLS;
+        call.flags |= RECORD_MTLS;
         headers.set(PEER_IDENTITY_HEADER, peer.identity);
-        source = peer.service ?? UNKNOWN_SOURCE;
-        headers.set(SOURCE_HEADER, source);
+        call.source = peer.service ?? UNKNOWN_SOURCE;
+        headers.set(SOURCE_HEADER, call.source);
       } else {
-        source = UNKNOWN_SOURCE;
+        call.source = UNKNOWN_SOURCE;
         headers.delete(SOURCE_HEADER);
       }
     } else if (listener) headers.setOwn(SOURCE_HEADER, node.service); // a service name: a DNS label
 
-    let destination = '';
-    let response: ProxyResponse;
-    let received: Buffer | BodySource | null = null;
-    let target: RouteTarget | undefined;
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
       if (typeof requested !== 'string') throw requested;
@@ -410,116 +404,130 @@ export class HttpListener {
         );
       }
       if (listener.mode === 'inbound' && snapshot.authz) {
-        destination = node.service;
-        const verdict = this.authorize(snapshot, identity, source, method, path);
+        call.destination = node.service;
+        const verdict = this.authorize(snapshot, identity, call.source, method, path);
         if (verdict.denied !== undefined) {
-          flags |= RECORD_DENIED;
+          call.flags |= RECORD_DENIED;
           throw new ProxyError(
             'TRELLIS_ERR_RBAC_DENIED',
             `authorization policy "${verdict.denied}" denies ${method} ${path} from ${identity ?? 'a caller without a verified identity'}`,
           );
         }
-        if (verdict.dryRunDenied !== undefined) flags |= RECORD_DRY_RUN_DENIED;
+        if (verdict.dryRunDenied !== undefined) call.flags |= RECORD_DRY_RUN_DENIED;
       }
       const resolved = this.resolve(snapshot, listener, method, path, headers);
-      destination = resolved.destination;
-      target = resolved.target;
-      const rule = target?.rule;
-      if (rule?.fault?.delay && rng() * 100 < rule.fault.delay.percent) {
-        await sleep(rule.fault.delay.fixedDelayMs, signal.asSignal);
+      call.destination = resolved.destination;
+      call.target = resolved.target;
+      const delay = resolved.target?.rule.fault?.delay;
+      if (delay && this.deps.rng() * 100 < delay.percent) {
+        sleep(delay.fixedDelayMs, exchange.signal.asSignal).then(
+          () => this.proceed(call, snapshot, resolved),
+          (error) => call.fail(error),
+        );
+        return;
       }
-      if (rule?.fault?.abort && rng() * 100 < rule.fault.abort.percent) {
+      this.proceed(call, snapshot, resolved);
+    } catch (error) {
+      call.fail(error);
+    }
+  }
+
+  /** After routing (and a fault's delay): a fault's abort, the rule's header changes, the body, then upstream. */
+  private proceed(call: Call, snapshot: Snapshot, resolved: Resolved): void {
+    try {
+      const exchange = call.exchange;
+      const rule = resolved.target?.rule;
+      if (rule?.fault?.abort && this.deps.rng() * 100 < rule.fault.abort.percent) {
         throw new ProxyError(
           'TRELLIS_ERR_FAULT_ABORT',
           `aborted by fault injection in route ${rule.name}`,
           rule.fault.abort.httpStatus,
         );
       }
-      if (rule) applyHeaderOps(headers, rule.headers.request);
-      const body = await readBody(exchange, snapshot.config.limits.retryBufferBytes, signal);
-      received = body;
-      if (target?.mirror && (body === null || Buffer.isBuffer(body)) && rng() * 100 < target.mirror.percent) {
-        this.mirror(target.mirror.dispatch, method, url, headers, body, resolved.hashKey);
-      }
-      const request: ProxyRequest = {
-        method,
-        path: url,
-        headers,
-        body,
-        signal: signal.asSignal,
-        context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
-      };
-      response = await resolved.dispatch(request);
-    } catch (error) {
-      if (signal.aborted && !(signal.reason instanceof ProxyError)) {
-        recorder.activeChange(-1);
-        recorder.record(source, destination, '', 0, clock.now() - started, bytesOf(received), 0, flags);
+      if (rule) applyHeaderOps(exchange.fields, rule.headers.request);
+      const reading = readBody(exchange, snapshot.config.limits.retryBufferBytes, exchange.signal);
+      if (reading instanceof Promise) {
+        reading.then(
+          (body) => this.forward(call, resolved, body),
+          (error) => call.fail(error),
+        );
         return;
       }
-      // A body that stalled aborts the request with its 408 (the server's sweep), whatever the await it interrupted threw.
-      const failure = signal.reason instanceof ProxyError ? signal.reason : error;
+      this.forward(call, resolved, reading);
+    } catch (error) {
+      call.fail(error);
+    }
+  }
+
+  private forward(call: Call, resolved: Resolved, body: Buffer | BodySource | null): void {
+    const exchange = call.exchange;
+    const headers = exchange.fields;
+    call.received = body;
+    const target = resolved.target;
+    if (
+      target?.mirror &&
+      (body === null || Buffer.isBuffer(body)) &&
+      this.deps.rng() * 100 < target.mirror.percent
+    ) {
+      this.mirror(target.mirror.dispatch, call.method, call.url, headers, body, resolved.hashKey);
+    }
+    resolved.dispatch(
+      {
+        method: call.method,
+        path: call.url,
+        headers,
+        body,
+        signal: exchange.signal.asSignal,
+        context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
+      },
+      call,
+    );
+  }
+
+  /** The answer to `call` (the upstream's, or the proxy's own for `failure`), sent, and recorded once done. */
+  finish(call: Call, answer: ProxyResponse | undefined, failure: unknown): void {
+    const exchange = call.exchange;
+    const signal = exchange.signal;
+    const { clock, recorder } = this.deps;
+    let response: ProxyResponse;
+    if (answer === undefined) {
+      if (signal.aborted && !(signal.reason instanceof ProxyError)) {
+        recorder.activeChange(-1);
+        recorder.record(
+          call.source,
+          call.destination,
+          '',
+          0,
+          clock.now() - exchange.startedAt,
+          bytesOf(call.received),
+          0,
+          call.flags,
+        );
+        return;
+      }
+      // A body that stalled aborts the request with its 408 (the server's sweep), whatever the step it interrupted threw.
+      const cause = signal.reason instanceof ProxyError ? signal.reason : failure;
       response = localReply(
-        failure instanceof ProxyError
-          ? failure
-          : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(failure)),
+        cause instanceof ProxyError ? cause : new ProxyError('TRELLIS_ERR_UPSTREAM_RESET', String(cause)),
       );
       if (
-        failure instanceof ProxyError &&
-        (failure.code === 'TRELLIS_ERR_REQUEST_TIMEOUT' || failure === signal.reason)
+        cause instanceof ProxyError &&
+        (cause.code === 'TRELLIS_ERR_REQUEST_TIMEOUT' || cause === signal.reason)
       ) {
         exchange.connection.closeAfter = true;
       }
-    }
+    } else response = answer;
     if (
       response.headers.get(ERROR_HEADER) === RBAC_DENIED_TAG &&
       response.status === 403 &&
       response.endpoint
     ) {
       // The callee's sidecar denied the call: the caller's reports count it too.
-      flags |= RECORD_DENIED;
+      call.flags |= RECORD_DENIED;
     }
-    exchange.onDone = () => {
-      const duration = clock.now() - started;
-      const endpoint = response.endpoint?.key ?? '';
-      recorder.activeChange(-1);
-      if (
-        listener?.mode !== 'inbound' &&
-        response.endpoint?.mesh === true &&
-        this.deps.strictMtls?.() === true
-      ) {
-        flags |= RECORD_MTLS;
-      }
-      const sent = exchange.sent;
-      recorder.record(
-        source,
-        destination,
-        endpoint,
-        response.status,
-        duration,
-        bytesOf(received),
-        sent,
-        flags,
-      );
-      if (this.deps.accessLog) {
-        this.deps.log.info(
-          {
-            access: true,
-            method,
-            path,
-            status: response.status,
-            durationMs: Math.round(duration * 1000) / 1000,
-            source,
-            destination,
-            endpoint,
-            error: response.headers.get(ERROR_HEADER),
-            requestId: headers.get('x-request-id'),
-            bytesIn: bytesOf(received),
-            bytesOut: sent,
-          },
-          'request',
-        );
-      }
-    };
+    call.response = response;
+    exchange.onDone = call.done;
+    const target = call.target;
     if (target) applyHeaderOps(response.headers, target.rule.headers.response);
     exchange.respond(
       response.status,
@@ -528,6 +536,58 @@ export class HttpListener {
       response.body,
       response.declaredLength ?? -1,
     );
+  }
+
+  /** The exchange is over: its telemetry and access log line. */
+  recordDone(call: Call): void {
+    const { clock, recorder } = this.deps;
+    const exchange = call.exchange;
+    const response = call.response as ProxyResponse;
+    const duration = clock.now() - exchange.startedAt;
+    const endpoint = response.endpoint?.key ?? '';
+    recorder.activeChange(-1);
+    if (
+      call.listener?.mode !== 'inbound' &&
+      response.endpoint?.mesh === true &&
+      this.deps.strictMtls?.() === true
+    ) {
+      call.flags |= RECORD_MTLS;
+    }
+    const sent = exchange.sent;
+    recorder.record(
+      call.source,
+      call.destination,
+      endpoint,
+      response.status,
+      duration,
+      bytesOf(call.received),
+      sent,
+      call.flags,
+    );
+    if (this.deps.accessLog) {
+      this.deps.log.info(
+        {
+          access: true,
+          method: call.method,
+          path: call.path,
+          status: response.status,
+          durationMs: Math.round(duration * 1000) / 1000,
+          source: call.source,
+          destination: call.destination,
+          endpoint,
+          error: response.headers.get(ERROR_HEADER),
+          requestId: exchange.fields.get('x-request-id'),
+          bytesIn: bytesOf(call.received),
+          bytesOut: sent,
+        },
+        'request',
+      );
+    }
+  }
+
+  /** An exception on the way out (a bug): answered as the proxy's own error, and logged. */
+  broken(exchange: ServerExchange, error: unknown): void {
+    this.fail(exchange, error);
   }
 
   private mirror(
@@ -541,7 +601,7 @@ export class HttpListener {
     const copy = headers.clone();
     const host = headers.get('host');
     if (host) copy.set('host', `${hostOnly(host)}-shadow`);
-    dispatch({
+    call(dispatch, {
       method,
       path: url,
       headers: copy,
@@ -594,4 +654,47 @@ function readBody(
       },
     );
   });
+}
+
+/**
+ * One request through a listener: what telemetry and the access log need of it, and the Reply the route's chain
+ * answers to. It is also the exchange's onDone. An exception while answering (a bug) is caught here, so that it
+ * reaches neither the upstream connection's read that delivered the answer nor the client's.
+ */
+class Call implements Reply {
+  source: string;
+  destination = '';
+  flags = 0;
+  received: Buffer | BodySource | null = null;
+  target: RouteTarget | undefined = undefined;
+  response: ProxyResponse | undefined = undefined;
+
+  constructor(
+    private readonly owner: HttpListener,
+    readonly exchange: ServerExchange,
+    readonly listener: Listener | undefined,
+    readonly method: string,
+    readonly url: string,
+    readonly path: string,
+  ) {
+    this.source = owner.deps.node.service;
+  }
+
+  respond(response: ProxyResponse): void {
+    try {
+      this.owner.finish(this, response, undefined);
+    } catch (error) {
+      this.owner.broken(this.exchange, error);
+    }
+  }
+
+  fail(error: unknown): void {
+    try {
+      this.owner.finish(this, undefined, error);
+    } catch (thrown) {
+      this.owner.broken(this.exchange, thrown);
+    }
+  }
+
+  readonly done = (): void => this.owner.recordDone(this);
 }

@@ -10,7 +10,7 @@ import type { Layer } from '../types.ts';
 const REPICKS = 3;
 
 export function balance(hosts: HostSet, service: string): Layer {
-  return (next) => (request) => {
+  return (next) => (request, reply) => {
     const ctx = request.context;
     let endpoint = hosts.pick(ctx);
     if (endpoint && ctx.tried.length > 0) {
@@ -23,12 +23,13 @@ export function balance(hosts: HostSet, service: string): Layer {
       if (ctx.tried.includes(endpoint)) endpoint = hosts.pickOther(ctx.tried) ?? endpoint;
     }
     if (!endpoint) {
-      return Promise.reject(
+      reply.fail(
         new ProxyError('TRELLIS_ERR_NO_HEALTHY_UPSTREAM', `no usable endpoint of service "${service}"`),
       );
+      return;
     }
     ctx.endpoint = endpoint;
     ctx.tried.push(endpoint);
-    return next(request);
+    next(request, reply);
   };
 }

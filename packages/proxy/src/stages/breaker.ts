@@ -5,7 +5,7 @@
  */
 import type { ConnectionPool } from '@trellis/schema';
 import { ProxyError } from '../errors.ts';
-import type { Layer } from '../types.ts';
+import type { Layer, ProxyResponse, Reply } from '../types.ts';
 import { onResponseDone } from './release.ts';
 
 export class BreakerState {
@@ -22,29 +22,45 @@ export class BreakerState {
   }
 }
 
+/** The call's slot in the breaker, given back when it fails or its response body is done. */
+class Slot implements Reply {
+  constructor(
+    private readonly state: BreakerState,
+    private readonly reply: Reply,
+  ) {}
+
+  respond(response: ProxyResponse): void {
+    onResponseDone(response.body, this.state);
+    this.reply.respond(response);
+  }
+
+  fail(error: unknown): void {
+    this.state.active -= 1;
+    this.reply.fail(error);
+  }
+}
+
 export function breaker(state: BreakerState, onOverflow: () => void): Layer {
-  return (next) => async (request) => {
+  return (next) => (request, reply) => {
     const { maxRequests, maxConnections, maxPendingRequests } = state.limits;
     if (state.active >= maxRequests) {
       onOverflow();
-      throw new ProxyError('TRELLIS_ERR_OVERFLOW', `maxRequests (${maxRequests}) requests already in flight`);
+      reply.fail(
+        new ProxyError('TRELLIS_ERR_OVERFLOW', `maxRequests (${maxRequests}) requests already in flight`),
+      );
+      return;
     }
     if (state.active >= maxConnections && state.active - maxConnections >= maxPendingRequests) {
       onOverflow();
-      throw new ProxyError(
-        'TRELLIS_ERR_OVERFLOW',
-        `all ${maxConnections} connections busy and maxPendingRequests (${maxPendingRequests}) waiting`,
+      reply.fail(
+        new ProxyError(
+          'TRELLIS_ERR_OVERFLOW',
+          `all ${maxConnections} connections busy and maxPendingRequests (${maxPendingRequests}) waiting`,
+        ),
       );
+      return;
     }
     state.active += 1;
-    let response: Awaited<ReturnType<typeof next>>;
-    try {
-      response = await next(request);
-    } catch (error) {
-      state.active -= 1;
-      throw error;
-    }
-    onResponseDone(response.body, state);
-    return response;
+    next(request, new Slot(state, reply));
   };
 }

@@ -11,9 +11,9 @@
  * connection, before anything is reported; as Go's HTTP transport and browsers do. Route retry policies are not
  * involved.
  */
-import type { UpstreamPool, UpstreamResponse } from '../engine/upstream.ts';
+import type { PoolReply, UpstreamPool, UpstreamResponse } from '../engine/upstream.ts';
 import { ProxyError } from '../errors.ts';
-import type { Dispatch, EndpointState, Outcome, ProxyRequest } from '../types.ts';
+import type { Dispatch, EndpointState, Outcome, ProxyRequest, Reply } from '../types.ts';
 import { onResponseDone } from './release.ts';
 
 const CONNECT_CODES = new Set([
@@ -79,55 +79,82 @@ export interface ConnectTarget {
   report(endpoint: EndpointState, outcome: Outcome): void;
 }
 
-function send(
-  target: ConnectTarget,
-  endpoint: EndpointState,
-  request: ProxyRequest,
-): Promise<UpstreamResponse> {
-  return target
-    .dispatcher(endpoint)
-    .request(
-      { method: request.method, path: request.path, fields: request.headers, body: request.body },
-      request.signal,
-    );
-}
+/**
+ * One attempt at the chosen endpoint, as the pool's reply: it reports the outcome, keeps the endpoint's request
+ * count, and resends once on the keep-alive race.
+ */
+class Attempt implements PoolReply {
+  private resent = false;
 
-export function connect(target: ConnectTarget): Dispatch {
-  return async (request: ProxyRequest) => {
-    const endpoint = request.context.endpoint;
-    if (!endpoint) throw new Error('connect stage reached without an endpoint');
-    endpoint.active += 1;
-    let response: UpstreamResponse;
+  constructor(
+    private readonly target: ConnectTarget,
+    private readonly endpoint: EndpointState,
+    private readonly request: ProxyRequest,
+    private readonly reply: Reply,
+  ) {}
+
+  send(): void {
+    const request = this.request;
     try {
-      try {
-        response = await send(target, endpoint, request);
-      } catch (error) {
-        const replayable = request.body === null || Buffer.isBuffer(request.body);
-        if (
-          request.signal.aborted ||
-          !replayable ||
-          !IDEMPOTENT.has(request.method) ||
-          !staleConnection(error)
-        )
-          throw error;
-        response = await send(target, endpoint, request);
-      }
+      this.target
+        .dispatcher(this.endpoint)
+        .send(
+          { method: request.method, path: request.path, fields: request.headers, body: request.body },
+          request.signal,
+          this,
+        );
     } catch (error) {
-      endpoint.active -= 1;
-      const { error: mapped, outcome } = classifyError(error, request.signal);
-      if (outcome) target.report(endpoint, outcome);
-      throw mapped;
+      this.fail(error);
     }
-    target.report(endpoint, RESPONSES[response.status] ?? { kind: 'response', status: response.status });
+  }
+
+  resolve(response: UpstreamResponse): void {
+    const endpoint = this.endpoint;
+    this.target.report(endpoint, RESPONSES[response.status] ?? { kind: 'response', status: response.status });
     // In flight until its body is delivered (or abandoned): at once for a body that came whole.
     onResponseDone(response.body, endpoint);
-    return {
+    this.reply.respond({
       status: response.status,
       reason: response.reason,
       headers: response.fields,
       body: response.body,
       declaredLength: response.declaredLength,
       endpoint,
-    };
+    });
+  }
+
+  reject(error: unknown): void {
+    const request = this.request;
+    if (
+      !this.resent &&
+      !request.signal.aborted &&
+      (request.body === null || Buffer.isBuffer(request.body)) &&
+      IDEMPOTENT.has(request.method) &&
+      staleConnection(error)
+    ) {
+      this.resent = true;
+      this.send();
+      return;
+    }
+    this.fail(error);
+  }
+
+  private fail(error: unknown): void {
+    this.endpoint.active -= 1;
+    const { error: mapped, outcome } = classifyError(error, this.request.signal);
+    if (outcome) this.target.report(this.endpoint, outcome);
+    this.reply.fail(mapped);
+  }
+}
+
+export function connect(target: ConnectTarget): Dispatch {
+  return (request, reply) => {
+    const endpoint = request.context.endpoint;
+    if (!endpoint) {
+      reply.fail(new Error('connect stage reached without an endpoint'));
+      return;
+    }
+    endpoint.active += 1;
+    new Attempt(target, endpoint, request, reply).send();
   };
 }

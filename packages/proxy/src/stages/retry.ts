@@ -2,13 +2,13 @@
  * Retry stage: re-sends a failed attempt when the route's retryOn allows it, the body can be replayed (none, or
  * buffered), the retry budget has a token and the breaker's maxRetries is not reached. Waits an exponential
  * backoff with full jitter between attempts. The route timeout around this stage bounds all attempts together.
+ * One object per request holds its attempts and is the Reply each of them reports to.
  */
 import type { RetryPolicy } from '@trellis/schema';
 import { ProxyError } from '../errors.ts';
 import { backoffDelay } from '../resilience/backoff.ts';
 import type { RetryBudget } from '../resilience/retry-budget.ts';
-import { sleep } from '../signal.ts';
-import type { Layer, ProxyResponse, Rng } from '../types.ts';
+import type { Dispatch, Layer, ProxyRequest, ProxyResponse, Reply, Rng } from '../types.ts';
 import type { BreakerState } from './breaker.ts';
 
 export interface RetryDeps {
@@ -50,50 +50,98 @@ function discard(response: ProxyResponse): void {
   if (body !== null && !Buffer.isBuffer(body)) body.dump();
 }
 
+/** One request's attempts: the Reply each attempt reports to, deciding whether another follows. */
+class Attempts implements Reply {
+  private attempt = 0;
+  /** A retry is in flight: it counts against the breaker's maxRetries until it has an outcome. */
+  private retrying = false;
+  private readonly replayable: boolean;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly deps: RetryDeps,
+    private readonly next: Dispatch,
+    private readonly request: ProxyRequest,
+    private readonly reply: Reply,
+  ) {
+    this.replayable = request.body === null || Buffer.isBuffer(request.body);
+  }
+
+  start(): void {
+    this.next(this.request, this);
+  }
+
+  private get last(): boolean {
+    return this.attempt >= this.policy.attempts || !this.replayable;
+  }
+
+  private settleRetry(): void {
+    if (!this.retrying) return;
+    this.retrying = false;
+    this.deps.breaker.retries -= 1;
+  }
+
+  respond(response: ProxyResponse): void {
+    this.settleRetry();
+    if (this.last || !retryableStatus(this.policy, response.status)) this.reply.respond(response);
+    else this.retry(response, undefined);
+  }
+
+  fail(error: unknown): void {
+    this.settleRetry();
+    if (this.last || this.request.signal.aborted || !retryableError(this.policy, error))
+      this.reply.fail(error);
+    else this.retry(undefined, error);
+  }
+
+  private retry(response: ProxyResponse | undefined, failure: unknown): void {
+    const deps = this.deps;
+    if (!deps.breaker.canRetry() || !deps.budget.tryWithdraw()) {
+      deps.onRetryRefused?.();
+      if (response) this.reply.respond(response);
+      else this.reply.fail(failure);
+      return;
+    }
+    if (response) discard(response);
+    deps.breaker.retries += 1;
+    this.retrying = true;
+    const delay = backoffDelay(this.attempt, this.policy.backoff, deps.rng);
+    const signal = this.request.signal;
+    if (signal.aborted) {
+      this.abandon();
+      return;
+    }
+    signal.addEventListener('abort', this.onAbort);
+    this.timer = setTimeout(this.resend, Math.max(0, delay));
+  }
+
+  private readonly onAbort = () => {
+    clearTimeout(this.timer);
+    this.abandon();
+  };
+
+  private abandon(): void {
+    this.retrying = false;
+    this.deps.breaker.retries -= 1;
+    this.reply.fail(this.request.signal.reason);
+  }
+
+  private readonly resend = () => {
+    this.request.signal.removeEventListener('abort', this.onAbort);
+    this.attempt += 1;
+    this.request.context.retries += 1;
+    this.deps.onRetry();
+    this.next(this.request, this);
+  };
+}
+
 export function retry(policy: RetryPolicy, deps: RetryDeps): Layer {
   return (next) => {
     if (policy.attempts === 0) return next;
-    return async (request) => {
+    return (request, reply) => {
       deps.budget.onRequest();
-      const replayable = request.body === null || Buffer.isBuffer(request.body);
-      let retrying = false;
-      for (let attempt = 0; ; attempt++) {
-        const last = attempt >= policy.attempts || !replayable;
-        let response: ProxyResponse | undefined;
-        let failure: unknown;
-        try {
-          response = await next(request);
-        } catch (error) {
-          failure = error;
-        } finally {
-          if (retrying) {
-            retrying = false;
-            deps.breaker.retries -= 1;
-          }
-        }
-        if (response) {
-          if (last || !retryableStatus(policy, response.status)) return response;
-        } else if (last || request.signal.aborted || !retryableError(policy, failure)) {
-          throw failure;
-        }
-        if (!deps.breaker.canRetry() || !deps.budget.tryWithdraw()) {
-          deps.onRetryRefused?.();
-          if (response) return response;
-          throw failure;
-        }
-        if (response) discard(response);
-        deps.breaker.retries += 1;
-        retrying = true;
-        try {
-          await sleep(backoffDelay(attempt, policy.backoff, deps.rng), request.signal);
-        } catch (aborted) {
-          retrying = false;
-          deps.breaker.retries -= 1;
-          throw aborted;
-        }
-        request.context.retries += 1;
-        deps.onRetry();
-      }
+      new Attempts(policy, deps, next, request, reply).start();
     };
   };
 }

@@ -4,26 +4,66 @@
  * response that did arrive is not bounded, so long streams are not cut. Deadlines come from per-duration queues
  * (deadlines.ts), not a timer each.
  */
-import { deadlines } from '../deadlines.ts';
+import { type Deadline, type DeadlineQueue, deadlines } from '../deadlines.ts';
 import { ProxyError } from '../errors.ts';
-import { childSignal } from '../signal.ts';
-import type { Layer } from '../types.ts';
+import { LiteSignal } from '../signal.ts';
+import type { Layer, ProxyRequest, ProxyResponse, Reply } from '../types.ts';
+
+/**
+ * One timed call: the inner call's signal (aborted by the caller's or by the deadline), and the Reply that stops
+ * the clock. One object per call, its listeners bound once.
+ */
+class TimedCall implements Reply {
+  readonly signal = new LiteSignal();
+  private readonly deadline: Deadline;
+
+  constructor(
+    private readonly parent: AbortSignal,
+    private readonly reply: Reply,
+    private readonly queue: DeadlineQueue,
+  ) {
+    this.deadline = queue.add(this.expire);
+    if (parent.aborted) this.signal.abort(parent.reason);
+    else parent.addEventListener('abort', this.onParentAbort);
+  }
+
+  private readonly expire = () =>
+    this.signal.abort(
+      new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no response within ${this.queue.ms} ms`),
+    );
+  private readonly onParentAbort = () => this.signal.abort(this.parent.reason);
+
+  private stop(): void {
+    this.deadline.cancel();
+    this.parent.removeEventListener('abort', this.onParentAbort);
+  }
+
+  respond(response: ProxyResponse): void {
+    this.stop();
+    this.reply.respond(response);
+  }
+
+  fail(error: unknown): void {
+    this.stop();
+    this.reply.fail(error);
+  }
+}
 
 export function timeout(ms: number | undefined): Layer {
   return (next) => {
     if (!ms) return next;
     const queue = deadlines(ms);
-    return async (request) => {
-      const { signal, detach } = childSignal(request.signal);
-      const deadline = queue.add(() =>
-        signal.abort(new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no response within ${ms} ms`)),
-      );
-      try {
-        return await next({ ...request, signal: signal.asSignal });
-      } finally {
-        deadline.cancel();
-        detach();
-      }
+    return (request, reply) => {
+      const timed = new TimedCall(request.signal, reply, queue);
+      const inner: ProxyRequest = {
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        signal: timed.signal.asSignal,
+        context: request.context,
+      };
+      next(inner, timed);
     };
   };
 }

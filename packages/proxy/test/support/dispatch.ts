@@ -1,7 +1,17 @@
 /** Fake requests and inner dispatches for testing one stage at a time. */
 import { type BodySource, PushBody } from '../../src/engine/body.ts';
 import { Fields } from '../../src/http1/fields.ts';
-import type { Dispatch, ProxyRequest, ProxyResponse } from '../../src/types.ts';
+import {
+  call,
+  type Dispatch,
+  fromAsync,
+  type Layer,
+  type ProxyRequest,
+  type ProxyResponse,
+} from '../../src/types.ts';
+
+/** A stage's inner call as the tests write it: an async function. */
+export type AsyncDispatch = (request: ProxyRequest) => Promise<ProxyResponse>;
 
 export function request(overrides: Partial<ProxyRequest> = {}): ProxyRequest {
   return {
@@ -41,14 +51,29 @@ export function response(status: number, body?: string): ProxyResponse {
 }
 
 /** A dispatch that answers from a script of results (a status, or an Error to throw), recording each call. */
-export function scripted(script: (number | Error)[]): Dispatch & { calls: ProxyRequest[] } {
+export function scripted(script: (number | Error)[]): AsyncDispatch & { calls: ProxyRequest[] } {
   const calls: ProxyRequest[] = [];
   const fn = (async (req: ProxyRequest) => {
     calls.push(req);
     const next = script[Math.min(calls.length - 1, script.length - 1)];
     if (next instanceof Error) throw next;
     return response(next ?? 200);
-  }) as Dispatch & { calls: ProxyRequest[] };
+  }) as AsyncDispatch & { calls: ProxyRequest[] };
   fn.calls = calls;
   return fn;
+}
+
+/** A Dispatch called for a promise of its outcome. */
+export function promised(dispatch: Dispatch): AsyncDispatch {
+  return (request) => call(dispatch, request);
+}
+
+/**
+ * A stage as the tests drive it: made with the stage's own arguments, over an async inner call, called for a
+ * promise. `layered(retry)(policy, deps)(inner)(request)` runs the real stage between the two adapters.
+ */
+export function layered<A extends unknown[]>(make: (...args: A) => Layer) {
+  return (...args: A) =>
+    (inner: AsyncDispatch): AsyncDispatch =>
+      promised(make(...args)(fromAsync(inner)));
 }
