@@ -13,6 +13,7 @@ import { FIELD_VALUE, TOKEN } from './chars.ts';
 import { REQUEST_ERRORS } from './errors.ts';
 import {
   bit,
+  CONNECTION_REMOVABLE_MASK,
   classifyName,
   F_CONNECTION,
   F_OTHER,
@@ -376,7 +377,7 @@ export class Fields {
     if (this.isDeleted(i)) return true;
     const id = this.raw[i * FIELD_STRIDE + 4] as number;
     if ((mask & (1 << id)) !== 0) return true;
-    if (id !== F_OTHER && id !== F_X_TRELLIS) return false;
+    if ((CONNECTION_REMOVABLE_MASK & (1 << id)) === 0) return false;
     const listed = this.listed === undefined ? this.connectionListed() : this.listed;
     if (listed === null) return false;
     for (const name of listed) if (this.rawNameIs(i, name)) return true;
@@ -406,8 +407,7 @@ export class Fields {
         while (t > s && (buf[t - 1] === 0x20 || buf[t - 1] === 0x09)) t--;
         p = e + 1;
         if (s === t) continue;
-        const id = classifyName(buf, s, t);
-        if (id !== F_OTHER && id !== F_X_TRELLIS) continue;
+        if ((CONNECTION_REMOVABLE_MASK & (1 << classifyName(buf, s, t))) === 0) continue;
         if (listed === null) listed = [];
         listed.push(latin1(buf, s, t).toLowerCase());
       }

@@ -26,6 +26,10 @@ export const F_HTTP2_SETTINGS = 15;
 export const F_TRACESTATE = 16;
 /** Any name that starts with `x-trellis-`. */
 export const F_X_TRELLIS = 17;
+/** Every request's forwarding fields, looked up (and set) on every request. */
+export const F_X_FORWARDED_FOR = 18;
+export const F_X_FORWARDED_PROTO = 19;
+export const F_X_FORWARDED_HOST = 20;
 
 export const bit = (id: number): number => 1 << id;
 
@@ -45,6 +49,14 @@ export const HOP_BY_HOP_MASK =
   bit(F_UPGRADE) |
   bit(F_EXPECT) |
   bit(F_HTTP2_SETTINGS);
+
+/**
+ * Names a Connection field can take off a message (RFC 9110 §7.6.1): any but the known ones the proxy frames and
+ * routes by, so that "Connection: host" cannot make it drop the Host. The forwarding fields are known only to be
+ * found fast, and stay removable as any other name.
+ */
+export const CONNECTION_REMOVABLE_MASK =
+  bit(F_OTHER) | bit(F_X_TRELLIS) | bit(F_X_FORWARDED_FOR) | bit(F_X_FORWARDED_PROTO) | bit(F_X_FORWARDED_HOST);
 
 /** ASCII lowercase table: A-Z to a-z, every other byte to itself. */
 export const LOWER = new Uint8Array(256);
@@ -69,6 +81,9 @@ const N_TRANSFER_ENCODING = ascii('transfer-encoding');
 const N_PROXY_AUTHENTICATE = ascii('proxy-authenticate');
 const N_PROXY_AUTHORIZATION = ascii('proxy-authorization');
 const N_X_TRELLIS = ascii('x-trellis-');
+const N_X_FORWARDED_FOR = ascii('x-forwarded-for');
+const N_X_FORWARDED_PROTO = ascii('x-forwarded-proto');
+const N_X_FORWARDED_HOST = ascii('x-forwarded-host');
 
 /** Whether buf[start, start + lower.length) equals `lower` (already lowercase) ignoring ASCII case. */
 export function equalsLower(buf: Uint8Array, start: number, lower: Uint8Array): boolean {
@@ -104,11 +119,16 @@ export function classifyName(buf: Uint8Array, start: number, end: number): numbe
       if (equalsLower(buf, start, N_CONTENT_LENGTH)) return F_CONTENT_LENGTH;
       if (equalsLower(buf, start, N_HTTP2_SETTINGS)) return F_HTTP2_SETTINGS;
       break;
+    case 15:
+      if (equalsLower(buf, start, N_X_FORWARDED_FOR)) return F_X_FORWARDED_FOR;
+      break;
     case 16:
       if (equalsLower(buf, start, N_PROXY_CONNECTION)) return F_PROXY_CONNECTION;
+      if (equalsLower(buf, start, N_X_FORWARDED_HOST)) return F_X_FORWARDED_HOST;
       break;
     case 17:
       if (equalsLower(buf, start, N_TRANSFER_ENCODING)) return F_TRANSFER_ENCODING;
+      if (equalsLower(buf, start, N_X_FORWARDED_PROTO)) return F_X_FORWARDED_PROTO;
       break;
     case 18:
       if (equalsLower(buf, start, N_PROXY_AUTHENTICATE)) return F_PROXY_AUTHENTICATE;
@@ -234,6 +254,9 @@ export const KNOWN_NAMES: readonly string[] = [
   'http2-settings',
   'tracestate',
   'x-trellis-',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
 ];
 
 const KNOWN_BY_NAME = new Map<string, number>(KNOWN_NAMES.map((name, id) => [name, id]));

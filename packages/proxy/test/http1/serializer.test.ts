@@ -54,8 +54,8 @@ describe('requestHead', () => {
 
   it('reads Connection names however they are spaced, cased, split over fields or left empty', () => {
     const f = parsedFields(
-      'Host: svc\r\nConnection: ,\tX-One ,, x-TWO\t\r\nX-One: 1\r\nX-Two: 2\r\nConnection: X-Three\r\n' +
-        'X-Three: 3\r\nX-Four: 4\r\nX-On: 5',
+      'Host: svc\r\nConnection: ,\tX-One ,, x-TWO\t\r\nX-One: 1\r\nX-Two: 2\r\nConnection: X-Three, X-Forwarded-Proto\r\n' +
+        'X-Three: 3\r\nX-Four: 4\r\nX-On: 5\r\nX-Forwarded-Proto: https',
     );
     expect(text(requestHead('GET', '/', f, { kind: 'none' }))).toBe(
       'GET / HTTP/1.1\r\nHost: svc\r\nX-Four: 4\r\nX-On: 5\r\n\r\n',
