@@ -1,14 +1,19 @@
 /**
- * How the engine reads its sockets (engine/socket-reads.ts): an accepted plaintext connection takes its reads from
- * the socket's handle, not through 'data' events, and still keeps everything a stream gave it: requests split at
- * any byte, pipelining, backpressure (a paused connection stops reading, and reads again when resumed), the end of
- * the client's side, and the bytes a tunnel takes over. If a Node upgrade changed what socket-reads.ts relies on,
- * the first case says so (the engine would fall back to 'data' events and still work, only slower).
+ * How the engine reads its sockets (engine/socket-reads.ts): an accepted connection, plaintext or TLS, takes its
+ * reads from the socket's handle into a shared buffer, not through 'data' events, and still keeps everything a
+ * stream gave it: requests split at any byte, pipelining, backpressure (a paused connection stops reading, and
+ * reads again when resumed), the end of the client's side, and the bytes a tunnel takes over. A pooled upstream
+ * TLS connection reads the same way. If a Node upgrade changed what socket-reads.ts relies on, the first case says
+ * so (the engine would fall back to 'data' events and still work, only slower).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { collect } from '../src/engine/body.ts';
 import { Http1Server, type ServerExchange } from '../src/engine/server.ts';
+import { UpstreamPool } from '../src/engine/upstream.ts';
 import { Fields } from '../src/http1/fields.ts';
+import { makeRoot, serverFiles } from './support/ca.ts';
 
 const LIMITS = {
   maxHeadBytes: 16 * 1024,
@@ -78,6 +83,34 @@ describe('the engine reading a plaintext connection', () => {
       { viaHandle: true, dataListeners: 0 },
     ]);
     socket.destroy();
+  });
+
+  it('reads a TLS connection the same way, through the TLS wrap: the plaintext, split and pipelined, in order', async () => {
+    const seen: boolean[] = [];
+    await serve((exchange) => {
+      seen.push(exchange.connection.raw);
+      answer(exchange, exchange.target);
+    });
+    const plain = servers.at(-1) as Http1Server;
+    const { keyPem, certPem } = await serverFiles(await makeRoot());
+    // As the inbound listener does: the TLS server hands each secured socket to the engine's own server.
+    const secure = tls.createServer({ key: keyPem, cert: certPem }, (socket) =>
+      plain.server.emit('connection', socket),
+    );
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    const port = (secure.address() as net.AddressInfo).port;
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const got = receive(socket, (t) => t.split('HTTP/1.1 200').length === 4);
+    const requests = ['/x', '/y', '/z'].map((p) => `GET ${p} HTTP/1.1\r\nhost: x\r\n\r\n`).join('');
+    socket.write(requests.slice(0, 7));
+    await new Promise((r) => setImmediate(r));
+    socket.write(requests.slice(7));
+    const text = await got;
+    expect(text.match(/\r\n\r\n\/[xyz]/g)).toEqual(['\r\n\r\n/x', '\r\n\r\n/y', '\r\n\r\n/z']);
+    expect(seen).toEqual([true, true, true]);
+    socket.destroy();
+    secure.close();
   });
 
   it('stops reading while paused (the kernel buffers fill, the client is held back) and reads again when resumed', async () => {
@@ -157,5 +190,50 @@ describe('the engine reading a plaintext connection', () => {
     socket.write('late');
     expect(first + (await got)).toMatch(/101 Switching Protocols[\s\S]*\r\n\r\nearly\|late$/);
     socket.destroy();
+  });
+
+  it('reads a pooled upstream TLS connection into the shared buffer: bodies across many reads arrive whole', async () => {
+    const { keyPem, certPem } = await serverFiles(await makeRoot());
+    const big = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    const upstream = tls.createServer({ key: keyPem, cert: certPem }, (socket) => {
+      socket.on('data', () =>
+        socket.write(
+          Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`), big]),
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const sockets: net.Socket[] = [];
+    const pool = new UpstreamPool({
+      host: '127.0.0.1',
+      port: (upstream.address() as net.AddressInfo).port,
+      connectTimeoutMs: 5000,
+      idleTimeoutMs: 30_000,
+      limits: { maxHeadBytes: 16_384, maxHeaders: 100, maxStartLineBytes: 8192 },
+      tls: { connect: { rejectUnauthorized: false }, fallback: false },
+      connections: 1,
+      maxConnecting: 1,
+      connector: (connectDefault, callback) =>
+        connectDefault((error, socket) => {
+          if (socket) sockets.push(socket);
+          callback(error, socket);
+        }),
+    });
+    for (let i = 0; i < 3; i++) {
+      const response = await pool.request({
+        method: 'GET',
+        path: '/',
+        fields: Fields.of({ host: 'u' }),
+        body: null,
+      });
+      const body = response.body;
+      const bytes = body === null || Buffer.isBuffer(body) ? body : await collect(body, big.length);
+      expect(bytes?.equals(big)).toBe(true);
+    }
+    expect(sockets).toHaveLength(1);
+    expect((sockets[0] as net.Socket).listenerCount('data')).toBe(0);
+    await pool.close();
+    upstream.close();
   });
 });

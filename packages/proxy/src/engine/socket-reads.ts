@@ -1,5 +1,5 @@
 /**
- * Reading accepted plaintext sockets without node:stream. Each chunk net.Socket reads goes through Readable's
+ * Reading accepted sockets without node:stream. Each chunk net.Socket reads goes through Readable's
  * push, addChunk and an 'data' event, with their bookkeeping and a tick's promise work; measured side by side, that
  * was a tenth of a proxy hop's user CPU. And each read gets a memory block of its own: libuv reads into 64 KiB that
  * Node mallocs, shrinks to the bytes read and wraps as an ArrayBuffer, which V8 frees only when it sweeps.
@@ -12,9 +12,11 @@
  *
  * An accepted socket cannot be given that option, so this sets what it would have set: the handle's user buffer
  * and the socket's two symbol-keyed fields, whose symbols are found on a socket made with the option. None of this
- * is a public API: where it is not what this expects (a TLS socket, whose handle is the TLS wrap, or a Node that
- * works otherwise), the connection reads through 'data' events as before, and test/engine-reads.test.ts says which
- * one a plaintext connection uses.
+ * is a public API: where it is not what this expects (a Node that works otherwise), the connection reads through
+ * 'data' events as before, and test/engine-reads.test.ts says which one a connection uses.
+ *
+ * A TLS socket's handle is the TLS wrap, a stream of its own over the TCP one: it decrypts into the buffer its
+ * reader allocates, so the same mode gives the connection the plaintext the same way.
  */
 import net, { type Socket } from 'node:net';
 
@@ -27,7 +29,7 @@ interface StreamHandle {
 
 type Reader = (chunk: Buffer) => void;
 /** What net calls for each read into the user buffer; false stops reading. */
-type ReadCallback = (nread: number, buffer: Buffer) => boolean;
+export type ReadCallback = (nread: number, buffer: Buffer) => boolean;
 
 const SHARED_BYTES = 64 * 1024;
 let shared: Buffer | undefined;
@@ -53,16 +55,9 @@ const symbols: OnreadSymbols | undefined = (() => {
   return b !== undefined && c !== undefined ? { buffer: b, callback: c } : undefined;
 })();
 
-/** Plain TCP sockets only (a TLSSocket's handle is the TLS wrap). */
 function handleOf(socket: Socket): StreamHandle | undefined {
-  const s = socket as unknown as { _handle: StreamHandle | null; encrypted?: boolean };
-  const handle = s._handle;
-  if (
-    s.encrypted ||
-    !handle ||
-    typeof handle.readStop !== 'function' ||
-    typeof handle.useUserBuffer !== 'function'
-  )
+  const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
+  if (!handle || typeof handle.readStop !== 'function' || typeof handle.useUserBuffer !== 'function')
     return undefined;
   return handle;
 }
@@ -117,7 +112,22 @@ export class HandleReads {
   }
 }
 
-/** Takes the socket's reads: each chunk goes to `reader`. Undefined when the socket is not a plain TCP one. */
+/**
+ * Puts a socket in `onread` mode after the fact: libuv (or the TLS wrap) reads into `buffer` and `callback` gets
+ * each read's byte count, called on the socket, as for a socket made with net's `onread` option. False where this
+ * Node does not work as expected; the socket is then left as it was.
+ */
+export function readInto(socket: Socket, buffer: Buffer, callback: ReadCallback): boolean {
+  const handle = handleOf(socket);
+  if (handle === undefined || symbols === undefined) return false;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[symbols.buffer] = buffer;
+  fields[symbols.callback] = callback;
+  handle.useUserBuffer(buffer);
+  return true;
+}
+
+/** Takes the socket's reads: each chunk goes to `reader`. Undefined where this Node does not allow it. */
 export function takeReads(socket: Socket, reader: Reader): HandleReads | undefined {
   const handle = handleOf(socket);
   if (handle === undefined || symbols === undefined) return undefined;
@@ -126,10 +136,7 @@ export function takeReads(socket: Socket, reader: Reader): HandleReads | undefin
     reader(copyOut(nread, buffer));
     return true;
   };
-  const fields = socket as unknown as Record<symbol, unknown>;
-  fields[symbols.buffer] = shared;
-  fields[symbols.callback] = callback;
-  handle.useUserBuffer(shared);
+  readInto(socket, shared, callback);
   if (socket.readableLength > 0) {
     // Bytes already read into the Readable (mtls.ts peeks at the first byte and unshifts it): they come first.
     process.nextTick(() => {

@@ -24,6 +24,7 @@ import {
   requestHead,
 } from '../http1/serializer.ts';
 import { type BodySource, PushBody, writeBodyPiece } from './body.ts';
+import { readInto } from './socket-reads.ts';
 import { writeOut } from './socket-writes.ts';
 
 /** A request as the pool sends it. Hop-by-hop fields are dropped by the serializer, which writes its own framing. */
@@ -739,6 +740,9 @@ export class UpstreamPool {
     );
     if (secure) {
       const tlsSocket = tls.connect({ ...secure.connect, host, port, session: this.tlsSession });
+      // As a plaintext pooled socket reads (net's onread option, which tls.connect does not take): the plaintext
+      // the TLS wrap decrypts goes into the shared buffer.
+      if (pooled && readInto(tlsSocket, READ_BUFFER, onUpstreamRead)) (tlsSocket as RawSocket)[READER] = null;
       tlsSocket.on('session', (session: Buffer) => {
         this.tlsSession = session;
       });

@@ -112,28 +112,30 @@ class Attempts implements Reply {
       this.abandon();
       return;
     }
+    // Made on the first retry only: most requests never wait.
+    this.onAbort ??= () => {
+      clearTimeout(this.timer);
+      this.abandon();
+    };
+    this.resend ??= () => {
+      this.request.signal.removeEventListener('abort', this.onAbort as () => void);
+      this.attempt += 1;
+      this.request.context.retries += 1;
+      this.deps.onRetry();
+      this.next(this.request, this);
+    };
     signal.addEventListener('abort', this.onAbort);
     this.timer = setTimeout(this.resend, Math.max(0, delay));
   }
 
-  private readonly onAbort = () => {
-    clearTimeout(this.timer);
-    this.abandon();
-  };
+  private onAbort: (() => void) | undefined = undefined;
+  private resend: (() => void) | undefined = undefined;
 
   private abandon(): void {
     this.retrying = false;
     this.deps.breaker.retries -= 1;
     this.reply.fail(this.request.signal.reason);
   }
-
-  private readonly resend = () => {
-    this.request.signal.removeEventListener('abort', this.onAbort);
-    this.attempt += 1;
-    this.request.context.retries += 1;
-    this.deps.onRetry();
-    this.next(this.request, this);
-  };
 }
 
 export function retry(policy: RetryPolicy, deps: RetryDeps): Layer {
