@@ -79,7 +79,9 @@ export function writeOut(socket: Socket, data: Uint8Array): boolean {
   ) {
     return socket.write(data);
   }
-  const req = new binding.WriteWrap();
+  // A request object that no write kept (each one finished at once) serves the next write too.
+  const req = spare ?? new binding.WriteWrap();
+  spare = undefined;
   req.handle = handle;
   req.oncomplete = onWriteComplete;
   req.async = false;
@@ -91,11 +93,17 @@ export function writeOut(socket: Socket, data: Uint8Array): boolean {
     socket.destroy(Object.assign(new Error(`write failed (${err})`), { errno: err, syscall: 'write' }));
     return false;
   }
-  if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) return true;
+  if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {
+    spare = req;
+    return true;
+  }
+  // libuv keeps this one (and the bytes) until the write completes.
   req.async = true;
   req.buffer = data;
   return handle.writeQueueSize === 0;
 }
+
+let spare: WriteReq | undefined;
 
 /** Whether writeOut can go to the handle on this Node at all (test/engine-writes.test.ts reports it). */
 export const handleWrites: boolean = binding !== undefined;

@@ -56,7 +56,11 @@ export const HOP_BY_HOP_MASK =
  * found fast, and stay removable as any other name.
  */
 export const CONNECTION_REMOVABLE_MASK =
-  bit(F_OTHER) | bit(F_X_TRELLIS) | bit(F_X_FORWARDED_FOR) | bit(F_X_FORWARDED_PROTO) | bit(F_X_FORWARDED_HOST);
+  bit(F_OTHER) |
+  bit(F_X_TRELLIS) |
+  bit(F_X_FORWARDED_FOR) |
+  bit(F_X_FORWARDED_PROTO) |
+  bit(F_X_FORWARDED_HOST);
 
 /** ASCII lowercase table: A-Z to a-z, every other byte to itself. */
 export const LOWER = new Uint8Array(256);

@@ -62,6 +62,17 @@ describe('requestHead', () => {
     );
   });
 
+  it('writes a head larger than its scratch buffer the same way, measured first (fields over 16 KiB)', () => {
+    const big = 'v'.repeat(20 * 1024);
+    const f = Fields.of({ host: 'svc', 'x-big': big });
+    f.append('x-after', 'a');
+    const body = Buffer.from('tail');
+    const head = text(requestHead('POST', '/', f, { kind: 'length', length: 4 }, body));
+    expect(head).toBe(
+      `POST / HTTP/1.1\r\nhost: svc\r\nx-big: ${big}\r\nx-after: a\r\ncontent-length: 4\r\n\r\ntail`,
+    );
+  });
+
   it('writes a hop-by-hop field the caller sets itself (a WebSocket handshake)', () => {
     const f = parsedFields('Host: svc\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k');
     f.set('connection', 'Upgrade');
