@@ -9,7 +9,9 @@
 //   nginx-2w      the same nginx with 2 worker processes
 //   haproxy       client → HAProxy (nbthread 1, http-reuse always) → upstream
 //   node-floor    client → the barest Node http + undici proxy (bench/proxy/node-floor.mjs) → upstream: the
-//                 floor of the platform Trellis is built on
+//                 floor of the platform Trellis was first built on
+//   socket-floor  client → the barest Node proxy on raw sockets, read and written as Trellis's engine does
+//                 (bench/proxy/socket-floor.mjs) → upstream: the least a request costs a Node process here
 // Reports peak req/s (wrk, closed loop), latency at a fixed rate (open loop, bench/proxy/open-loop.mjs), proxy
 // CPU seconds per 1000 requests and peak RSS, and the resident memory of an idle sidecar joined to a control plane
 // (bench/proxy/idle-rss.mjs). Writes bench/results/proxy-latest.{md,json}.
@@ -67,8 +69,10 @@ const ALL_SCENARIOS = [
   'nginx-2w',
   'haproxy',
   'node-floor',
+  'socket-floor',
 ];
 const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
+const SOCKET_FLOOR = path.join(HERE, 'socket-floor.mjs');
 
 // ---- settings: flags override env, env overrides defaults -----------------------------------------------------
 const { values: flags } = parseArgs({
@@ -508,6 +512,17 @@ async function startScenario(name, ports, upstreamPort) {
       await waitReady(ports.floor, [p]);
       return { port: ports.floor, procs: [p] };
     }
+    case 'socket-floor': {
+      const p = start('socket-floor', process.execPath, [
+        SOCKET_FLOOR,
+        '--port',
+        String(ports.socketFloor),
+        '--upstream-port',
+        String(upstreamPort),
+      ]);
+      await waitReady(ports.socketFloor, [p]);
+      return { port: ports.socketFloor, procs: [p] };
+    }
     default:
       throw new Error(`unknown scenario ${name}`);
   }
@@ -679,6 +694,7 @@ const LABELS = {
   'nginx-2w': 'nginx, 2 workers',
   haproxy: 'HAProxy, 1 thread',
   'node-floor': 'bare Node http + undici proxy (floor)',
+  'socket-floor': 'bare Node proxy on raw sockets (socket floor)',
 };
 const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
 const fmtMs = (n) => (n === null || n === undefined ? '—' : n.toFixed(3));
@@ -734,9 +750,11 @@ function computeTargets(by, idle, perProcessRss) {
   else {
     const perHop = one.peak.proxyCpuSecondsPer1k; // s per 1000 requests = ms per request
     const two = by['trellis-2hop']?.peak.proxyCpuSecondsPer1k;
+    const floor = by['socket-floor']?.peak.proxyCpuSecondsPer1k;
     row(
       'cpuPerHop',
-      `${perHop.toFixed(4)} ms (one hop at peak)${two === undefined ? '' : `; two hops: ${(two / 2).toFixed(4)} ms per hop`}`,
+      `${perHop.toFixed(4)} ms (one hop at peak)${two === undefined ? '' : `; two hops: ${(two / 2).toFixed(4)} ms per hop`}` +
+        `${floor === undefined ? '' : `; the socket floor: ${floor.toFixed(4)} ms`}`,
       one.peak.errors ? 'INVALID' : perHop <= 0.07 ? 'PASS' : 'MISS',
     );
   }
@@ -995,9 +1013,9 @@ async function main() {
     }
   }
 
-  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut, tIngress, nginx2] =
-    await freePorts(12);
-  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut, tIngress, nginx2 };
+  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut, tIngress, nginx2, socketFloor] =
+    await freePorts(13);
+  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut, tIngress, nginx2, socketFloor };
   const upstream = await startUpstream(up);
   const stacks = {};
   for (const name of S.scenarios) {
