@@ -63,6 +63,11 @@ function upstream() {
   socket.onAnswer = null;
   socket.once('connect', () => readInto(socket, (chunk) => socket.onAnswer(chunk)));
   socket.on('error', () => {});
+  // An upstream that closed (a request that said Connection: close) is not used again.
+  socket.on('close', () => {
+    const i = idle.indexOf(socket);
+    if (i >= 0) idle.splice(i, 1);
+  });
   return socket;
 }
 
@@ -89,7 +94,8 @@ net
         if (answer.length < n) return;
         up.onAnswer = null;
         write(client, answer.subarray(0, n));
-        idle.push(up);
+        if (!up.destroyed && !/\r\nconnection:\s*close/i.test(answer.toString('latin1', 0, ah)))
+          idle.push(up);
         busy = false;
         next();
       };
