@@ -36,6 +36,7 @@ function onWritten() {
   this.buffer = null;
 }
 function write(socket, data) {
+  if (socket._handle === null) return; // the client went away (wrk closes its connections between runs)
   const req = new WriteWrap();
   req.handle = socket._handle;
   req.oncomplete = onWritten;
