@@ -13,6 +13,7 @@
  * net's bytesWritten (not kept up to date here) is not read.
  */
 import type { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 interface StreamHandle {
   writeBuffer(req: WriteReq, data: Uint8Array): number;
@@ -46,11 +47,22 @@ const binding: Binding | undefined = (() => {
   }
 })();
 
+/** The error socket.write would have given: its code (EPIPE, ECONNRESET, …) named from libuv's number. */
+function writeError(status: number): Error {
+  let code: string;
+  try {
+    code = getSystemErrorName(status);
+  } catch {
+    code = 'EIO';
+  }
+  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
+}
+
 function onWriteComplete(this: WriteReq, status: number): void {
   this.buffer = null;
   const socket = this.socket;
   if (status < 0) {
-    socket.destroy(Object.assign(new Error(`write failed (${status})`), { errno: status, syscall: 'write' }));
+    socket.destroy(writeError(status));
     return;
   }
   if (this.handle.writeQueueSize === 0) socket.emit('drain');
@@ -90,7 +102,7 @@ export function writeOut(socket: Socket, data: Uint8Array): boolean {
   req.socket = socket;
   const err = handle.writeBuffer(req, data);
   if (err !== 0) {
-    socket.destroy(Object.assign(new Error(`write failed (${err})`), { errno: err, syscall: 'write' }));
+    socket.destroy(writeError(err));
     return false;
   }
   if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {

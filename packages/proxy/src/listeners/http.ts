@@ -206,7 +206,13 @@ export class HttpListener {
       now: () => deps.clock.now(),
       onRequest: (exchange) => {
         if (exchange.upgrade) handleUpgrade(this, exchange);
-        else this.handle(exchange);
+        else {
+          try {
+            this.handle(exchange);
+          } catch (error) {
+            this.fail(exchange, error); // a bug: answered as the proxy's own error, and logged
+          }
+        }
       },
       refusal: (error: Http1Error) => `${ERROR_HEADER}: ${refusalTag(error.status)}\r\n`,
     });
@@ -471,17 +477,21 @@ export class HttpListener {
     ) {
       this.mirror(target.mirror.dispatch, call.method, call.url, headers, body, resolved.hashKey);
     }
-    resolved.dispatch(
-      {
-        method: call.method,
-        path: call.url,
-        headers,
-        body,
-        signal: exchange.signal.asSignal,
-        context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
-      },
-      call,
-    );
+    try {
+      resolved.dispatch(
+        {
+          method: call.method,
+          path: call.url,
+          headers,
+          body,
+          signal: exchange.signal.asSignal,
+          context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
+        },
+        call,
+      );
+    } catch (error) {
+      call.fail(error); // a Dispatch does not throw; if one did, the client still gets an answer
+    }
   }
 
   /** The answer to `call` (the upstream's, or the proxy's own for `failure`), sent, and recorded once done. */
@@ -680,7 +690,12 @@ class Call implements Reply {
     this.source = owner.deps.node.service;
   }
 
+  /** Answered already: a second report (a stage's bug) is ignored rather than answering twice. */
+  private settled = false;
+
   respond(response: ProxyResponse): void {
+    if (this.settled) return;
+    this.settled = true;
     try {
       this.owner.finish(this, response, undefined);
     } catch (error) {
@@ -689,6 +704,8 @@ class Call implements Reply {
   }
 
   fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
     try {
       this.owner.finish(this, undefined, error);
     } catch (thrown) {
