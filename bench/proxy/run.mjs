@@ -501,27 +501,19 @@ async function startScenario(name, ports, upstreamPort) {
       await waitReady(ports.haproxy, [p]);
       return { port: ports.haproxy, procs: [p] };
     }
-    case 'node-floor': {
-      const p = start('node-floor', process.execPath, [
-        NODE_FLOOR,
-        '--port',
-        String(ports.floor),
-        '--upstream-port',
-        String(upstreamPort),
-      ]);
-      await waitReady(ports.floor, [p]);
-      return { port: ports.floor, procs: [p] };
-    }
+    case 'node-floor':
     case 'socket-floor': {
-      const p = start('socket-floor', process.execPath, [
-        SOCKET_FLOOR,
+      const [script, port] =
+        name === 'node-floor' ? [NODE_FLOOR, ports.floor] : [SOCKET_FLOOR, ports.socketFloor];
+      const p = start(name, process.execPath, [
+        script,
         '--port',
-        String(ports.socketFloor),
+        String(port),
         '--upstream-port',
         String(upstreamPort),
       ]);
-      await waitReady(ports.socketFloor, [p]);
-      return { port: ports.socketFloor, procs: [p] };
+      await waitReady(port, [p]);
+      return { port, procs: [p] };
     }
     default:
       throw new Error(`unknown scenario ${name}`);

@@ -6,8 +6,8 @@
  * A Dispatch reports its outcome to a Reply, as undici's dispatch reports to its handler, rather than returning a
  * promise: a stage that only needs to see the outcome passes on a small Reply of its own, and a request crosses the
  * whole chain with no promise, async frame or microtask per stage. Measured side by side, the promise chain (five
- * async stages) was a fifth of a hop's user CPU. `call` and `fromAsync` adapt to promises where that cost does not
- * matter (mirrors, tests).
+ * async stages) was a fifth of a hop's user CPU. `call` adapts to a promise where that cost does not matter
+ * (mirrors, tests).
  */
 import type { EndpointHealth, Labels } from '@trellis/schema';
 import type { BodySource } from './engine/body.ts';
@@ -149,23 +149,6 @@ export function call(dispatch: Dispatch, request: ProxyRequest): Promise<ProxyRe
       reject(error);
     }
   });
-}
-
-/** A Dispatch made of an async function: for ends of the chain written with promises (tests, rare paths). */
-export function fromAsync(fn: (request: ProxyRequest) => Promise<ProxyResponse>): Dispatch {
-  return (request, reply) => {
-    let pending: Promise<ProxyResponse>;
-    try {
-      pending = fn(request);
-    } catch (error) {
-      reply.fail(error);
-      return;
-    }
-    pending.then(
-      (response) => reply.respond(response),
-      (error) => reply.fail(error),
-    );
-  };
 }
 
 /** Composes layers so that the first listed is the outermost: compose(a, b)(connect) = a(b(connect)). */

@@ -31,8 +31,11 @@ type Reader = (chunk: Buffer) => void;
 /** What net calls for each read into the user buffer; false stops reading. */
 export type ReadCallback = (nread: number, buffer: Buffer) => boolean;
 
-const SHARED_BYTES = 64 * 1024;
-let shared: Buffer | undefined;
+/**
+ * The one buffer every socket read this way reads into, accepted and upstream alike: a read is copied out of it at
+ * once (heads and bodies outlive the callback), so no two reads ever need it at the same time.
+ */
+export const READ_BUFFER: Buffer = Buffer.allocUnsafe(64 * 1024);
 
 interface OnreadSymbols {
   buffer: symbol;
@@ -62,7 +65,8 @@ function handleOf(socket: Socket): StreamHandle | undefined {
   return handle;
 }
 
-function copyOut(nread: number, buffer: Buffer): Buffer {
+/** The bytes of one read, copied out of the shared buffer into memory of their own (small ones from the pool). */
+export function copyOut(nread: number, buffer: Buffer): Buffer {
   const chunk = Buffer.allocUnsafe(nread);
   buffer.copy(chunk, 0, 0, nread);
   return chunk;
@@ -131,12 +135,11 @@ export function readInto(socket: Socket, buffer: Buffer, callback: ReadCallback)
 export function takeReads(socket: Socket, reader: Reader): HandleReads | undefined {
   const handle = handleOf(socket);
   if (handle === undefined || symbols === undefined) return undefined;
-  if (shared === undefined) shared = Buffer.allocUnsafe(SHARED_BYTES);
   const callback: ReadCallback = (nread, buffer) => {
     reader(copyOut(nread, buffer));
     return true;
   };
-  readInto(socket, shared, callback);
+  readInto(socket, READ_BUFFER, callback);
   if (socket.readableLength > 0) {
     // Bytes already read into the Readable (mtls.ts peeks at the first byte and unshifts it): they come first.
     process.nextTick(() => {

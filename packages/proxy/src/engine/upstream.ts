@@ -24,7 +24,7 @@ import {
   requestHead,
 } from '../http1/serializer.ts';
 import { type BodySource, PushBody, writeBodyPiece } from './body.ts';
-import { readInto } from './socket-reads.ts';
+import { copyOut, READ_BUFFER, readInto } from './socket-reads.ts';
 import { writeOut } from './socket-writes.ts';
 
 /** A request as the pool sends it. Hop-by-hop fields are dropped by the serializer, which writes its own framing. */
@@ -113,19 +113,15 @@ const CLOSED_BY_PEER = 'UPSTREAM_CLOSED';
 
 /**
  * Pooled plaintext upstream sockets read through net's `onread` option rather than 'data' events: no Readable push,
- * addChunk and event per read (see socket-reads.ts for the accepted side). One buffer is shared by every such socket;
- * each read is copied out of it into memory of its own, since heads and bodies outlive the callback. A socket for an
- * upgrade becomes a tunnel's stream and reads through 'data'.
+ * addChunk and event per read (see socket-reads.ts for the accepted side), into the buffer every such socket shares.
+ * A socket for an upgrade becomes a tunnel's stream and reads through 'data'.
  */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const READER = Symbol('upstreamReader');
 type RawSocket = net.Socket & { [READER]?: UpstreamConnection | null };
 function onUpstreamRead(this: RawSocket, nread: number, buf: Buffer): boolean {
   const conn = this[READER];
   if (conn == null) return true; // nothing is expected before the connection is attached
-  const chunk = Buffer.allocUnsafe(nread);
-  buf.copy(chunk, 0, 0, nread);
-  conn.onBytes(chunk);
+  conn.onBytes(copyOut(nread, buf));
   return true;
 }
 const ONREAD = { buffer: READ_BUFFER, callback: onUpstreamRead as (n: number, b: Uint8Array) => boolean };

@@ -227,7 +227,8 @@ export class HttpListener {
       );
   }
 
-  private fail(exchange: ServerExchange, error: unknown): void {
+  /** An exception on the request path (a bug): answered as the proxy's own error, and logged. */
+  fail(exchange: ServerExchange, error: unknown): void {
     this.deps.log.warn({ err: error, listener: this.name }, 'request failed inside the proxy');
     if (!exchange.responded) {
       const reply = localReply(
@@ -595,11 +596,6 @@ export class HttpListener {
     }
   }
 
-  /** An exception on the way out (a bug): answered as the proxy's own error, and logged. */
-  broken(exchange: ServerExchange, error: unknown): void {
-    this.fail(exchange, error);
-  }
-
   private mirror(
     dispatch: Dispatch,
     method: string,
@@ -694,22 +690,20 @@ class Call implements Reply {
   private settled = false;
 
   respond(response: ProxyResponse): void {
-    if (this.settled) return;
-    this.settled = true;
-    try {
-      this.owner.finish(this, response, undefined);
-    } catch (error) {
-      this.owner.broken(this.exchange, error);
-    }
+    this.settle(response, undefined);
   }
 
   fail(error: unknown): void {
+    this.settle(undefined, error);
+  }
+
+  private settle(answer: ProxyResponse | undefined, failure: unknown): void {
     if (this.settled) return;
     this.settled = true;
     try {
-      this.owner.finish(this, undefined, error);
-    } catch (thrown) {
-      this.owner.broken(this.exchange, thrown);
+      this.owner.finish(this, answer, failure);
+    } catch (error) {
+      this.owner.fail(this.exchange, error);
     }
   }
 

@@ -1,14 +1,7 @@
 /** Fake requests and inner dispatches for testing one stage at a time. */
 import { type BodySource, PushBody } from '../../src/engine/body.ts';
 import { Fields } from '../../src/http1/fields.ts';
-import {
-  call,
-  type Dispatch,
-  fromAsync,
-  type Layer,
-  type ProxyRequest,
-  type ProxyResponse,
-} from '../../src/types.ts';
+import { call, type Dispatch, type Layer, type ProxyRequest, type ProxyResponse } from '../../src/types.ts';
 
 /** A stage's inner call as the tests write it: an async function. */
 export type AsyncDispatch = (request: ProxyRequest) => Promise<ProxyResponse>;
@@ -61,6 +54,16 @@ export function scripted(script: (number | Error)[]): AsyncDispatch & { calls: P
   }) as AsyncDispatch & { calls: ProxyRequest[] };
   fn.calls = calls;
   return fn;
+}
+
+/** A Dispatch made of an async function: the inner end of a stage under test. */
+export function fromAsync(fn: AsyncDispatch): Dispatch {
+  return (request, reply) => {
+    fn(request).then(
+      (response) => reply.respond(response),
+      (error) => reply.fail(error),
+    );
+  };
 }
 
 /** A Dispatch called for a promise of its outcome. */
