@@ -75,6 +75,17 @@ function nextResults(
   });
 }
 
+/** The failed results, each as one line a CI log shows in full: when, what, how long, through which hops. */
+function failures(results: TrafficResult[]): string[] {
+  return results
+    .filter((r) => !r.ok)
+    .map(
+      (r) =>
+        `${new Date(r.at).toISOString()} status ${r.status} ${r.error ?? ''} after ${Math.round(r.durationMs)} ms` +
+        ` via ${r.chain.map((l) => l.instance).join(' > ') || '-'}`,
+    );
+}
+
 async function adminConfig(adminUrl: string): Promise<{ revision: number; config: any }> {
   return (await (await fetch(`${adminUrl}config`)).json()) as { revision: number; config: any };
 }
@@ -101,7 +112,7 @@ describe('control plane outage under load', () => {
     async () => {
       traffic.start();
       const warmup = await nextResults(2 * RATE);
-      expect(warmup.filter((r) => !r.ok)).toEqual([]);
+      expect(failures(warmup)).toEqual([]);
       const c2 = mesh.instance('c-2');
       const before = await adminConfig(c2.adminUrl);
       expect(before.revision).toBeGreaterThan(0);
@@ -143,7 +154,7 @@ describe('control plane outage under load', () => {
 
       const outage = await duringOutage;
       expect(Date.now() - killedAt).toBeGreaterThanOrEqual(OUTAGE_MS - 2000);
-      expect(outage.filter((r) => !r.ok)).toEqual([]);
+      expect(failures(outage)).toEqual([]);
 
       // Back on the same port: every proxy reconnects (its backoff may have grown to 30 s) and acknowledges.
       await control.start();
@@ -161,11 +172,11 @@ describe('control plane outage under load', () => {
       // Requests sent from now on see the change: service-b answers from v2 only.
       const sentAfterSync = Date.now();
       const after = await nextResults(3 * RATE, (r) => r.at - r.durationMs >= sentAfterSync);
-      expect(after.filter((r) => !r.ok)).toEqual([]);
+      expect(failures(after)).toEqual([]);
       expect(new Set(after.map((r) => r.chain[1]?.version))).toEqual(new Set(['v2']));
 
       const stats = await traffic.stop();
-      expect(stats.failures).toEqual([]);
+      expect(failures(stats.failures)).toEqual([]);
       expect(stats.failed).toBe(0);
       expect(stats.ok).toBe(stats.sent);
       expect(stats.sent).toBeGreaterThanOrEqual(((OUTAGE_MS + 5000) / 1000) * RATE);
