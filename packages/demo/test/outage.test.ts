@@ -82,8 +82,15 @@ function failures(results: TrafficResult[]): string[] {
     .map(
       (r) =>
         `${new Date(r.at).toISOString()} status ${r.status} ${r.error ?? ''} after ${Math.round(r.durationMs)} ms` +
-        ` via ${r.chain.map((l) => l.instance).join(' > ') || '-'}`,
+        ` via ${r.chain.map((l) => (l.error ? `${l.instance} (${l.error})` : l.instance)).join(' > ') || '-'}` +
+        `${tail(r.chain)}`,
     );
+}
+
+/** What the last app of a chain got from downstream when that was not another app: a proxy's error answer. */
+function tail(chain: TrafficResult['chain']): string {
+  const down = chain.at(-1)?.downstream as unknown;
+  return down === undefined ? '' : `: ${JSON.stringify(down).slice(0, 300)}`;
 }
 
 async function adminConfig(adminUrl: string): Promise<{ revision: number; config: any }> {

@@ -51,7 +51,11 @@ export const RE2JS = new Proxy({}, {
     : `module.exports = require('${sideFile(name)}');`;
 
 const SCHEMAS = fileURLToPath(new URL('../src/schemas.ts', import.meta.url));
-/** How long the schemas stay loaded after their last use: a burst of config changes loads them once. */
+const ACTIVITY = fileURLToPath(new URL('../src/activity.ts', import.meta.url));
+/**
+ * How long the schemas stay loaded after their last use, or after the last request the proxy began: a burst of
+ * config changes loads them once, and a proxy carrying traffic keeps them (src/activity.ts says why).
+ */
 const SCHEMAS_LINGER_MS = 3000;
 
 /**
@@ -61,7 +65,9 @@ const SCHEMAS_LINGER_MS = 3000;
  * requires through a fresh `require` so that no parent module lists it as a child: nothing then holds zod. Two full
  * garbage collections then give the memory back at once: an idle process may otherwise wait long for one, and the
  * first still finds zod's objects through the maps V8 keeps for a collection more (about 10 ms, once per drop).
- * Loading costs about 70 ms of CPU and the first validation 10 ms more, on this machine.
+ * Loading costs about 70–100 ms of CPU and the first validation 10 ms more, on this machine, and the proxy answers
+ * nothing meanwhile: so while requests keep coming (the proxy's activity reading, src/activity.ts, moved since the
+ * last look), the schemas stay, and only a proxy quiet for the whole linger lets them go.
  */
 function lazySchemas() {
   const text = fs.readFileSync(SCHEMAS, 'utf8');
@@ -70,6 +76,7 @@ function lazySchemas() {
   return `import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { ACTIVITY } from ${JSON.stringify(ACTIVITY)};
 const FILE = './lib-schema.cjs';
 function collect() {
   setFlagsFromString('--expose-gc');
@@ -80,6 +87,18 @@ function collect() {
 }
 let lib;
 let timer;
+let seen;
+function activity() {
+  const read = globalThis[ACTIVITY];
+  return typeof read === 'function' ? read() : undefined;
+}
+function linger() {
+  const now = activity();
+  if (now !== seen) {
+    seen = now;
+    timer.refresh();
+  } else drop();
+}
 function drop() {
   const require = createRequire(import.meta.url);
   delete require.cache[require.resolve(FILE)];
@@ -91,8 +110,9 @@ function drop() {
 }
 function load() {
   lib ??= createRequire(import.meta.url)(FILE);
+  seen = activity();
   if (timer) timer.refresh();
-  else timer = setTimeout(drop, ${SCHEMAS_LINGER_MS}).unref();
+  else timer = setTimeout(linger, ${SCHEMAS_LINGER_MS}).unref();
   return lib;
 }
 ${names.map((name) => `export function ${name}(...args) { return load().${name}(...args); }`).join('\n')}`;
@@ -119,6 +139,7 @@ const smaller = {
       build.onLoad({ filter: /.*/, namespace: 'lazy-schemas' }, () => ({
         contents: lazySchemas(),
         loader: 'js',
+        resolveDir: path.dirname(SCHEMAS),
       }));
     }
     build.onResolve({ filter: /^node:http$/ }, () => ({ path: 'node:http', namespace: 'lazy-http' }));

@@ -234,6 +234,7 @@ export class TelemetryRecorder {
   /** JSON [source, destination, policy] → counts; bounded, like the policies a proxy enforces. */
   private readonly authz = new Map<string, AuthzTotals>();
   private active = 0;
+  private begun = 0;
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
   private sink: TelemetrySink | undefined;
@@ -397,6 +398,12 @@ export class TelemetryRecorder {
   /** +1 when a request starts, -1 when it ends. */
   activeChange(delta: number): void {
     this.active += delta;
+    if (delta > 0) this.begun += delta;
+  }
+
+  /** Requests begun since the recorder was made: compared between two readings, whether any came. */
+  get requestsBegun(): number {
+    return this.begun;
   }
 
   get activeRequests(): number {
