@@ -265,12 +265,21 @@ export function machineCpu() {
   // user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user)
   const idle = v[3] + (v[4] ?? 0);
   const total = v.slice(0, 8).reduce((a, b) => a + (b || 0), 0);
-  return { idle, total, process: v[0] + v[1] + v[2], at: Date.now() };
+  return { idle, total, steal: v[7] ?? 0, process: v[0] + v[1] + v[2], at: Date.now() };
 }
 
 export function busyPercent(before, after) {
   const total = after.total - before.total;
   return total > 0 ? (1 - (after.idle - before.idle) / total) * 100 : 0;
+}
+
+/**
+ * The share of the machine's time its hypervisor gave to other virtual machines during an interval (steal). This
+ * machine shares its host: a run with steal of a few percent or more measured a machine that was not all there.
+ */
+export function stealPercent(before, after) {
+  const total = after.total - before.total;
+  return total > 0 ? ((after.steal - before.steal) / total) * 100 : 0;
 }
 
 /** CPU seconds of this process plus its reaped children (wrk, the generator), from /proc/self/stat. */

@@ -12,6 +12,8 @@
 //                 floor of the platform Trellis was first built on
 //   socket-floor  client → the barest Node proxy on raw sockets, read and written as Trellis's engine does
 //                 (bench/proxy/socket-floor.mjs) → upstream: the least a request costs a Node process here
+//   batch-floor   the same proxy with its socket I/O done in C, one call into JavaScript per batch of reads
+//                 (bench/proxy/batch-floor.mjs, batch-io.c, compiled by this script): what Node's I/O layer costs
 // Reports peak req/s (wrk, closed loop), latency at a fixed rate (open loop, bench/proxy/open-loop.mjs), proxy
 // CPU seconds per 1000 requests and peak RSS, and the resident memory of an idle sidecar joined to a control plane
 // (bench/proxy/idle-rss.mjs). Writes bench/results/proxy-latest.{md,json}.
@@ -39,6 +41,7 @@ import {
   selfAndChildrenCpuSeconds,
   sleep,
   start,
+  stealPercent,
   stop,
   stopAll,
   waitReady,
@@ -70,9 +73,16 @@ const ALL_SCENARIOS = [
   'haproxy',
   'node-floor',
   'socket-floor',
+  'batch-floor',
 ];
 const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
 const SOCKET_FLOOR = path.join(HERE, 'socket-floor.mjs');
+const BATCH_FLOOR = path.join(HERE, 'batch-floor.mjs');
+const BATCH_IO = path.join(HERE, 'batch-io.c');
+/** Where node keeps its headers (node_api.h, uv.h), beside its binary as installed. */
+const NODE_INCLUDE = path.resolve(path.dirname(process.execPath), '../include/node');
+/** Steal (the hypervisor running other machines) from which a run counts as disturbed, in percent of the machine. */
+const STEAL_DISTURBED_PERCENT = 3;
 
 // ---- settings: flags override env, env overrides defaults -----------------------------------------------------
 const { values: flags } = parseArgs({
@@ -502,11 +512,20 @@ async function startScenario(name, ports, upstreamPort) {
       return { port: ports.haproxy, procs: [p] };
     }
     case 'node-floor':
-    case 'socket-floor': {
-      const [script, port] =
-        name === 'node-floor' ? [NODE_FLOOR, ports.floor] : [SOCKET_FLOOR, ports.socketFloor];
+    case 'socket-floor':
+    case 'batch-floor': {
+      const script = { 'node-floor': NODE_FLOOR, 'socket-floor': SOCKET_FLOOR, 'batch-floor': BATCH_FLOOR }[
+        name
+      ];
+      const port = {
+        'node-floor': ports.floor,
+        'socket-floor': ports.socketFloor,
+        'batch-floor': ports.batchFloor,
+      }[name];
+      const addon = name === 'batch-floor' ? ['--addon', await buildBatchIo()] : [];
       const p = start(name, process.execPath, [
         script,
+        ...addon,
         '--port',
         String(port),
         '--upstream-port',
@@ -518,6 +537,21 @@ async function startScenario(name, ports, upstreamPort) {
     default:
       throw new Error(`unknown scenario ${name}`);
   }
+}
+
+/** bench/proxy/batch-io.c compiled against this node's headers, in a temporary directory: the addon's path. */
+async function buildBatchIo() {
+  const addon = path.join(tmpDir('batch-io'), 'batch-io.node');
+  const cc = await runToEnd(
+    'cc',
+    'cc',
+    ['-O2', '-shared', '-fPIC', `-I${NODE_INCLUDE}`, '-o', addon, BATCH_IO],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  if (cc.code !== 0) throw new Error(`batch-io.c did not compile:\n${cc.stdout}${cc.stderr}`);
+  return addon;
 }
 
 /** Every scenario must serve the right bodies before it is measured. */
@@ -687,6 +721,7 @@ const LABELS = {
   haproxy: 'HAProxy, 1 thread',
   'node-floor': 'bare Node http + undici proxy (floor)',
   'socket-floor': 'bare Node proxy on raw sockets (socket floor)',
+  'batch-floor': 'the same with its socket I/O in C, batched (batch floor)',
 };
 const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
 const fmtMs = (n) => (n === null || n === undefined ? '—' : n.toFixed(3));
@@ -743,10 +778,12 @@ function computeTargets(by, idle, perProcessRss) {
     const perHop = one.peak.proxyCpuSecondsPer1k; // s per 1000 requests = ms per request
     const two = by['trellis-2hop']?.peak.proxyCpuSecondsPer1k;
     const floor = by['socket-floor']?.peak.proxyCpuSecondsPer1k;
+    const batched = by['batch-floor']?.peak.proxyCpuSecondsPer1k;
     row(
       'cpuPerHop',
       `${perHop.toFixed(4)} ms (one hop at peak)${two === undefined ? '' : `; two hops: ${(two / 2).toFixed(4)} ms per hop`}` +
-        `${floor === undefined ? '' : `; the socket floor: ${floor.toFixed(4)} ms`}`,
+        `${floor === undefined ? '' : `; the socket floor: ${floor.toFixed(4)} ms`}` +
+        `${batched === undefined ? '' : `; the batch floor: ${batched.toFixed(4)} ms`}`,
       one.peak.errors ? 'INVALID' : perHop <= 0.07 ? 'PASS' : 'MISS',
     );
   }
@@ -828,7 +865,7 @@ function markdown(report) {
   );
   L.push('');
   L.push(
-    '| scenario | req/s | vs direct | runs (req/s) | wrk p50 / p99 ms (median run) | proxy CPU s / 1k req | proxy peak RSS MiB | box busy / other cores | errors |',
+    '| scenario | req/s | vs direct | runs (req/s) | wrk p50 / p99 ms (median run) | proxy CPU s / 1k req | proxy peak RSS MiB | box busy / other cores / steal | errors |',
   );
   L.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
   for (const sc of scenarios) {
@@ -839,7 +876,7 @@ function markdown(report) {
       `| ${LABELS[sc.name]} | ${fmtInt(p.medianRps)} | ${p.ratioToDirect === null ? '—' : `${p.ratioToDirect.toFixed(2)}×`} | ` +
         `${p.runs.map((r) => fmtInt(r.rps)).join(' / ')} | ${fmtMs(last?.latencyMs?.p50)} / ${fmtMs(last?.latencyMs?.p99)} | ` +
         `${sc.name === 'direct' ? '—' : fmtCpu(p.proxyCpuSecondsPer1k)} | ${sc.name === 'direct' ? '—' : fmtMiB(sc.proxyPeakRssBytes)} | ` +
-        `${p.medianBoxBusyPercent.toFixed(0)}% / ${p.maxOtherCores.toFixed(2)} | ${p.errors ? `**${p.errors} (INVALID)**` : '0'} |`,
+        `${p.medianBoxBusyPercent.toFixed(0)}% / ${p.maxOtherCores.toFixed(2)} / ${p.maxStealPercent.toFixed(1)}% | ${p.errors ? `**${p.errors} (INVALID)**` : '0'} |`,
     );
   }
   L.push('');
@@ -847,7 +884,9 @@ function markdown(report) {
     'Proxy CPU = utime+stime of the proxy process(es) during the measured runs (both proxies for two hops, master + ' +
       'worker for nginx) ÷ requests served × 1000. Peak RSS = VmHWM summed over those processes, over the whole run. ' +
       'Box busy = median share of both cores in use during the runs; other cores = the most CPU that processes ' +
-      'outside the benchmark took during any run (should be ~0).',
+      'outside the benchmark took during any run (should be ~0); steal = the most of the machine its hypervisor ' +
+      'gave to other virtual machines during any run (should be ~0: with a few percent the runs measured a machine ' +
+      'that was not all there).',
   );
   L.push('');
   L.push(
@@ -856,9 +895,9 @@ function markdown(report) {
   );
   L.push('');
   L.push(
-    '| scenario | p50 | p90 | p99 | p99.9 | added p50 | added p90 | added p99 | added p99.9 | p99 per run | samples | errors |',
+    '| scenario | p50 | p90 | p99 | p99.9 | added p50 | added p90 | added p99 | added p99.9 | p99 per run | samples | steal | errors |',
   );
-  L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+  L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
   for (const sc of scenarios) {
     const l = sc.latency;
     if (!l) continue;
@@ -868,7 +907,7 @@ function markdown(report) {
         `${sc.name === 'direct' ? '—' : fmtAdd(a.p50)} | ${sc.name === 'direct' ? '—' : fmtAdd(a.p90)} | ` +
         `${sc.name === 'direct' ? '—' : fmtAdd(a.p99)} | ${sc.name === 'direct' ? '—' : fmtAdd(a['p99.9'])} | ` +
         `${l.runs.map((r) => fmtMs(r.ms.p99)).join(' / ')} | ` +
-        `${fmtInt(l.samples)} | ${l.errors ? `**${l.errors} (INVALID)**` : '0'} |`,
+        `${fmtInt(l.samples)} | ${l.maxStealPercent.toFixed(1)}% | ${l.errors ? `**${l.errors} (INVALID)**` : '0'} |`,
     );
   }
   const lag = scenarios.find((x) => x.name === 'direct')?.latency?.schedulerLagMs;
@@ -876,7 +915,8 @@ function markdown(report) {
   L.push(
     `Every number includes the generator's own send lag (median ${fmtMs(lag?.p50)} ms, p99 ${fmtMs(lag?.p99)} ms in ` +
       'the direct runs), which is the same for every scenario and cancels out in the "added" columns. ' +
-      '"added" = scenario percentile − direct percentile.',
+      '"added" = scenario percentile − direct percentile. Steal: the most of the machine its hypervisor gave to ' +
+      "other virtual machines during any of the scenario's runs.",
   );
   const mtls = scenarios.find((x) => x.name === 'trellis-2hop-mtls');
   const plain = scenarios.find((x) => x.name === 'trellis-2hop');
@@ -1005,9 +1045,20 @@ async function main() {
     }
   }
 
-  const [up, t1, t2in, t2out, nginx, haproxy, prof, floor, t2tlsIn, t2tlsOut, tIngress, nginx2, socketFloor] =
-    await freePorts(13);
-  const ports = { t1, t2in, t2out, nginx, haproxy, floor, t2tlsIn, t2tlsOut, tIngress, nginx2, socketFloor };
+  const scenarioPorts = [
+    't1',
+    't2in',
+    't2out',
+    'nginx',
+    'haproxy',
+    'floor',
+    't2tlsIn',
+    't2tlsOut',
+    'tIngress',
+    'nginx2',
+  ].concat(['socketFloor', 'batchFloor']);
+  const [up, prof, ...picked] = await freePorts(2 + scenarioPorts.length);
+  const ports = Object.fromEntries(scenarioPorts.map((name, i) => [name, picked[i]]));
   const upstream = await startUpstream(up);
   const stacks = {};
   for (const name of S.scenarios) {
@@ -1016,7 +1067,7 @@ async function main() {
       await verifyScenario(name, stacks[name].port);
       log(`started ${name} on 127.0.0.1:${stacks[name].port}`);
     } catch (error) {
-      if (name === 'nginx' || name === 'nginx-2w' || name === 'haproxy') {
+      if (name === 'nginx' || name === 'nginx-2w' || name === 'haproxy' || name === 'batch-floor') {
         note(
           `${name} could not be started, skipped: ${error.message
             .split('\n')
@@ -1071,11 +1122,12 @@ async function main() {
       r.upstreamCpuSeconds = cpuSeconds(upstream.pid) - up0;
       r.boxBusyPercent = busyPercent(box0, box1);
       r.otherCores = otherCores(box0, box1, all1 - all0);
+      r.stealPercent = stealPercent(box0, box1);
       peak[name].push(r);
       log(
         `peak: ${name} run ${run + 1}/${S.runs}: ${fmtInt(r.rps)} req/s` +
           `${name === 'direct' ? '' : `, proxy CPU ${r.proxyCpuSeconds.toFixed(2)} s`}, box ${r.boxBusyPercent.toFixed(0)}% busy` +
-          `, other processes ${r.otherCores.toFixed(2)} cores` +
+          `, other processes ${r.otherCores.toFixed(2)} cores, steal ${r.stealPercent.toFixed(1)}%` +
           `${r.errors ? `, ${r.errors} ERRORS (non-2xx ${r.non2xx3xx}, socket ${JSON.stringify(r.socketErrors)})` : ''}`,
       );
     }
@@ -1093,6 +1145,7 @@ async function main() {
       const o = await openLoop(stacks[name].port);
       const box1 = machineCpu();
       o.otherCores = otherCores(box0, box1, benchmarkCpu() - all0);
+      o.stealPercent = stealPercent(box0, box1);
       const sorted = Float64Array.from(o.latencyUs).sort();
       const errors = o.errors + o.non2xx + o.badBody + o.incomplete;
       lat[name].runs.push({
@@ -1105,6 +1158,7 @@ async function main() {
       log(
         `latency: ${name} run ${run + 1}/${S.runs}: p50 ${fmtMs(percentile(sorted, 50) / 1000)} ms, p99 ` +
           `${fmtMs(percentile(sorted, 99) / 1000)} ms, ${sorted.length} samples, generator ${o.generatorCpuPercent.toFixed(0)}% CPU` +
+          `, steal ${o.stealPercent.toFixed(1)}%` +
           `${errors ? `, ${errors} ERRORS ${JSON.stringify(o.errorKinds)}` : ''}`,
       );
     }
@@ -1152,6 +1206,7 @@ async function main() {
         upstreamCpuSecondsPer1k: requests ? (upCpu / requests) * 1000 : null,
         medianBoxBusyPercent: median(runs.map((r) => r.boxBusyPercent)),
         maxOtherCores: Math.max(...runs.map((r) => r.otherCores)),
+        maxStealPercent: Math.max(...runs.map((r) => r.stealPercent ?? 0)),
         errors: runs.reduce((s, r) => s + r.errors, 0),
         runs,
       },
@@ -1161,6 +1216,7 @@ async function main() {
         ms,
         addedMs: name === 'direct' ? null : addedMs,
         schedulerLagMs: { p50: lagP50, p99: lagP99 },
+        maxStealPercent: Math.max(...lat[name].runs.map((r) => r.stealPercent ?? 0)),
         runs: lat[name].runs,
       },
       proxyPeakRssBytes: name === 'direct' ? null : rss[name],
@@ -1177,6 +1233,16 @@ async function main() {
       ...sc.peak.runs.map((r, i) => ({ what: `peak run ${i + 1}`, cores: r.otherCores })),
       ...sc.latency.runs.map((r, i) => ({ what: `latency run ${i + 1}`, cores: r.otherCores })),
     ].filter((d) => d.cores > 0.15);
+    const stolen = [
+      ...sc.peak.runs.map((r, i) => ({ what: `peak run ${i + 1}`, percent: r.stealPercent ?? 0 })),
+      ...sc.latency.runs.map((r, i) => ({ what: `latency run ${i + 1}`, percent: r.stealPercent ?? 0 })),
+    ].filter((d) => d.percent >= STEAL_DISTURBED_PERCENT);
+    if (stolen.length) {
+      note(
+        `${sc.name}: the hypervisor took ${stolen.map((d) => `${d.percent.toFixed(0)} % (${d.what})`).join(', ')} ` +
+          'of the machine: those runs are disturbed',
+      );
+    }
     if (disturbed.length) {
       note(
         `${sc.name}: processes outside the benchmark were using CPU during ` +

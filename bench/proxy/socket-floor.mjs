@@ -6,6 +6,7 @@
 // Usage: node socket-floor.mjs --port P --upstream-port U     (127.0.0.1 only)
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { bodyLength, headEnd } from './floor-framing.mjs';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'upstream-port': { type: 'string' } } });
 const upstreamPort = Number(values['upstream-port']);
@@ -45,16 +46,6 @@ function write(socket, data) {
   socket._handle.writeBuffer(req, data);
   if (streamBaseState[kLastWriteWasAsync] !== 0) req.buffer = data;
 }
-
-const END = Buffer.from('\r\n\r\n');
-const headEnd = (buf) => {
-  const i = buf.indexOf(END);
-  return i < 0 ? -1 : i + 4;
-};
-const bodyLength = (head) => {
-  const m = /\r\ncontent-length:\s*(\d+)/i.exec(head.toString('latin1'));
-  return m ? Number(m[1]) : 0;
-};
 
 const idle = [];
 function upstream() {
