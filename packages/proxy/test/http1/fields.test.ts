@@ -51,6 +51,31 @@ describe('Fields', () => {
     expect(f.toObject()).toEqual({ host: 'a', 'x-a': 'new', 'x-request-id': 'r1' });
   });
 
+  it('keeps added fields in order past the room made for them, through removals and clones', () => {
+    const f = parsed('Host: a');
+    for (let i = 0; i < 12; i++) f.append(`X-F${i}`, String(i));
+    f.delete('x-f3');
+    f.setOwn('x-f7', 'seven');
+    f.appendOwn('x-request-id', 'r');
+    const copy = f.clone();
+    f.delete('x-f0');
+    expect(f.size).toBe(12);
+    expect(copy.size).toBe(13);
+    expect(copy.get('x-f0')).toBe('0');
+    expect(f.has('x-f0')).toBe(false);
+    expect(f.hasKnown(F_X_REQUEST_ID)).toBe(true);
+    const names: string[] = [];
+    f.forEach((name, value) => {
+      names.push(`${name}=${value}`);
+    });
+    expect(names).toEqual([
+      'host=a',
+      ...[1, 2, 4, 5, 6, 8, 9, 10, 11].map((i) => `x-f${i}=${i}`),
+      'x-f7=seven',
+      'x-request-id=r',
+    ]);
+  });
+
   it('deletes by known-name mask, raw and added fields alike, never the unknown ones', () => {
     const f = parsed('Host: a\r\nConnection: close\r\nTE: trailers\r\nX-Trellis-Source: s\r\nX-Other: o');
     f.append('x-trellis-peer-identity', 'p');
