@@ -11,7 +11,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUST_DOMAIN, type ProxyConfig } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
-import { reportActivity } from './activity.ts';
 import { WORKER_ENV } from './cluster/messages.ts';
 // The worker processes' code is imported statically although a sidecar never runs it: an import() inside the
 // bundle makes esbuild wrap every module it reaches in a lazy initializer, which keeps all of @trellis/schema's
@@ -288,7 +287,7 @@ export async function main(argv: string[]): Promise<void> {
         drainTimeoutMs: options.drainTimeoutMs,
       });
     }
-    const single = await createProxy(config, {
+    return createProxy(config, {
       sink,
       logger: log,
       admin,
@@ -296,8 +295,6 @@ export async function main(argv: string[]): Promise<void> {
       accessLog: options.accessLog,
       processMetrics: true,
     });
-    reportActivity(() => single.recorder.requestsBegun);
-    return single;
   };
   // A proxy restarted while the control plane is away comes up with its last-known-good snapshot, so that it is
   // never ready (nor listening) with only the bootstrap's routes.

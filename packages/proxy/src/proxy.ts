@@ -14,6 +14,7 @@ import {
   type ProxyConfig,
 } from '@trellis/schema';
 import { type Logger, pino } from 'pino';
+import { reportActivity } from './activity.ts';
 import { type AdminSource, startAdmin } from './admin.ts';
 import type { IdentityManager } from './identity.ts';
 import { HttpListener } from './listeners/http.ts';
@@ -38,7 +39,10 @@ export interface ProxyOptions {
   drainTimeoutMs?: number;
   /** One JSON log line per request, at info level. */
   accessLog?: boolean;
-  /** Node's process metrics (event-loop delay, GC, heap, CPU) on the admin /metrics; for the process's own proxy. */
+  /**
+   * The process's own proxy: Node's process metrics (event-loop delay, GC, heap, CPU) on the admin /metrics, and its
+   * requests as the process's activity reading (src/activity.ts).
+   */
   processMetrics?: boolean;
 }
 
@@ -130,6 +134,7 @@ export class TrellisProxy {
     if (!result.ok) throw new ProxyConfigError(result.message, result.errors);
     if (options.admin) proxy.admin = await startAdmin(proxy.adminSource(), options.admin);
     if (options.sink) proxy.recorder.start(options.sink);
+    if (options.processMetrics) reportActivity(() => proxy.recorder.requestsBegun);
     return proxy;
   }
 

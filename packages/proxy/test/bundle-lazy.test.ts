@@ -2,7 +2,8 @@
  * What the built proxy loads only when first used (scripts/build.mjs): node:http at an active health check's first
  * probe (the status phrases are in the bundle), re2js (dist/lib-re2js.cjs) at the first route regex, prom-client
  * (dist/lib-prom-client.cjs) at the first scrape, zod and the schemas (dist/lib-schema.cjs) at a validation,
- * dropped again once the proxy has had neither a validation nor a request for a while. The built executable must still do each of them.
+ * dropped again once the proxy has had neither a validation nor a request for a while. The built executable must
+ * still do each of them.
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';

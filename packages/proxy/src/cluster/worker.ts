@@ -10,7 +10,6 @@
  * makes that worker drain and exit.
  */
 import { type Logger, pino } from 'pino';
-import { reportActivity } from '../activity.ts';
 import type { AdminSource } from '../admin.ts';
 import type { CliOptions } from '../cli.ts';
 import { IdentityManager } from '../identity.ts';
@@ -108,8 +107,6 @@ export async function runWorker(options: CliOptions): Promise<void> {
       send({ type: 'failed', message: (error as Error).message, errors }, () => process.exit(1));
       return;
     }
-    const carried = proxy;
-    reportActivity(() => carried.recorder.requestsBegun);
     admin = proxy.adminSource();
     if (certificate) install(certificate);
     if (stopping) {
