@@ -514,13 +514,10 @@ async function startScenario(name, ports, upstreamPort) {
     case 'node-floor':
     case 'socket-floor':
     case 'batch-floor': {
-      const script = { 'node-floor': NODE_FLOOR, 'socket-floor': SOCKET_FLOOR, 'batch-floor': BATCH_FLOOR }[
-        name
-      ];
-      const port = {
-        'node-floor': ports.floor,
-        'socket-floor': ports.socketFloor,
-        'batch-floor': ports.batchFloor,
+      const [script, port] = {
+        'node-floor': [NODE_FLOOR, ports.floor],
+        'socket-floor': [SOCKET_FLOOR, ports.socketFloor],
+        'batch-floor': [BATCH_FLOOR, ports.batchFloor],
       }[name];
       const addon = name === 'batch-floor' ? ['--addon', await buildBatchIo()] : [];
       const p = start(name, process.execPath, [
@@ -1056,7 +1053,9 @@ async function main() {
     't2tlsOut',
     'tIngress',
     'nginx2',
-  ].concat(['socketFloor', 'batchFloor']);
+    'socketFloor',
+    'batchFloor',
+  ];
   const [up, prof, ...picked] = await freePorts(2 + scenarioPorts.length);
   const ports = Object.fromEntries(scenarioPorts.map((name, i) => [name, picked[i]]));
   const upstream = await startUpstream(up);
