@@ -5,7 +5,7 @@
 // Usage: node batch-floor.mjs --addon FILE.node --port P --upstream-port U     (127.0.0.1 only)
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { bodyLength, headEnd } from './floor-framing.mjs';
+import { bodyLength, closes, headEnd } from './floor-framing.mjs';
 
 const { values } = parseArgs({
   options: { addon: { type: 'string' }, port: { type: 'string' }, 'upstream-port': { type: 'string' } },
@@ -88,7 +88,8 @@ function batch(count) {
     const n = ah + bodyLength(c.answer.subarray(0, ah));
     if (c.answer.length < n) continue;
     const client = connections.get(c.client);
-    idle.push(fd);
+    // An upstream that said Connection: close is closing: its CLOSE record follows, and it is not used again.
+    if (!closes(c.answer.subarray(0, ah))) idle.push(fd);
     if (client === undefined) continue;
     send(c.client, c.answer.subarray(0, n));
     client.busy = false;

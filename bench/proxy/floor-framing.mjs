@@ -1,5 +1,5 @@
-// What the two floor proxies (socket-floor.mjs, batch-floor.mjs) know of HTTP: where a head ends, and the
-// Content-Length it declares. Nothing else is parsed.
+// What the two floor proxies (socket-floor.mjs, batch-floor.mjs) know of HTTP: where a head ends, the
+// Content-Length it declares, and whether it closes the connection. Nothing else is parsed.
 const END = Buffer.from('\r\n\r\n');
 
 /** The offset just past the head's blank line, or -1 while it is incomplete. */
@@ -12,4 +12,9 @@ export function headEnd(buf) {
 export function bodyLength(head) {
   const m = /\r\ncontent-length:\s*(\d+)/i.exec(head.toString('latin1'));
   return m ? Number(m[1]) : 0;
+}
+
+/** Whether an answer's head says Connection: close (its connection is then not used again). */
+export function closes(head) {
+  return /\r\nconnection:\s*close/i.test(head.toString('latin1'));
 }

@@ -6,7 +6,7 @@
 // Usage: node socket-floor.mjs --port P --upstream-port U     (127.0.0.1 only)
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { bodyLength, headEnd } from './floor-framing.mjs';
+import { bodyLength, closes, headEnd } from './floor-framing.mjs';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'upstream-port': { type: 'string' } } });
 const upstreamPort = Number(values['upstream-port']);
@@ -86,8 +86,7 @@ net
         if (answer.length < n) return;
         up.onAnswer = null;
         write(client, answer.subarray(0, n));
-        if (!up.destroyed && !/\r\nconnection:\s*close/i.test(answer.toString('latin1', 0, ah)))
-          idle.push(up);
+        if (!up.destroyed && !closes(answer.subarray(0, ah))) idle.push(up);
         busy = false;
         next();
       };
