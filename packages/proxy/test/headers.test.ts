@@ -51,6 +51,25 @@ describe('headers', () => {
     }
   });
 
+  it('reads the caller traceparent as the W3C format says, case-blind and trimmed, and refuses near misses', () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    expect(nextTraceparent(`  00-${trace.toUpperCase()}-00F067AA0BA902B7-01 `)).toMatch(
+      new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`),
+    );
+    for (const bad of [
+      `FF-${trace}-00f067aa0ba902b7-01`,
+      `00-${trace}-0000000000000000-01`,
+      `00-${trace}-00f067aa0ba902b7-1`,
+      `00_${trace}-00f067aa0ba902b7-01`,
+      `00-${trace}-00f067aa0ba902b7-0g`,
+      `00-${trace}-00f067aa0ba902b7-01-extra`,
+      `00-${trace.slice(1)}x-00f067aa0ba902b7-01`,
+    ]) {
+      expect(nextTraceparent(bad)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(nextTraceparent(bad)).not.toContain(trace);
+    }
+  });
+
   it('applies set and remove case-insensitively', () => {
     const h = Fields.of({ 'x-a': '1', 'x-b': '2' });
     applyHeaderOps(h, { set: { 'X-C': '3' }, remove: ['X-A'] });

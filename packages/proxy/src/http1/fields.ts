@@ -59,6 +59,25 @@ const SINGLE = new Set([
   'user-agent',
 ]);
 
+/** The known names among SINGLE, by id: `get` decides by a bit for them, without hashing the name. */
+const SINGLE_KNOWN_MASK = [...SINGLE].reduce((mask, name) => {
+  const id = knownId(name);
+  return id === F_OTHER ? mask : mask | bit(id);
+}, 0);
+
+/**
+ * A field name the proxy looks up or writes on every request, resolved once where it is declared: its lowercase
+ * form and its known-name id, so that a look-up by it hashes no string.
+ */
+export interface FieldName {
+  readonly lower: string;
+  readonly id: number;
+}
+
+export function headerName(lowerName: string): FieldName {
+  return { lower: lowerName, id: knownId(lowerName) };
+}
+
 type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number): number };
 
 const EMPTY_BUF = Buffer.alloc(0);
@@ -193,8 +212,20 @@ export class Fields {
   }
 
   get(lowerName: string): string | undefined {
-    const id = knownId(lowerName);
-    if (lowerName === 'set-cookie' || SINGLE.has(lowerName)) {
+    return this.getBy(lowerName, knownId(lowerName));
+  }
+
+  /** `get` by a name resolved once (see FieldName). */
+  getNamed(name: FieldName): string | undefined {
+    return this.getBy(name.lower, name.id);
+  }
+
+  private getBy(lowerName: string, id: number): string | undefined {
+    const single =
+      id !== F_OTHER && id !== F_X_TRELLIS
+        ? (SINGLE_KNOWN_MASK & bit(id)) !== 0
+        : lowerName === 'set-cookie' || SINGLE.has(lowerName);
+    if (single) {
       const i = this.nextRaw(lowerName, id, 0);
       if (i >= 0) return this.rawValue(i);
       const a = this.added;
@@ -224,6 +255,11 @@ export class Fields {
     return this.added?.hasLower(lowerName) === true;
   }
 
+  hasNamed(name: FieldName): boolean {
+    if (this.nextRaw(name.lower, name.id, 0) >= 0) return true;
+    return this.added?.hasLower(name.lower) === true;
+  }
+
   /** By known-name id (not F_OTHER or F_X_TRELLIS, which name no single field). */
   hasKnown(id: number): boolean {
     const f = this.raw;
@@ -234,7 +270,7 @@ export class Fields {
   }
 
   getKnown(id: number): string | undefined {
-    return this.get(KNOWN_NAMES[id] as string);
+    return this.getBy(KNOWN_NAMES[id] as string, id);
   }
 
   /** Replaces every field of that name. */
@@ -257,17 +293,26 @@ export class Fields {
    * id, trace context): a lowercase token name, and a value made of what the parser already accepted (a field
    * value, the Host) or of what the proxy made itself (addresses, hex ids). Anything else goes through `set`.
    */
-  setOwn(lowerName: string, value: string): void {
-    this.delete(lowerName);
-    this.push(lowerName, lowerName, value);
+  setOwn(name: FieldName, value: string): void {
+    this.deleteBy(name.lower, name.id);
+    this.added ??= new Added();
+    this.added.push(name.lower, name.lower, value, name.id);
   }
 
-  appendOwn(lowerName: string, value: string): void {
-    this.push(lowerName, lowerName, value);
+  appendOwn(name: FieldName, value: string): void {
+    this.added ??= new Added();
+    this.added.push(name.lower, name.lower, value, name.id);
   }
 
   delete(lowerName: string): void {
-    const id = knownId(lowerName);
+    this.deleteBy(lowerName, knownId(lowerName));
+  }
+
+  deleteNamed(name: FieldName): void {
+    this.deleteBy(name.lower, name.id);
+  }
+
+  private deleteBy(lowerName: string, id: number): void {
     for (let i = this.nextRaw(lowerName, id, 0); i >= 0; i = this.nextRaw(lowerName, id, i + 1))
       this.markDeleted(i);
     const a = this.added;

@@ -27,7 +27,7 @@ import { ERROR_HEADER, localReply, ProxyError } from '../errors.ts';
 import { addForwarding, applyHeaderOps } from '../headers.ts';
 import { absoluteTarget, isRefusal, normaliseTarget, sameAuthority } from '../http-path.ts';
 import type { Http1Error } from '../http1/errors.ts';
-import type { Fields } from '../http1/fields.ts';
+import { type Fields, headerName } from '../http1/fields.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
 import { LiteSignal, sleep } from '../signal.ts';
@@ -56,6 +56,7 @@ import { handleUpgrade } from './upgrade.ts';
  * stripped otherwise, never passed on from a client (a plaintext caller could name any service).
  */
 export const SOURCE_HEADER = 'x-trellis-source';
+const SOURCE = headerName(SOURCE_HEADER);
 /** Telemetry's caller for a request without a verified identity (as the control plane's UNKNOWN_SOURCE). */
 export const UNKNOWN_SOURCE = 'unknown';
 
@@ -84,6 +85,7 @@ const NO_VERDICT: AuthzVerdict = { denied: undefined, dryRunDenied: undefined };
 
 /** Set by an inbound listener to the caller's verified SPIFFE ID (mutual TLS), for the app; never passed on from a client. */
 export const PEER_IDENTITY_HEADER = 'x-trellis-peer-identity';
+const PEER_IDENTITY = headerName(PEER_IDENTITY_HEADER);
 
 const SLASH = 0x2f;
 
@@ -274,8 +276,15 @@ export class HttpListener {
   }
 
   /** Finds where a request goes; throws ProxyError no_route / egress_denied. */
-  resolve(snapshot: Snapshot, listener: Listener, method: string, path: string, headers: Fields): Resolved {
-    const host = hostOnly(headers.get('host'));
+  resolve(
+    snapshot: Snapshot,
+    listener: Listener,
+    method: string,
+    path: string,
+    headers: Fields,
+    hostField: string | undefined,
+  ): Resolved {
+    const host = hostOnly(hostField);
     if (listener.mode === 'inbound') {
       const { address, port } = listener.upstream;
       const origin = this.origin('local', address, port, listener.timeoutMs);
@@ -289,7 +298,7 @@ export class HttpListener {
     if (listener.mode === 'egress') {
       // An absolute-form target's authority is the Host by now (requestTarget).
       const target = host;
-      const port = hostPort(headers.get('host'), 80);
+      const port = hostPort(hostField, 80);
       const allowed = listener.allow.some(
         (r) => hostMatches(r.host, target) && (!r.ports || r.ports.includes(port)),
       );
@@ -385,7 +394,7 @@ export class HttpListener {
 
     const call = new Call(this, exchange, listener, method, url, path);
     let identity: string | undefined;
-    headers.delete(PEER_IDENTITY_HEADER);
+    headers.deleteNamed(PEER_IDENTITY);
     if (listener?.mode === 'inbound') {
       // Over mutual TLS the caller is who its certificate says; over plaintext it is unknown, whatever it claims.
       const peer = this.deps.peer?.(exchange.socket);
@@ -397,9 +406,9 @@ export class HttpListener {
         headers.set(SOURCE_HEADER, call.source);
       } else {
         call.source = UNKNOWN_SOURCE;
-        headers.delete(SOURCE_HEADER);
+        headers.deleteNamed(SOURCE);
       }
-    } else if (listener) headers.setOwn(SOURCE_HEADER, node.service); // a service name: a DNS label
+    } else if (listener) headers.setOwn(SOURCE, node.service); // a service name: a DNS label
 
     try {
       if (!listener) throw new ProxyError('TRELLIS_ERR_NO_ROUTE', `listener ${this.name} is being removed`);
@@ -422,7 +431,9 @@ export class HttpListener {
         }
         if (verdict.dryRunDenied !== undefined) call.flags |= RECORD_DRY_RUN_DENIED;
       }
-      const resolved = this.resolve(snapshot, listener, method, path, headers);
+      // requestTarget sets the Host from an absolute-form target; an origin-form one leaves it as it came.
+      const host = exchange.target.charCodeAt(0) === SLASH ? originalHost : headers.get('host');
+      const resolved = this.resolve(snapshot, listener, method, path, headers, host);
       call.destination = resolved.destination;
       call.target = resolved.target;
       const delay = resolved.target?.rule.fault?.delay;

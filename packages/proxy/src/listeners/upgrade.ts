@@ -146,7 +146,7 @@ export function handleUpgrade(listener: HttpListener, exchange: ServerExchange):
       }
       if (verdict.dryRunDenied !== undefined) flags |= RECORD_DRY_RUN_DENIED;
     } else headers.set(SOURCE_HEADER, node.service);
-    const resolved = listener.resolve(snapshot, config, method, path, headers);
+    const resolved = listener.resolve(snapshot, config, method, path, headers, headers.get('host'));
     destination = resolved.destination;
     const subset = resolved.subset ?? {};
     endpoint = resolved.endpoint ?? resolved.cluster?.hostSet(subset).pick({ hashKey: resolved.hashKey });

@@ -1,6 +1,6 @@
 /** Fields: the overlay header view over a parsed head (look-ups, edits, Node-style joins, validation). */
 import { describe, expect, it } from 'vitest';
-import { Fields, InvalidFieldError } from '../../src/http1/fields.ts';
+import { Fields, headerName, InvalidFieldError } from '../../src/http1/fields.ts';
 import {
   bit,
   F_CONNECTION,
@@ -55,8 +55,8 @@ describe('Fields', () => {
     const f = parsed('Host: a');
     for (let i = 0; i < 12; i++) f.append(`X-F${i}`, String(i));
     f.delete('x-f3');
-    f.setOwn('x-f7', 'seven');
-    f.appendOwn('x-request-id', 'r');
+    f.setOwn(headerName('x-f7'), 'seven');
+    f.appendOwn(headerName('x-request-id'), 'r');
     const copy = f.clone();
     f.delete('x-f0');
     expect(f.size).toBe(12);
@@ -137,5 +137,15 @@ describe('Fields', () => {
       Buffer.from('GET / HTTP/1.1\r\nHost: one\r\nX: 1\r\n\r\nGET / HTTP/1.1\r\nHost: two\r\n\r\n'),
     );
     expect(kept.map((f) => f.toObject())).toEqual([{ host: 'one', x: '1' }, { host: 'two' }]);
+  });
+  it('looks up, sets and deletes by a name resolved once as it does by the name itself', () => {
+    const f = Fields.of(['Host', 'svc', 'X-Trellis-Source', 'a', 'X-Other', '1', 'x-other', '2']);
+    for (const name of ['host', 'x-trellis-source', 'x-other', 'x-missing']) {
+      expect(f.getNamed(headerName(name))).toBe(f.get(name));
+      expect(f.hasNamed(headerName(name))).toBe(f.has(name));
+    }
+    f.setOwn(headerName('x-trellis-source'), 'b');
+    f.deleteNamed(headerName('x-other'));
+    expect(f.toObject()).toEqual({ host: 'svc', 'x-trellis-source': 'b' });
   });
 });

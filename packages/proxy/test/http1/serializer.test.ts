@@ -1,7 +1,7 @@
 /** The serializer: exact heads, framing it alone decides, hop-by-hop removal, and no response splitting. */
 import { STATUS_CODES } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { Fields, InvalidFieldError } from '../../src/http1/fields.ts';
+import { Fields, headerName, InvalidFieldError } from '../../src/http1/fields.ts';
 import { RequestParser, ResponseParser } from '../../src/http1/parser.ts';
 import {
   CHUNK_END,
@@ -133,8 +133,8 @@ describe('responseHead', () => {
 
   it('writes a small body in the same buffer, after the head and the own fields', () => {
     const f = parsedFields('Host: svc\r\nX-Up: 1');
-    f.setOwn('x-request-id', 'abc');
-    f.appendOwn('x-forwarded-proto', 'http');
+    f.setOwn(headerName('x-request-id'), 'abc');
+    f.appendOwn(headerName('x-forwarded-proto'), 'http');
     const framing = { kind: 'length', length: 5 } as const;
     const body = Buffer.from('hello');
     expect(text(responseHead(201, undefined, f, framing, true, body))).toBe(
