@@ -205,10 +205,10 @@ export function get(port, path = '/', host = 'svc', timeoutMs = 2000) {
 }
 
 /**
- * Waits until GET http://127.0.0.1:port/ (Host: svc) answers 200 with the expected body, failing early (with
+ * Waits until GET http://127.0.0.1:port/ (Host: svc) answers `status` (200) with the expected body, failing early (with
  * the process's output) if any of the given processes exits.
  */
-export async function waitReady(port, procs, { timeoutMs = 20_000, path = '/', expect } = {}) {
+export async function waitReady(port, procs, { timeoutMs = 20_000, path = '/', expect, status = 200 } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   while (Date.now() < deadline) {
@@ -221,7 +221,7 @@ export async function waitReady(port, procs, { timeoutMs = 20_000, path = '/', e
     }
     try {
       const res = await get(port, path, 'svc', 1000);
-      if (res.status === 200 && (expect === undefined || res.body === expect)) return;
+      if (res.status === status && (expect === undefined || res.body === expect)) return;
       last = `HTTP ${res.status}: ${res.body.slice(0, 200)}`;
     } catch (error) {
       last = error.code ?? error.message;

@@ -4,6 +4,7 @@
 // its connection's read would. The file bundles itself from the source first, as the proxy is bundled, and runs
 // the bundle:
 //   node bench/proxy/request-path.mjs [--requests 200000] [--rounds 5] [--config FILE]
+// (--node-args "--cpu-prof --cpu-prof-dir=DIR", given first, passes node flags to the bundled run, to profile it.)
 // The config is a proxy config file whose first listener is the one driven (default: one outbound listener to one
 // endpoint of service `svc`). Prints microseconds of CPU per request for each round. The code runs hot in cache
 // here; in the proxy, between the kernel's work, the same code costs two to three times as much.
@@ -23,7 +24,9 @@ if (process.env[BUNDLED] !== '1') {
   );
   const outfile = path.join(dir, 'request-path.mjs');
   await bundleNode({ entryPoints: [fileURLToPath(import.meta.url)], outfile, sourcemap: false });
-  const run = spawnSync(process.execPath, [outfile, ...process.argv.slice(2)], {
+  const args = process.argv.slice(2);
+  const nodeArgs = args[0] === '--node-args' ? args.splice(0, 2)[1].split(' ') : [];
+  const run = spawnSync(process.execPath, [...nodeArgs, outfile, ...args], {
     stdio: 'inherit',
     env: { ...process.env, [BUNDLED]: '1' },
   });

@@ -14,6 +14,9 @@
 //                 (bench/proxy/socket-floor.mjs) → upstream: the least a request costs a Node process here
 //   batch-floor   the same proxy with its socket I/O done in C, one call into JavaScript per batch of reads
 //                 (bench/proxy/batch-floor.mjs, batch-io.c, compiled by this script): what Node's I/O layer costs
+//   nginx-2hop, nginx-2hop-mtls, socket-floor-2hop
+//                 two of them chained (mutual TLS between the two nginx in the second): what two hops of a C
+//                 proxy, and of the barest Node one, add on this machine, beside Trellis's two-hop rows
 // Reports peak req/s (wrk, closed loop), latency at a fixed rate (open loop, bench/proxy/open-loop.mjs), proxy
 // CPU seconds per 1000 requests and peak RSS, and the resident memory of an idle sidecar joined to a control plane
 // (bench/proxy/idle-rss.mjs). Writes bench/results/proxy-latest.{md,json}.
@@ -74,6 +77,9 @@ const ALL_SCENARIOS = [
   'node-floor',
   'socket-floor',
   'batch-floor',
+  'nginx-2hop',
+  'nginx-2hop-mtls',
+  'socket-floor-2hop',
 ];
 const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
 const SOCKET_FLOOR = path.join(HERE, 'socket-floor.mjs');
@@ -372,7 +378,8 @@ async function makeIdentities() {
     { timeoutMs: 60_000 },
   );
   if (r.code !== 0) throw new Error(`certs.mjs failed:\n${r.stderr}`);
-  return (service) => ['--identity-dir', path.join(dir, service), '--trust-domain', TRUST_DOMAIN];
+  const args = (service) => ['--identity-dir', path.join(dir, service), '--trust-domain', TRUST_DOMAIN];
+  return { dir, args };
 }
 
 /** Full mTLS handshakes per second into the mTLS scenario's inbound sidecar, and its CPU per handshake. */
@@ -439,7 +446,7 @@ async function startScenario(name, ports, upstreamPort) {
       return { port: ports.t2out, procs: [outbound, inbound] };
     }
     case 'trellis-2hop-mtls': {
-      const identity = await makeIdentities();
+      const identity = (await makeIdentities()).args;
       const inbound = startTrellis(
         'trellis-2hop-mtls-inbound',
         trellisInbound(ports.t2tlsIn, upstreamPort, { mtls: true }),
@@ -474,32 +481,29 @@ async function startScenario(name, ports, upstreamPort) {
     }
     case 'nginx':
     case 'nginx-2w': {
-      const workers = name === 'nginx' ? 1 : 2;
       const port = name === 'nginx' ? ports.nginx : ports.nginx2;
-      const dir = tmpDir(name);
-      const conf = path.join(dir, 'nginx.conf');
-      fs.writeFileSync(conf, nginxConf(dir, port, upstreamPort, workers));
-      const t = await runToEnd(
-        'nginx -t',
-        'nginx',
-        ['-t', '-p', `${dir}/`, '-e', `${dir}/error.log`, '-c', conf],
-        {
-          timeoutMs: 10_000,
-        },
-      );
-      if (t.code !== 0) throw new Error(`nginx rejected its config:\n${t.stderr}`);
-      const p = start(name, 'nginx', [
-        '-p',
-        `${dir}/`,
-        '-e',
-        `${dir}/error.log`,
-        '-c',
-        conf,
-        '-g',
-        'daemon off;',
-      ]);
-      await waitReady(port, [p]);
-      return { port, procs: [p], errorLog: path.join(dir, 'error.log') };
+      const p = await startNginx(name, port, upstreamPort, { workers: name === 'nginx' ? 1 : 2 });
+      return { port, procs: [p], errorLogs: [p.errorLog] };
+    }
+    case 'nginx-2hop': {
+      const back = await startNginx('nginx-2hop-inbound', ports.n2in, upstreamPort);
+      const front = await startNginx('nginx-2hop-outbound', ports.n2out, ports.n2in);
+      return { port: ports.n2out, procs: [front, back], errorLogs: [front.errorLog, back.errorLog] };
+    }
+    case 'nginx-2hop-mtls': {
+      const { dir } = await makeIdentities();
+      const files = (service) => ({
+        cert: path.join(dir, service, 'cert.pem'),
+        key: path.join(dir, service, 'key.pem'),
+        roots: path.join(dir, service, 'roots.pem'),
+      });
+      const back = await startNginx('nginx-2hop-mtls-inbound', ports.n2tlsIn, upstreamPort, {
+        serverTls: files('svc'),
+      });
+      const front = await startNginx('nginx-2hop-mtls-outbound', ports.n2tlsOut, ports.n2tlsIn, {
+        upstreamTls: files('bench-client'),
+      });
+      return { port: ports.n2tlsOut, procs: [front, back], errorLogs: [front.errorLog, back.errorLog] };
     }
     case 'haproxy': {
       const dir = tmpDir('haproxy');
@@ -531,9 +535,36 @@ async function startScenario(name, ports, upstreamPort) {
       await waitReady(port, [p]);
       return { port, procs: [p] };
     }
+    case 'socket-floor-2hop': {
+      const floor = (port, to) =>
+        start(name, process.execPath, [SOCKET_FLOOR, '--port', String(port), '--upstream-port', String(to)]);
+      const back = floor(ports.sf2in, upstreamPort);
+      await waitReady(ports.sf2in, [back]);
+      const front = floor(ports.sf2out, ports.sf2in);
+      await waitReady(ports.sf2out, [front, back]);
+      return { port: ports.sf2out, procs: [front, back] };
+    }
     default:
       throw new Error(`unknown scenario ${name}`);
   }
+}
+
+/**
+ * One nginx (master and workers) on `port` in a directory of its own, its config checked first; `options` as
+ * nginxConf takes them. The process carries the path of its error log.
+ */
+async function startNginx(name, port, upstreamPort, options = {}) {
+  const dir = tmpDir(name);
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(conf, nginxConf(dir, port, upstreamPort, options));
+  const args = ['-p', `${dir}/`, '-e', `${dir}/error.log`, '-c', conf];
+  const t = await runToEnd('nginx -t', 'nginx', ['-t', ...args], { timeoutMs: 10_000 });
+  if (t.code !== 0) throw new Error(`nginx rejected its config:\n${t.stderr}`);
+  const p = start(name, 'nginx', [...args, '-g', 'daemon off;']);
+  // On its TLS port nginx answers a plaintext request with 400: it is up.
+  await waitReady(port, [p], { status: options.serverTls ? 400 : 200 });
+  p.errorLog = path.join(dir, 'error.log');
+  return p;
 }
 
 /** bench/proxy/batch-io.c compiled against this node's headers, in a temporary directory: the addon's path. */
@@ -719,6 +750,9 @@ const LABELS = {
   'node-floor': 'bare Node http + undici proxy (floor)',
   'socket-floor': 'bare Node proxy on raw sockets (socket floor)',
   'batch-floor': 'the same with its socket I/O in C, batched (batch floor)',
+  'nginx-2hop': 'nginx, 2 hops (1 worker each)',
+  'nginx-2hop-mtls': 'nginx, 2 hops, mutual TLS',
+  'socket-floor-2hop': 'socket floor, 2 hops',
 };
 const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
 const fmtMs = (n) => (n === null || n === undefined ? '—' : n.toFixed(3));
@@ -753,10 +787,16 @@ function computeTargets(by, idle, perProcessRss) {
       one.peak.errors || other.peak.errors ? 'INVALID' : ratio >= least ? `PASS${stretch}` : 'MISS',
     );
   }
-  for (const [id, scenario, key, limit] of [
-    ['twoHopP50', 'trellis-2hop', 'p50', 0.25],
-    ['twoHopP99', 'trellis-2hop', 'p99', 2],
-    ['mtlsP50', 'trellis-2hop-mtls', 'p50', 0.4],
+  // Beside each, what two hops of the reference proxies added in the same run.
+  const references = (names, key) =>
+    names
+      .filter((n) => by[n] && !invalid(by[n], by.direct))
+      .map((n) => `; ${LABELS[n]}: ${fmtAdd(by[n].latency.addedMs[key])} ms`)
+      .join('');
+  for (const [id, scenario, key, limit, peers] of [
+    ['twoHopP50', 'trellis-2hop', 'p50', 0.25, ['nginx-2hop', 'socket-floor-2hop']],
+    ['twoHopP99', 'trellis-2hop', 'p99', 2, ['nginx-2hop', 'socket-floor-2hop']],
+    ['mtlsP50', 'trellis-2hop-mtls', 'p50', 0.4, ['nginx-2hop-mtls']],
   ]) {
     const t = by[scenario];
     if (!t) {
@@ -766,7 +806,7 @@ function computeTargets(by, idle, perProcessRss) {
     const added = t.latency.addedMs[key];
     row(
       id,
-      `${fmtAdd(added)} ms (${fmtMs(t.latency.ms[key])} vs ${fmtMs(by.direct.latency.ms[key])})`,
+      `${fmtAdd(added)} ms (${fmtMs(t.latency.ms[key])} vs ${fmtMs(by.direct.latency.ms[key])})${references(peers, key)}`,
       invalid(t, by.direct) ? 'INVALID' : added <= limit ? 'PASS' : 'MISS',
     );
   }
@@ -1055,6 +1095,12 @@ async function main() {
     'nginx2',
     'socketFloor',
     'batchFloor',
+    'n2in',
+    'n2out',
+    'n2tlsIn',
+    'n2tlsOut',
+    'sf2in',
+    'sf2out',
   ];
   const [up, prof, ...picked] = await freePorts(2 + scenarioPorts.length);
   const ports = Object.fromEntries(scenarioPorts.map((name, i) => [name, picked[i]]));
@@ -1066,7 +1112,7 @@ async function main() {
       await verifyScenario(name, stacks[name].port);
       log(`started ${name} on 127.0.0.1:${stacks[name].port}`);
     } catch (error) {
-      if (name === 'nginx' || name === 'nginx-2w' || name === 'haproxy' || name === 'batch-floor') {
+      if (name.startsWith('nginx') || name === 'haproxy' || name === 'batch-floor') {
         note(
           `${name} could not be started, skipped: ${error.message
             .split('\n')
@@ -1255,9 +1301,8 @@ async function main() {
       `runs with errors (not valid): ${invalidScenarios.join(', ')} — see the errors columns and the JSON`,
     );
   }
-  for (const name of ['nginx', 'nginx-2w']) {
-    const nginxLog = stacks[name]?.errorLog;
-    if (!nginxLog || !fs.existsSync(nginxLog)) continue;
+  for (const [name, nginxLog] of names.flatMap((n) => (stacks[n].errorLogs ?? []).map((log) => [n, log]))) {
+    if (!fs.existsSync(nginxLog)) continue;
     const lines = fs
       .readFileSync(nginxLog, 'utf8')
       .split('\n')
