@@ -31,6 +31,7 @@ import { type Fields, headerName } from '../http1/fields.ts';
 import { pickWeighted } from '../router.ts';
 import type { Cluster, RouteTarget, Snapshot } from '../runtime.ts';
 import { LiteSignal, sleep } from '../signal.ts';
+import { NOTHING_TRIED } from '../stages/balance.ts';
 import { connect } from '../stages/connect.ts';
 import { timeout } from '../stages/timeout.ts';
 import {
@@ -497,7 +498,7 @@ export class HttpListener {
           headers,
           body,
           signal: exchange.signal.asSignal,
-          context: { hashKey: resolved.hashKey, tried: [], retries: 0 },
+          context: { hashKey: resolved.hashKey, tried: NOTHING_TRIED, retries: 0 },
         },
         call,
       );
@@ -624,7 +625,7 @@ export class HttpListener {
       headers: copy,
       body,
       signal: new LiteSignal().asSignal,
-      context: { hashKey, tried: [], retries: 0 },
+      context: { hashKey, tried: NOTHING_TRIED, retries: 0 },
     }).then(
       (r) => {
         const b = r.body;

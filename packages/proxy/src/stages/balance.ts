@@ -5,7 +5,13 @@
  */
 import type { HostSet } from '../balance/host-set.ts';
 import { ProxyError } from '../errors.ts';
-import type { Layer } from '../types.ts';
+import type { EndpointState, Layer } from '../types.ts';
+
+/**
+ * A request's `tried` before its first attempt: one shared empty list, frozen (the stage replaces it, never
+ * pushes to it), so that a request that is never retried makes no list of its own until it picks an endpoint.
+ */
+export const NOTHING_TRIED: EndpointState[] = Object.freeze([]) as unknown as EndpointState[];
 
 const REPICKS = 3;
 
@@ -29,7 +35,9 @@ export function balance(hosts: HostSet, service: string): Layer {
       return;
     }
     ctx.endpoint = endpoint;
-    ctx.tried.push(endpoint);
+    // The first attempt's list is made with its one element: an empty literal grown by push takes room for 17.
+    if (ctx.tried.length === 0) ctx.tried = [endpoint];
+    else ctx.tried.push(endpoint);
     next(request, reply);
   };
 }
