@@ -14,10 +14,22 @@ export interface Deadline {
   cancel(): void;
 }
 
+/** What a deadline calls when it expires: an object with a method, so that a caller need not make a closure. */
+export interface Expiring {
+  expire(): void;
+}
+
+class Call implements Expiring {
+  constructor(private readonly fn: () => void) {}
+  expire(): void {
+    this.fn();
+  }
+}
+
 class Entry implements Deadline {
   constructor(
     readonly at: number,
-    public fire: (() => void) | null,
+    public fire: Expiring | null,
     private readonly queue: DeadlineQueue,
   ) {}
 
@@ -46,7 +58,12 @@ export class DeadlineQueue {
 
   /** Calls `fire` in `ms` (the queue's duration) unless cancelled first. */
   add(fire: () => void): Deadline {
-    const entry = new Entry(this.now() + this.ms, fire, this);
+    return this.addFor(new Call(fire));
+  }
+
+  /** Calls `target.expire()` in `ms` unless cancelled first. */
+  addFor(target: Expiring): Deadline {
+    const entry = new Entry(this.now() + this.ms, target, this);
     this.entries.push(entry);
     this.live++;
     if (this.timer === undefined && !this.expiring) this.arm(this.ms);
@@ -96,7 +113,7 @@ export class DeadlineQueue {
         if (fire !== null) {
           entry.fire = null;
           this.live--;
-          fire();
+          fire.expire();
         }
       }
     } finally {

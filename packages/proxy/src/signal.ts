@@ -4,7 +4,17 @@
  * surface that undici and our stages use (aborted, reason, add/removeEventListener, throwIfAborted) at the cost
  * of a plain object.
  */
-type Listener = (event: { type: 'abort' }) => void;
+type ListenerFunction = (event: { type: 'abort' }) => void;
+/** An object listener, as EventTarget takes one: its handleEvent is called (no closure needed to bind it). */
+interface ListenerObject {
+  handleEvent(event: { type: 'abort' }): void;
+}
+type Listener = ListenerFunction | ListenerObject;
+
+function call(listener: Listener): void {
+  if (typeof listener === 'function') listener(ABORT_EVENT);
+  else listener.handleEvent(ABORT_EVENT);
+}
 
 const ABORT_EVENT = { type: 'abort' } as const;
 
@@ -48,8 +58,8 @@ export class LiteSignal {
     const list = this.listeners;
     this.one = null;
     this.listeners = null;
-    if (one !== null) one(ABORT_EVENT);
-    if (list !== null) for (const listener of list) listener(ABORT_EVENT);
+    if (one !== null) call(one);
+    if (list !== null) for (const listener of list) call(listener);
   }
 
   /** Typed as AbortSignal for the APIs that take one; only the members above are ever used. */

@@ -40,6 +40,16 @@ describe('DeadlineQueue', () => {
     expect(q.size).toEqual({ live: 0, held: 0 });
   });
 
+  it('expires an object target through its expire method, unless cancelled', () => {
+    const q = new DeadlineQueue(100, now);
+    const fired: string[] = [];
+    q.addFor({ expire: () => fired.push('kept') });
+    q.addFor({ expire: () => fired.push('cancelled') }).cancel();
+    advance(100);
+    expect(fired).toEqual(['kept']);
+    expect(q.size).toEqual({ live: 0, held: 0 });
+  });
+
   it('a deadline added by one that fires is due a whole duration later, not sooner', () => {
     const q = new DeadlineQueue(50, now);
     const fired: number[] = [];

@@ -29,6 +29,19 @@ describe('LiteSignal', () => {
     expect(called).toBe(false);
   });
 
+  it('calls an object listener through its handleEvent, as EventTarget does, and removes it by identity', () => {
+    const s = new LiteSignal();
+    const seen: string[] = [];
+    const kept = { handleEvent: (e: { type: string }) => seen.push(`kept ${e.type}`) };
+    const removed = { handleEvent: () => seen.push('removed') };
+    s.addEventListener('abort', () => seen.push('fn'));
+    s.addEventListener('abort', kept);
+    s.addEventListener('abort', removed);
+    s.removeEventListener('abort', removed);
+    s.abort('x');
+    expect(seen).toEqual(['fn', 'kept abort']);
+  });
+
   it('a child follows its parent until detached', () => {
     const parent = new LiteSignal();
     const { signal, detach } = childSignal(parent.asSignal);

@@ -14,7 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Http1Error } from '../http1/errors.ts';
 import { Fields } from '../http1/fields.ts';
-import type { FieldList } from '../http1/lookup.ts';
+import { F_HOST, type FieldList } from '../http1/lookup.ts';
 import { type MessageHead, type ParserLimits, ResponseParser } from '../http1/parser.ts';
 import {
   type Framing,
@@ -216,7 +216,7 @@ class UpstreamConnection {
     const { request, signal } = waiting;
     const body = request.body;
     // HTTP/1.1 needs a Host: a request that came without one (HTTP/1.0) names the endpoint, as undici did.
-    if (!request.fields.has('host')) request.fields.set('host', this.pool.authority);
+    if (!request.fields.hasKnown(F_HOST)) request.fields.set('host', this.pool.authority);
     const inline = Buffer.isBuffer(body) && body.length > 0 && body.length <= INLINE_BODY_BYTES;
     let head: Buffer;
     try {

@@ -4,16 +4,17 @@
  * response that did arrive is not bounded, so long streams are not cut. Deadlines come from per-duration queues
  * (deadlines.ts), not a timer each.
  */
-import { type Deadline, type DeadlineQueue, deadlines } from '../deadlines.ts';
+import { type Deadline, type DeadlineQueue, deadlines, type Expiring } from '../deadlines.ts';
 import { ProxyError } from '../errors.ts';
 import { LiteSignal } from '../signal.ts';
 import type { Layer, ProxyRequest, ProxyResponse, Reply } from '../types.ts';
 
 /**
  * One timed call: the inner call's signal (aborted by the caller's or by the deadline), and the Reply that stops
- * the clock. One object per call, its listeners bound once.
+ * the clock. One object per call: it is itself what the deadline expires and what the caller's signal calls
+ * (handleEvent), so no closure is made per call.
  */
-class TimedCall implements Reply {
+class TimedCall implements Reply, Expiring {
   readonly signal = new LiteSignal();
   private readonly deadline: Deadline;
 
@@ -22,20 +23,25 @@ class TimedCall implements Reply {
     private readonly reply: Reply,
     private readonly queue: DeadlineQueue,
   ) {
-    this.deadline = queue.add(this.expire);
+    this.deadline = queue.addFor(this);
     if (parent.aborted) this.signal.abort(parent.reason);
-    else parent.addEventListener('abort', this.onParentAbort);
+    else parent.addEventListener('abort', this);
   }
 
-  private readonly expire = () =>
+  expire(): void {
     this.signal.abort(
       new ProxyError('TRELLIS_ERR_UPSTREAM_TIMEOUT', `no response within ${this.queue.ms} ms`),
     );
-  private readonly onParentAbort = () => this.signal.abort(this.parent.reason);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.signal.abort(this.parent.reason);
+  }
 
   private stop(): void {
     this.deadline.cancel();
-    this.parent.removeEventListener('abort', this.onParentAbort);
+    this.parent.removeEventListener('abort', this);
   }
 
   respond(response: ProxyResponse): void {
