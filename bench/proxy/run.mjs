@@ -14,6 +14,8 @@
 //                 (bench/proxy/socket-floor.mjs) → upstream: the least a request costs a Node process here
 //   batch-floor   the same proxy with its socket I/O done in C, one call into JavaScript per batch of reads
 //                 (bench/proxy/batch-floor.mjs, batch-io.c, compiled by this script): what Node's I/O layer costs
+//   engine-floor  client → Trellis's HTTP/1.1 engine (server, strict codec, upstream pool) with nothing above it
+//                 (bench/proxy/engine-floor.ts, bundled by this script) → upstream: what parsing costs
 //   nginx-2hop, nginx-2hop-mtls, socket-floor-2hop
 //                 two of them chained (mutual TLS between the two nginx in the second): what two hops of a C
 //                 proxy, and of the barest Node one, add on this machine, beside Trellis's two-hop rows
@@ -76,6 +78,7 @@ const ALL_SCENARIOS = [
   'haproxy',
   'node-floor',
   'socket-floor',
+  'engine-floor',
   'batch-floor',
   'nginx-2hop',
   'nginx-2hop-mtls',
@@ -85,6 +88,7 @@ const NODE_FLOOR = path.join(HERE, 'node-floor.mjs');
 const SOCKET_FLOOR = path.join(HERE, 'socket-floor.mjs');
 const BATCH_FLOOR = path.join(HERE, 'batch-floor.mjs');
 const BATCH_IO = path.join(HERE, 'batch-io.c');
+const ENGINE_FLOOR = path.join(HERE, 'engine-floor.ts');
 /** Where node keeps its headers (node_api.h, uv.h), beside its binary as installed. */
 const NODE_INCLUDE = path.resolve(path.dirname(process.execPath), '../include/node');
 /** Steal (the hypervisor running other machines) from which a run counts as disturbed, in percent of the machine. */
@@ -517,10 +521,12 @@ async function startScenario(name, ports, upstreamPort) {
     }
     case 'node-floor':
     case 'socket-floor':
+    case 'engine-floor':
     case 'batch-floor': {
       const [script, port] = {
         'node-floor': [NODE_FLOOR, ports.floor],
         'socket-floor': [SOCKET_FLOOR, ports.socketFloor],
+        'engine-floor': [name === 'engine-floor' ? await bundleEngineFloor() : '', ports.engineFloor],
         'batch-floor': [BATCH_FLOOR, ports.batchFloor],
       }[name];
       const addon = name === 'batch-floor' ? ['--addon', await buildBatchIo()] : [];
@@ -580,6 +586,14 @@ async function buildBatchIo() {
   );
   if (cc.code !== 0) throw new Error(`batch-io.c did not compile:\n${cc.stdout}${cc.stderr}`);
   return addon;
+}
+
+/** bench/proxy/engine-floor.ts bundled as the proxy is (scripts/bundle.mjs), in a temporary directory. */
+async function bundleEngineFloor() {
+  const { bundleNode } = await import('../../scripts/bundle.mjs');
+  const outfile = path.join(tmpDir('engine-floor'), 'engine-floor.mjs');
+  await bundleNode({ entryPoints: [ENGINE_FLOOR], outfile, sourcemap: false });
+  return outfile;
 }
 
 /** Every scenario must serve the right bodies before it is measured. */
@@ -750,6 +764,7 @@ const LABELS = {
   'node-floor': 'bare Node http + undici proxy (floor)',
   'socket-floor': 'bare Node proxy on raw sockets (socket floor)',
   'batch-floor': 'the same with its socket I/O in C, batched (batch floor)',
+  'engine-floor': "Trellis's engine alone, nothing above it (engine floor)",
   'nginx-2hop': 'nginx, 2 hops (1 worker each)',
   'nginx-2hop-mtls': 'nginx, 2 hops, mutual TLS',
   'socket-floor-2hop': 'socket floor, 2 hops',
@@ -816,10 +831,12 @@ function computeTargets(by, idle, perProcessRss) {
     const two = by['trellis-2hop']?.peak.proxyCpuSecondsPer1k;
     const floor = by['socket-floor']?.peak.proxyCpuSecondsPer1k;
     const batched = by['batch-floor']?.peak.proxyCpuSecondsPer1k;
+    const engine = by['engine-floor']?.peak.proxyCpuSecondsPer1k;
     row(
       'cpuPerHop',
       `${perHop.toFixed(4)} ms (one hop at peak)${two === undefined ? '' : `; two hops: ${(two / 2).toFixed(4)} ms per hop`}` +
         `${floor === undefined ? '' : `; the socket floor: ${floor.toFixed(4)} ms`}` +
+        `${engine === undefined ? '' : `; the engine floor: ${engine.toFixed(4)} ms`}` +
         `${batched === undefined ? '' : `; the batch floor: ${batched.toFixed(4)} ms`}`,
       one.peak.errors ? 'INVALID' : perHop <= 0.07 ? 'PASS' : 'MISS',
     );
@@ -1094,6 +1111,7 @@ async function main() {
     'tIngress',
     'nginx2',
     'socketFloor',
+    'engineFloor',
     'batchFloor',
     'n2in',
     'n2out',
