@@ -74,7 +74,11 @@ export interface FieldName {
   readonly id: number;
 }
 
+/** Checked here, once: setOwn and appendOwn write the name as it is. */
 export function headerName(lowerName: string): FieldName {
+  checkName(lowerName);
+  if (asciiLower(lowerName) !== lowerName)
+    throw new InvalidFieldError(`name ${JSON.stringify(lowerName)} not lowercase`);
   return { lower: lowerName, id: knownId(lowerName) };
 }
 

@@ -147,5 +147,7 @@ describe('Fields', () => {
     f.setOwn(headerName('x-trellis-source'), 'b');
     f.deleteNamed(headerName('x-other'));
     expect(f.toObject()).toEqual({ host: 'svc', 'x-trellis-source': 'b' });
+    expect(() => headerName('X-Upper')).toThrow(InvalidFieldError);
+    expect(() => headerName('bad name')).toThrow(InvalidFieldError);
   });
 });
