@@ -255,13 +255,16 @@ export class Fields {
   }
 
   has(lowerName: string): boolean {
-    if (this.nextRaw(lowerName, knownId(lowerName), 0) >= 0) return true;
-    return this.added?.hasLower(lowerName) === true;
+    return this.hasBy(lowerName, knownId(lowerName));
   }
 
   hasNamed(name: FieldName): boolean {
-    if (this.nextRaw(name.lower, name.id, 0) >= 0) return true;
-    return this.added?.hasLower(name.lower) === true;
+    return this.hasBy(name.lower, name.id);
+  }
+
+  private hasBy(lowerName: string, id: number): boolean {
+    if (this.nextRaw(lowerName, id, 0) >= 0) return true;
+    return this.added?.hasLower(lowerName) === true;
   }
 
   /** By known-name id (not F_OTHER or F_X_TRELLIS, which name no single field). */
@@ -282,14 +285,16 @@ export class Fields {
     checkName(name);
     checkValue(name, value);
     const lower = asciiLower(name);
-    this.delete(lower);
-    this.push(name, lower, value);
+    const id = knownId(lower);
+    this.deleteBy(lower, id);
+    this.push(name, lower, value, id);
   }
 
   append(name: string, value: string): void {
     checkName(name);
     checkValue(name, value);
-    this.push(name, asciiLower(name), value);
+    const lower = asciiLower(name);
+    this.push(name, lower, value, knownId(lower));
   }
 
   /**
@@ -299,13 +304,11 @@ export class Fields {
    */
   setOwn(name: FieldName, value: string): void {
     this.deleteBy(name.lower, name.id);
-    this.added ??= new Added();
-    this.added.push(name.lower, name.lower, value, name.id);
+    this.push(name.lower, name.lower, value, name.id);
   }
 
   appendOwn(name: FieldName, value: string): void {
-    this.added ??= new Added();
-    this.added.push(name.lower, name.lower, value, name.id);
+    this.push(name.lower, name.lower, value, name.id);
   }
 
   delete(lowerName: string): void {
@@ -432,13 +435,9 @@ export class Fields {
     return target === null || tail.length === 0 ? o : writeLatin1(target, o, tail);
   }
 
-  private push(name: string, lower: string, value: string): void {
-    let a = this.added;
-    if (a === null) {
-      a = new Added();
-      this.added = a;
-    }
-    a.push(name, lower, value, knownId(lower));
+  private push(name: string, lower: string, value: string, id: number): void {
+    this.added ??= new Added();
+    this.added.push(name, lower, value, id);
   }
 
   private isDeleted(i: number): boolean {
