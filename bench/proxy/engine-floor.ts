@@ -11,6 +11,7 @@ import {
   UpstreamPool,
   type UpstreamResponse,
 } from '../../packages/proxy/src/engine/upstream.ts';
+import { Fields } from '../../packages/proxy/src/http1/fields.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'upstream-port': { type: 'string' } } });
 const limits = { maxHeadBytes: 64 * 1024, maxHeaders: 200, maxStartLineBytes: 8192 };
@@ -32,7 +33,7 @@ class Relay implements PoolReply {
     this.exchange.respond(status, reason, fields, body, declaredLength ?? -1);
   }
   reject(): void {
-    this.exchange.respond(502, undefined, this.exchange.fields.clone(), null);
+    this.exchange.respond(502, undefined, Fields.of({}), null);
   }
 }
 

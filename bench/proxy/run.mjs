@@ -524,35 +524,37 @@ async function startScenario(name, ports, upstreamPort) {
     case 'engine-floor':
     case 'batch-floor': {
       const [script, port] = {
-        'node-floor': [NODE_FLOOR, ports.floor],
-        'socket-floor': [SOCKET_FLOOR, ports.socketFloor],
-        'engine-floor': [name === 'engine-floor' ? await bundleEngineFloor() : '', ports.engineFloor],
-        'batch-floor': [BATCH_FLOOR, ports.batchFloor],
+        'node-floor': [async () => NODE_FLOOR, ports.floor],
+        'socket-floor': [async () => SOCKET_FLOOR, ports.socketFloor],
+        'engine-floor': [bundleEngineFloor, ports.engineFloor],
+        'batch-floor': [async () => BATCH_FLOOR, ports.batchFloor],
       }[name];
       const addon = name === 'batch-floor' ? ['--addon', await buildBatchIo()] : [];
-      const p = start(name, process.execPath, [
-        script,
-        ...addon,
-        '--port',
-        String(port),
-        '--upstream-port',
-        String(upstreamPort),
-      ]);
+      const p = startFloor(name, [await script(), ...addon], port, upstreamPort);
       await waitReady(port, [p]);
       return { port, procs: [p] };
     }
     case 'socket-floor-2hop': {
-      const floor = (port, to) =>
-        start(name, process.execPath, [SOCKET_FLOOR, '--port', String(port), '--upstream-port', String(to)]);
-      const back = floor(ports.sf2in, upstreamPort);
+      const back = startFloor(name, [SOCKET_FLOOR], ports.sf2in, upstreamPort);
       await waitReady(ports.sf2in, [back]);
-      const front = floor(ports.sf2out, ports.sf2in);
+      const front = startFloor(name, [SOCKET_FLOOR], ports.sf2out, ports.sf2in);
       await waitReady(ports.sf2out, [front, back]);
       return { port: ports.sf2out, procs: [front, back] };
     }
     default:
       throw new Error(`unknown scenario ${name}`);
   }
+}
+
+/** A floor proxy (`script` and its own arguments) listening on `port`, in front of `to`. */
+function startFloor(name, scriptArgs, port, to) {
+  return start(name, process.execPath, [
+    ...scriptArgs,
+    '--port',
+    String(port),
+    '--upstream-port',
+    String(to),
+  ]);
 }
 
 /**
